@@ -1,0 +1,3 @@
+from actsearch.cli import console_main
+
+console_main()

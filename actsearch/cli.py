@@ -1,0 +1,158 @@
+"""The command line: parse arguments, call one function per subcommand, map errors to exit codes.
+
+Exit codes: 0 success, 2 a user mistake (one line on stderr, no traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from actsearch.errors import ActsearchError
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One line, like every other user mistake (argparse prints the usage block too).
+        raise ActsearchError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def cmd_search(args: argparse.Namespace, console: Console) -> int:
+    """Search per-layer activation layouts for a space (default: the shipped mnist1d_mlp)."""
+    import optuna
+
+    from actsearch.analysis import summarize
+    from actsearch.data import load_data, to_device
+    from actsearch.live import LiveView
+    from actsearch.report import print_summary
+    from actsearch.space import load_space
+    from actsearch.study import FINISHED, default_storage, mask_url, open_study, run_search
+    from actsearch.train import configure_threads, select_device
+
+    space = load_space(args.space)
+    study_name = args.study or space.name
+    storage = args.storage or default_storage(study_name, args.runs_dir)
+    device = select_device(args.device)
+    threads = configure_threads(device, args.threads) if device.type == "cpu" else None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study, space = open_study(space, study_name, storage, seed=args.seed)
+    trials = args.trials or space.trials
+    timeout = args.timeout or space.timeout
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), device)
+    previous = study.get_trials(deepcopy=False, states=FINISHED)
+    console.print(
+        f"actsearch: study [bold]{study_name}[/bold] in {mask_url(storage)}: space {space.name}, "
+        f"{len(space.choices)} activations x {'/'.join(map(str, space.depths))} layers, "
+        f"device {device}{f' ({threads} thread)' if threads else ''}, "
+        f"{trials} trials{f' or {timeout:.0f}s' if timeout else ''}"
+        f"{f', resuming with {len(previous)} finished' if previous else ''}",
+        highlight=False,
+    )
+    if len(previous) >= trials:
+        console.print(f"nothing to run: the study already has {len(previous)} finished trials "
+                      f"(pass --trials N with N > {len(previous)} to extend it)", highlight=False)
+    interrupted = False
+    with LiveView(trials, timeout, console, live=None if not args.plain else False,
+                  previous=previous) as view:
+        try:
+            run_search(space, study, data, device, trials, timeout, listener=view,
+                       callbacks=[view])
+        except KeyboardInterrupt:
+            interrupted = True
+    summary = summarize(study.get_trials(deepcopy=False), max_epochs=space.train.epochs)
+    print_summary(summary, console, title=f"top layouts of study {study_name}")
+    if interrupted:
+        console.print("interrupted: the running trial is marked failed, finished trials are "
+                      "kept; run the same command again to resume", highlight=False)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
+    """List the shipped search spaces, or validate a space file with --check."""
+    from actsearch.space import list_shipped_spaces, load_space
+
+    if args.check is not None:
+        space = load_space(Path(args.check))
+        console.print(f"{args.check}: ok ({space.name}: {space.model.family}, "
+                      f"{len(space.choices)} activations, depth "
+                      f"{'/'.join(map(str, space.depths))}, data {space.data.name})",
+                      highlight=False)
+        return 0
+    for space in list_shipped_spaces():
+        console.print(f"[bold]{space.name:<16}[/bold] {space.description}", highlight=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="actsearch", description="Search per-layer activation layouts "
+                     "(ReLU, ELU with its alpha, SELU) with Optuna.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("search", help=cmd_search.__doc__, description=cmd_search.__doc__)
+    p.add_argument("space", nargs="?", help="a space file or a shipped space name "
+                   "(default: mnist1d_mlp)")
+    p.add_argument("--trials", type=_positive_int, help="finished trials the study should hold "
+                   "(default: the space's budget)")
+    p.add_argument("--timeout", type=_positive_float, help="stop starting trials after S seconds")
+    p.add_argument("--study", help="study name (default: the space's name)")
+    p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///runs/STUDY/study.db)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
+    p.add_argument("--seed", type=int, help="sampler and training seed (default: the space's)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1, fastest for "
+                   "small models)")
+    p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
+    p.add_argument("--plain", action="store_true", help="plain log lines instead of a live view")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("spaces", help=cmd_spaces.__doc__, description=cmd_spaces.__doc__)
+    p.add_argument("--check", metavar="FILE", help="validate this space file")
+    p.set_defaults(func=cmd_spaces)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:  # logs and pipes: wide enough that tables do not wrap
+        console = Console(soft_wrap=True, width=max(console.width, 132))
+    try:
+        args = build_parser().parse_args(argv)
+        with warnings.catch_warnings():
+            # Optuna flags TPE's multivariate/group options as experimental on every trial.
+            warnings.filterwarnings("ignore", message=".*experimental.*")
+            return args.func(args, console)
+    except ActsearchError as e:
+        print(f"actsearch: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("actsearch: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def console_main() -> None:
+    sys.exit(main())

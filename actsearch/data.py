@@ -1,0 +1,228 @@
+"""Data sets by name, all made or read locally: splits, standardisation, tensors on a device.
+
+Splits: a data set's own test part (MNIST-1D's) or a fixed held-out fraction (seeded with 0, so
+it never moves with the search seed) is the test split, untouched until final evaluation; the
+validation split is carved from the training part with the search seed. Standardisation is
+fitted on the training split alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from actsearch.errors import ActsearchError
+from actsearch.space import DataSpec
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Dataset", "DeviceData", "cache_dir", "load_data", "to_device"]
+
+_TEST_SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Splits as float32 features and int64 labels, on the host."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    input_shape: tuple[int, ...]  # one sample's shape, e.g. (40,) or (8, 8)
+    n_classes: int
+    fingerprint: str  # of the raw data, so an exported config can detect a different data set
+
+
+@dataclass(frozen=True)
+class DeviceData:
+    """The same splits as tensors that stay on the training device for a whole trial."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    input_shape: tuple[int, ...]
+    n_classes: int
+
+
+def cache_dir() -> Path:
+    """Where generated data sets are kept: $ACTSEARCH_CACHE, else the user's cache folder."""
+    if "ACTSEARCH_CACHE" in os.environ:
+        return Path(os.environ["ACTSEARCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "actsearch"
+
+
+def _mnist1d() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    path = cache_dir() / "mnist1d-default-v1.npz"
+    if not path.exists():
+        from mnist1d.data import get_dataset_args, make_dataset
+
+        # make_dataset reseeds numpy's and Python's global generators: put them back after.
+        np_state, py_state = np.random.get_state(), random.getstate()
+        try:
+            d = make_dataset(get_dataset_args())
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # atomic for concurrent workers
+        np.savez(tmp, x=d["x"], y=d["y"], x_test=d["x_test"], y_test=d["y_test"])
+        os.replace(tmp, path)
+    with np.load(path) as f:
+        return f["x"], f["y"], f["x_test"], f["y_test"]
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+    d = load_digits()
+    return d.images.astype(np.float64), d.target
+
+
+def _synthetic(samples: int) -> tuple[np.ndarray, np.ndarray]:
+    # A random two-layer teacher on Gaussian inputs: learnable, nonlinear, and the same
+    # data set for every search seed.
+    rng = np.random.default_rng(1234)
+    x = rng.standard_normal((samples, 20))
+    w1 = rng.standard_normal((20, 32)) / np.sqrt(20)
+    w2 = rng.standard_normal((32, 4)) / np.sqrt(32)
+    return x, np.argmax(np.tanh(x @ w1 * 2.0) @ w2, axis=1)
+
+
+def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            xkey = "X" if "X" in keys else "x" if "x" in keys else None
+            if xkey is None or "y" not in keys:
+                raise ActsearchError(f"{path}: data.path: expected arrays 'X' and 'y' in the "
+                                     f".npz file, found: {', '.join(sorted(keys)) or 'none'}")
+            x, y = f[xkey], f["y"]
+    except (OSError, ValueError) as e:
+        raise ActsearchError(f"{path}: data.path: cannot read as .npz ({e})") from None
+    return x, y
+
+
+def _csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ActsearchError(f"{path}: data.path: cannot read as CSV ({e})") from None
+    if len(rows) < 2:
+        raise ActsearchError(f"{path}: data.path: expected a header row and data rows")
+    header = [h.strip() for h in rows[0]]
+    if label not in header:
+        raise ActsearchError(f"{path}: data.label: no column {label!r}; columns: "
+                             f"{', '.join(header)}")
+    li = header.index(label)
+    x_rows, y = [], []
+    for n, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise ActsearchError(f"{path}: line {n}: expected {len(header)} columns, "
+                                 f"got {len(row)}")
+        try:
+            x_rows.append([float(v) for i, v in enumerate(row) if i != li])
+        except ValueError:
+            raise ActsearchError(f"{path}: line {n}: expected numbers in the feature "
+                                 f"columns") from None
+        y.append(row[li].strip())
+    return np.asarray(x_rows), np.asarray(y)
+
+
+def _check_arrays(x: np.ndarray, y: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
+    if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
+        raise ActsearchError(f"{source}: X: expected a numeric array of shape (samples, ...), "
+                             f"got {x.dtype} {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ActsearchError(f"{source}: y: expected {len(x)} labels in a 1-D array, "
+                             f"got shape {y.shape}")
+    if not np.isfinite(x).all():
+        raise ActsearchError(f"{source}: X: expected finite numbers, found NaN or inf")
+    classes, y = np.unique(y, return_inverse=True)  # any label values -> 0..C-1
+    if len(classes) < 2:
+        raise ActsearchError(f"{source}: y: expected at least 2 classes, got {len(classes)}")
+    return x, y
+
+
+def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    cut = n - max(1, round(n * fraction))
+    return order[:cut], order[cut:]
+
+
+def _fingerprint(name: str, *arrays: np.ndarray) -> str:
+    h = hashlib.sha256(name.encode())
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_data(spec: DataSpec, seed: int) -> Dataset:
+    """Make or read the data set and split it; the same spec and seed give identical arrays."""
+    x_test = y_test = None
+    if spec.name == "mnist1d":
+        x, y, x_test, y_test = _mnist1d()
+    elif spec.name == "digits":
+        x, y = _digits()
+    elif spec.name == "synthetic":
+        x, y = _synthetic(spec.samples)
+    else:
+        path = Path(spec.path or "")
+        if not path.is_file():
+            raise ActsearchError(f"{path}: data.path: file not found")
+        x, y = _npz(path) if spec.name == "npz" else _csv(path, spec.label or "")
+        x, y = _check_arrays(x, y, str(path))
+    fingerprint = _fingerprint(spec.name, x, y, *(() if x_test is None else (x_test, y_test)))
+    if x_test is None:
+        keep, test = _split(len(x), spec.test_fraction, _TEST_SPLIT_SEED)
+        x, y, x_test, y_test = x[keep], y[keep], x[test], y[test]
+    train, val = _split(len(x), spec.val_fraction, seed)
+    x_train, x_val = x[train], x[val]
+    # Standardise per feature with statistics of the training split only.
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std[std == 0] = 1.0
+
+    def prep(a: np.ndarray) -> np.ndarray:
+        return ((a - mean) / std).astype(np.float32)
+
+    return Dataset(
+        name=spec.name,
+        x_train=prep(x_train), y_train=y[train].astype(np.int64),
+        x_val=prep(x_val), y_val=y[val].astype(np.int64),
+        x_test=prep(x_test), y_test=np.asarray(y_test).astype(np.int64),
+        input_shape=tuple(x.shape[1:]),
+        n_classes=int(max(y.max(), np.max(y_test)) + 1),
+        fingerprint=fingerprint,
+    )
+
+
+def to_device(data: Dataset, device: str | torch.device,
+              dtype: torch.dtype | None = None) -> DeviceData:
+    """Copy all splits to the device once; training then slices them there."""
+    import torch
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(a).to(device)
+        return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+
+    return DeviceData(t(data.x_train), t(data.y_train), t(data.x_val), t(data.y_val),
+                      t(data.x_test), t(data.y_test), data.input_shape, data.n_classes)

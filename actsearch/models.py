@@ -1,0 +1,96 @@
+"""Build a plain ``nn.Sequential`` from an architecture and a Layout.
+
+The result uses only stock torch modules, so a model rebuilt from an exported config needs
+nothing of actsearch to run. Each hidden block is weight layer -> optional norm -> activation
+(-> dropout), and the weight layer is initialised for the activation that follows it.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from actsearch.activations import (
+    activation_names,
+    create_activation,
+    get_activation,
+    init_layer_for,
+)
+from actsearch.errors import ActsearchError
+from actsearch.layout import Layout
+from actsearch.space import ModelSpec
+
+__all__ = ["build_model", "hidden_activations"]
+
+
+def _norm(kind: str, features: int, dims: int) -> nn.Module | None:
+    if kind == "none":
+        return None
+    if kind == "batch":
+        return {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims](features)
+    # Layer norm over features; for feature maps, GroupNorm with one group normalises each
+    # sample over channels and positions, which is layer norm for convolutions.
+    return nn.LayerNorm(features) if dims == 0 else nn.GroupNorm(1, features)
+
+
+def build_model(arch: ModelSpec, layout: Layout, input_shape: tuple[int, ...], n_classes: int,
+                norm: str | None = None) -> nn.Sequential:
+    """Build the network; ``norm`` overrides the architecture's first norm choice.
+
+    Args:
+        arch: The family (mlp, cnn1d, cnn2d), width and options.
+        layout: One activation per hidden layer; its length is the depth.
+        input_shape: One sample's shape, e.g. ``(40,)`` or ``(8, 8)``.
+        n_classes: Number of output logits.
+        norm: ``none``, ``batch`` or ``layer``.
+    """
+    norm = arch.norm[0] if norm is None else norm
+    layers: list[nn.Module] = []
+    if arch.family == "mlp":
+        dims = 0
+        if len(input_shape) > 1:
+            layers.append(nn.Flatten())
+        features = 1
+        for n in input_shape:
+            features *= n
+    else:
+        dims = 1 if arch.family == "cnn1d" else 2
+        if len(input_shape) == dims:  # no channel axis yet: add one
+            layers.append(nn.Unflatten(1, (1, input_shape[0])))
+            input_shape = (1, *input_shape)
+        if len(input_shape) != dims + 1:
+            raise ActsearchError(f"model.family: {arch.family} expects samples of {dims} or "
+                                 f"{dims + 1} axes, got shape {input_shape}")
+        features, size = input_shape[0], list(input_shape[1:])
+    for layer in layout.layers:
+        if dims == 0:
+            weight: nn.Module = nn.Linear(features, arch.width)
+        else:
+            conv = nn.Conv1d if dims == 1 else nn.Conv2d
+            weight = conv(features, arch.width, arch.kernel_size, stride=arch.stride,
+                          padding=arch.kernel_size // 2)
+            # "Same" padding, so the size only shrinks by the stride and never below 1.
+            size = [(s + 2 * (arch.kernel_size // 2) - arch.kernel_size) // arch.stride + 1
+                    for s in size]
+        init_layer_for(weight, layer.activation)
+        layers.append(weight)
+        norm_layer = _norm(norm, arch.width, dims)
+        if norm_layer is not None:
+            layers.append(norm_layer)
+        layers.append(create_activation(layer.activation, layer.param))
+        if arch.dropout > 0:
+            # SELU's self-normalisation needs AlphaDropout, which keeps mean and variance.
+            selu = get_activation(layer.activation).name == "selu"
+            layers.append(nn.AlphaDropout(arch.dropout) if selu else nn.Dropout(arch.dropout))
+        features = arch.width
+    if dims > 0:
+        layers.append(nn.Flatten())
+        for s in size:
+            features *= s
+    layers.append(nn.Linear(features, n_classes))
+    return nn.Sequential(*layers)
+
+
+def hidden_activations(model: nn.Sequential) -> list[nn.Module]:
+    """The activation modules of the hidden layers, input side first (for probes and hooks)."""
+    classes = tuple(getattr(nn, get_activation(n).torch_class) for n in activation_names())
+    return [m for m in model if isinstance(m, classes)]

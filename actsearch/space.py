@@ -1,0 +1,440 @@
+"""Search-space files: the schema, loading a YAML file, and validation.
+
+Every mistake in a space file raises one ActsearchError whose message names the file, the field
+(as a dotted path) and what was expected. The file is read with yaml.safe_load only.
+This module does not import torch, so `actsearch spaces` starts fast.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from actsearch.activations import DEFAULT_CHOICES, get_activation
+from actsearch.errors import ActsearchError
+
+__all__ = [
+    "DATASETS",
+    "DataSpec",
+    "FloatRange",
+    "IntRange",
+    "ModelSpec",
+    "PrunerSpec",
+    "SearchSpace",
+    "TrainSpec",
+    "list_shipped_spaces",
+    "load_space",
+    "parse_space",
+    "resolve_space_path",
+]
+
+DATASETS = ("mnist1d", "digits", "synthetic", "npz", "csv")
+FAMILIES = ("mlp", "cnn1d", "cnn2d")
+NORMS = ("none", "batch", "layer")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine")
+SAMPLERS = ("tpe", "random")
+# The settings each pruner accepts, with the type each must have.
+PRUNER_SETTINGS: dict[str, dict[str, type]] = {
+    "median": {"n_startup_trials": int, "n_warmup_steps": int, "interval_steps": int,
+               "n_min_trials": int},
+    "percentile": {"percentile": float, "n_startup_trials": int, "n_warmup_steps": int,
+                   "interval_steps": int, "n_min_trials": int},
+    "successive_halving": {"min_resource": int, "reduction_factor": int,
+                           "min_early_stopping_rate": int, "bootstrap_count": int},
+    "hyperband": {"min_resource": int, "max_resource": int, "reduction_factor": int,
+                  "bootstrap_count": int},
+    "none": {},
+}
+DEFAULT_SPACE = "mnist1d_mlp"
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """A searched float: Optuna's suggest_float(low, high, log=log)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """A searched integer: Optuna's suggest_int(low, high)."""
+
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    name: str = "mnist1d"
+    path: str | None = None  # npz/csv only; relative paths are relative to the space file
+    label: str | None = None  # csv only: the name of the label column
+    val_fraction: float = 0.2  # carved from the training part, seeded
+    test_fraction: float = 0.2  # npz/csv/digits/synthetic: held out before anything else
+    samples: int = 2000  # synthetic only
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str = "mlp"
+    width: int = 100  # hidden units per layer (mlp) or channels per layer (cnn)
+    depth: int | IntRange = 3  # number of hidden layers, each with its own activation
+    norm: tuple[str, ...] = ("none",)  # one entry: fixed; several: searched
+    dropout: float = 0.0
+    kernel_size: int = 5  # cnn only
+    stride: int = 1  # cnn only
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    optimizer: str = "adam"
+    lr: float | FloatRange = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 100
+    epochs: int = 20
+    schedule: str = "constant"  # cosine anneals the lr to 0 over the epochs
+
+
+@dataclass(frozen=True)
+class PrunerSpec:
+    name: str = "median"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space: what to search, on which data, with which recipe."""
+
+    name: str
+    description: str
+    source: str  # the file it came from (for messages)
+    data: DataSpec
+    model: ModelSpec
+    choices: tuple[str, ...]  # the per-layer activation choices
+    param_ranges: dict[str, FloatRange]  # per parametrised activation in choices
+    train: TrainSpec
+    pruner: PrunerSpec
+    sampler: str = "tpe"
+    seed: int = 0
+    trials: int = 50
+    timeout: float | None = None
+
+    @property
+    def depths(self) -> list[int]:
+        d = self.model.depth
+        return list(range(d.low, d.high + 1)) if isinstance(d, IntRange) else [d]
+
+
+class _Fields:
+    """Reads one mapping of a space file, naming file and field in every error."""
+
+    def __init__(self, source: str, where: str, value: Any) -> None:
+        self.source, self.where = source, where
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            self.fail(where, f"expected a mapping, got {_type_name(value)}")
+        self.value: dict[str, Any] = value
+        self.seen: set[str] = set()
+
+    def fail(self, where: str, what: str) -> None:
+        raise ActsearchError(f"{self.source}: {where or '<top level>'}: {what}")
+
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        self.seen.add(key)
+        if key not in self.value or self.value[key] is None and default is None:
+            return default
+        value = self.value[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            self.fail(self.path(key), f"expected {expected}, got {_type_name(value)}")
+        return value
+
+    def sub(self, key: str) -> _Fields:
+        self.seen.add(key)
+        return _Fields(self.source, self.path(key), self.value.get(key))
+
+    def done(self) -> None:
+        unknown = sorted(set(self.value) - self.seen, key=str)
+        if unknown:
+            allowed = ", ".join(sorted(self.seen))
+            self.fail(self.path(str(unknown[0])), f"unknown key; expected one of: {allowed}")
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _one_of(f: _Fields, key: str, options: tuple[str, ...], default: str) -> str:
+    value = f.get(key, str, default)
+    if value not in options:
+        f.fail(f.path(key), f"unknown value {value!r}; expected one of: {', '.join(options)}")
+    return value
+
+
+def _positive(f: _Fields, key: str, value: float, *, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero) or not math.isfinite(value):
+        f.fail(f.path(key), f"expected a {'non-negative' if allow_zero else 'positive'} "
+               f"number, got {value}")
+
+
+def _float_range(f: _Fields, key: str, default_low: float, default_high: float,
+                 default_log: bool) -> FloatRange:
+    r = f.sub(key)
+    low = r.get("low", float, default_low)
+    high = r.get("high", float, default_high)
+    log = r.get("log", bool, default_log)
+    r.done()
+    if not (low > 0 and math.isfinite(high)):
+        r.fail(r.path("low"), f"expected a positive range, got low={low}, high={high}")
+    if low > high:
+        r.fail(r.path("low"), f"expected low <= high, got low={low} > high={high}")
+    return FloatRange(low, high, log)
+
+
+def _parse_data(f: _Fields, base: Path | None) -> DataSpec:
+    name = _one_of(f, "name", DATASETS, "mnist1d")
+    path = f.get("path", str, None)
+    label = f.get("label", str, None)
+    spec = DataSpec(
+        name=name,
+        path=path,
+        label=label,
+        val_fraction=f.get("val_fraction", float, 0.2),
+        test_fraction=f.get("test_fraction", float, 0.2),
+        samples=f.get("samples", int, 2000),
+    )
+    f.done()
+    for key in ("val_fraction", "test_fraction"):
+        if not 0 < getattr(spec, key) < 1:
+            f.fail(f.path(key), f"expected a fraction between 0 and 1, got {getattr(spec, key)}")
+    if name in ("npz", "csv") and path is None:
+        f.fail(f.path("path"), f"data set {name!r} needs a file path")
+    if name == "csv" and label is None:
+        f.fail(f.path("label"), "csv data needs the name of its label column")
+    if spec.samples < 20:
+        f.fail(f.path("samples"), f"expected at least 20 samples, got {spec.samples}")
+    if path is not None and base is not None and not Path(path).is_absolute():
+        spec = DataSpec(**{**spec.__dict__, "path": str(base / path)})
+    return spec
+
+
+def _parse_model(f: _Fields) -> ModelSpec:
+    family = _one_of(f, "family", FAMILIES, "mlp")
+    width = f.get("width", int, 100)
+    if width < 1:
+        f.fail(f.path("width"), f"expected at least 1 unit, got {width}")
+    raw_depth = f.get("depth", (int, dict), 3)
+    if isinstance(raw_depth, dict):
+        r = f.sub("depth")
+        depth: int | IntRange = IntRange(r.get("low", int, 1), r.get("high", int, 3))
+        r.done()
+        if depth.low < 1:
+            f.fail(f.path("depth.low"), f"expected depth >= 1, got {depth.low}")
+        if depth.low > depth.high:
+            f.fail(f.path("depth.low"), f"expected low <= high, got {depth.low} > {depth.high}")
+    else:
+        depth = raw_depth
+        if depth < 1:
+            f.fail(f.path("depth"), f"expected depth >= 1, got {depth}")
+    raw_norm = f.get("norm", (str, list), "none")
+    norms = tuple(raw_norm) if isinstance(raw_norm, list) else (raw_norm,)
+    if not norms:
+        f.fail(f.path("norm"), "expected at least one of: " + ", ".join(NORMS))
+    for i, norm in enumerate(norms):
+        if norm not in NORMS:
+            f.fail(f.path(f"norm[{i}]") if isinstance(raw_norm, list) else f.path("norm"),
+                   f"unknown value {norm!r}; expected one of: {', '.join(NORMS)}")
+    spec = ModelSpec(family=family, width=width, depth=depth, norm=norms,
+                     dropout=f.get("dropout", float, 0.0),
+                     kernel_size=f.get("kernel_size", int, 5), stride=f.get("stride", int, 1))
+    f.done()
+    if not 0 <= spec.dropout < 1:
+        f.fail(f.path("dropout"), f"expected 0 <= dropout < 1, got {spec.dropout}")
+    for key in ("kernel_size", "stride"):
+        if getattr(spec, key) < 1:
+            f.fail(f.path(key), f"expected at least 1, got {getattr(spec, key)}")
+    return spec
+
+
+def _parse_activations(f: _Fields) -> tuple[tuple[str, ...], dict[str, FloatRange]]:
+    raw = f.get("choices", list, list(DEFAULT_CHOICES))
+    if not raw:
+        f.fail(f.path("choices"), "expected a non-empty list of activation names")
+    choices: list[str] = []
+    for i, name in enumerate(raw):
+        try:
+            get_activation(name)
+        except ActsearchError as e:
+            f.fail(f.path(f"choices[{i}]"), str(e))
+        if name in choices:
+            f.fail(f.path(f"choices[{i}]"), f"activation {name!r} is listed twice")
+        choices.append(name)
+    ranges: dict[str, FloatRange] = {}
+    for name in choices:
+        spec = get_activation(name)
+        if spec.param is not None:
+            # e.g. `elu_alpha: {low: 0.1, high: 2.0, log: false}`
+            ranges[name] = _float_range(f, f"{name}_{spec.param}", spec.low, spec.high, spec.log)
+    f.done()
+    return tuple(choices), ranges
+
+
+def _parse_train(f: _Fields) -> TrainSpec:
+    raw_lr = f.get("lr", (float, dict), 1e-3)
+    lr: float | FloatRange
+    if isinstance(raw_lr, dict):
+        lr = _float_range(f, "lr", 1e-4, 1e-2, True)
+    else:
+        lr = raw_lr
+        _positive(f, "lr", lr)
+    spec = TrainSpec(
+        optimizer=_one_of(f, "optimizer", OPTIMIZERS, "adam"),
+        lr=lr,
+        weight_decay=f.get("weight_decay", float, 0.0),
+        batch_size=f.get("batch_size", int, 100),
+        epochs=f.get("epochs", int, 20),
+        schedule=_one_of(f, "schedule", SCHEDULES, "constant"),
+    )
+    f.done()
+    _positive(f, "weight_decay", spec.weight_decay, allow_zero=True)
+    for key in ("batch_size", "epochs"):
+        if getattr(spec, key) < 1:
+            f.fail(f.path(key), f"expected at least 1, got {getattr(spec, key)}")
+    return spec
+
+
+def _parse_pruner(f: _Fields) -> PrunerSpec:
+    name = _one_of(f, "name", tuple(PRUNER_SETTINGS), "median")
+    settings: dict[str, Any] = {}
+    for key, kind in PRUNER_SETTINGS[name].items():
+        if key in f.value:
+            settings[key] = f.get(key, kind, None)
+            if settings[key] < 0:
+                f.fail(f.path(key), f"expected a non-negative number, got {settings[key]}")
+    f.done()
+    return PrunerSpec(name, settings)
+
+
+def parse_space(document: Any, source: str, base: Path | None = None) -> SearchSpace:
+    """Validate a parsed space document; ``source`` names it in error messages."""
+    top = _Fields(source, "", document)
+    name = top.get("name", str, Path(source).stem)
+    description = top.get("description", str, "")
+    data = _parse_data(top.sub("data"), base)
+    model = _parse_model(top.sub("model"))
+    choices, ranges = _parse_activations(top.sub("activations"))
+    train = _parse_train(top.sub("train"))
+    pruner = _parse_pruner(top.sub("pruner"))
+    sampler_f = top.sub("sampler")
+    sampler = _one_of(sampler_f, "name", SAMPLERS, "tpe")
+    seed = sampler_f.get("seed", int, 0)
+    sampler_f.done()
+    budget = top.sub("budget")
+    trials = budget.get("trials", int, 50)
+    timeout = budget.get("timeout", float, None)
+    budget.done()
+    top.done()
+    if trials < 1:
+        budget.fail(budget.path("trials"), f"expected at least 1 trial, got {trials}")
+    if timeout is not None:
+        _positive(budget, "timeout", timeout)
+    if model.family == "cnn2d" and data.name == "mnist1d":
+        top.fail("model.family", "cnn2d needs image data (digits, or npz with 4-D X)")
+    return SearchSpace(name=name, description=description, source=source, data=data,
+                       model=model, choices=choices, param_ranges=ranges, train=train,
+                       pruner=pruner, sampler=sampler, seed=seed, trials=trials, timeout=timeout)
+
+
+def _shipped_dir() -> Path:
+    # A source checkout (or editable install) has search_spaces/ beside the package; an
+    # installed wheel carries the same files as package data under actsearch/search_spaces.
+    checkout = Path(__file__).resolve().parent.parent / "search_spaces"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("actsearch") / "search_spaces"))
+
+
+def list_shipped_spaces() -> list[SearchSpace]:
+    """The spaces that ship with actsearch, sorted by name."""
+    return [load_space(p) for p in sorted(_shipped_dir().glob("*.yaml"))]
+
+
+def resolve_space_path(name_or_path: str | None) -> Path:
+    """A file path as given, or the shipped space of that name (the default when None)."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_SPACE
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ActsearchError(f"{path}: space file not found")
+        return path
+    shipped = _shipped_dir() / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(p.stem for p in sorted(_shipped_dir().glob("*.yaml")))
+    raise ActsearchError(f"{name_or_path}: no such space file or shipped space; "
+                         f"shipped spaces: {names}")
+
+
+def load_space(name_or_path: str | Path | None = None) -> SearchSpace:
+    """Load and validate a space file (or a shipped space by name)."""
+    path = resolve_space_path(None if name_or_path is None else str(name_or_path))
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "<document>"
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ActsearchError(f"{path}: {where}: not valid YAML ({problem})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ActsearchError(f"{path}: cannot read the space file ({e})") from None
+    return parse_space(document, str(path), base=path.parent)
+
+
+def _range_document(r: FloatRange) -> dict[str, Any]:
+    return {"low": r.low, "high": r.high, "log": r.log}
+
+
+def space_to_document(space: SearchSpace) -> dict[str, Any]:
+    """The space as a space-file document: ``parse_space`` of it gives the same space."""
+    d, m, t = space.data, space.model, space.train
+    data: dict[str, Any] = {"name": d.name, "val_fraction": d.val_fraction,
+                            "test_fraction": d.test_fraction, "samples": d.samples}
+    if d.path is not None:
+        data["path"] = str(Path(d.path).resolve())
+    if d.label is not None:
+        data["label"] = d.label
+    depth = m.depth if isinstance(m.depth, int) else {"low": m.depth.low, "high": m.depth.high}
+    activations: dict[str, Any] = {"choices": list(space.choices)}
+    for name, r in space.param_ranges.items():
+        activations[f"{name}_{get_activation(name).param}"] = _range_document(r)
+    return {
+        "name": space.name,
+        "description": space.description,
+        "data": data,
+        "model": {"family": m.family, "width": m.width, "depth": depth, "norm": list(m.norm),
+                  "dropout": m.dropout, "kernel_size": m.kernel_size, "stride": m.stride},
+        "activations": activations,
+        "train": {"optimizer": t.optimizer,
+                  "lr": _range_document(t.lr) if isinstance(t.lr, FloatRange) else t.lr,
+                  "weight_decay": t.weight_decay, "batch_size": t.batch_size,
+                  "epochs": t.epochs, "schedule": t.schedule},
+        "pruner": {"name": space.pruner.name, **space.pruner.settings},
+        "sampler": {"name": space.sampler, "seed": space.seed},
+        "budget": {"trials": space.trials, "timeout": space.timeout},
+    }

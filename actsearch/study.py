@@ -1,0 +1,173 @@
+"""Create or resume a study: storage URLs, run folders, sampler, pruner, baselines, optimize.
+
+A study remembers the space it was created from (as a study user attribute), so it can be
+resumed, reported on or exported with nothing but its storage URL and name.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from actsearch.errors import ActsearchError
+from actsearch.layout import uniform_candidates
+from actsearch.objective import Objective, TrialListener
+from actsearch.space import SearchSpace, parse_space, space_to_document
+
+__all__ = [
+    "FINISHED",
+    "default_storage",
+    "make_pruner",
+    "make_sampler",
+    "mask_url",
+    "open_study",
+    "run_search",
+    "space_of_study",
+]
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+_SPACE_ATTR = "actsearch_space"
+
+
+def default_storage(study_name: str, runs_dir: str | Path = "runs") -> str:
+    """``runs/<study>/study.db`` as an SQLite URL (the folder is created)."""
+    folder = Path(runs_dir) / study_name
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'study.db'}"
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, for logs and reports."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def make_pruner(space: SearchSpace) -> optuna.pruners.BasePruner:
+    settings = dict(space.pruner.settings)
+    name = space.pruner.name
+    if name == "median":
+        return optuna.pruners.MedianPruner(**settings)
+    if name == "percentile":
+        return optuna.pruners.PercentilePruner(**settings)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(**settings)
+    if name == "hyperband":
+        settings.setdefault("max_resource", space.train.epochs)
+        return optuna.pruners.HyperbandPruner(**settings)
+    return optuna.pruners.NopPruner()
+
+
+def make_sampler(space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
+    if space.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    # group=True lets the multivariate TPE model conditional params (an ELU alpha exists only
+    # where that layer picked ELU) without falling back to independent sampling.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                          n_startup_trials=10)
+
+
+def space_of_study(study: optuna.Study) -> SearchSpace:
+    """Rebuild the validated space a study was created from."""
+    attrs = study._storage.get_study_user_attrs(study._study_id)
+    if _SPACE_ATTR not in attrs:
+        raise ActsearchError(f"study {study.study_name!r}: not an actsearch study (no space)")
+    return parse_space(attrs[_SPACE_ATTR], f"study {study.study_name}")
+
+
+def open_study(space: SearchSpace | None, study_name: str, storage: str,
+               seed: int | None = None) -> tuple[optuna.Study, SearchSpace]:
+    """Create the study, or load it when it exists (then the space must be the same).
+
+    Args:
+        space: The validated space; None to load an existing study and use its stored space.
+        study_name: The study's name in the storage.
+        storage: An Optuna storage URL.
+        seed: The sampler seed (default: the space's).
+
+    Returns:
+        The study and the space it searches.
+    """
+    try:
+        existing = optuna.study.get_all_study_names(storage)
+    except Exception as e:  # bad URL, missing driver, unreachable server
+        raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage ({e})") from None
+    if space is None:
+        if study_name not in existing:
+            raise ActsearchError(f"--study: no study {study_name!r} in {mask_url(storage)}; "
+                                 f"studies there: {', '.join(existing) or 'none'}")
+        probe = optuna.load_study(study_name=study_name, storage=storage)
+        space = space_of_study(probe)
+    seed = space.seed if seed is None else seed
+    created = study_name not in existing
+    n_before = 0
+    if not created:
+        probe = optuna.load_study(study_name=study_name, storage=storage)
+        stored = space_of_study(probe)
+        if _comparable(stored) != _comparable(space):
+            raise ActsearchError(f"--study {study_name}: the study was created from a different "
+                                 f"space ({stored.name}); choose a new --study name")
+        space = stored
+        seed = probe.user_attrs.get("seed", seed)
+        n_before = len(probe.trials)
+    # On resume, offset the seed by the trials already run: the same seed would replay the
+    # sampler's random start-up suggestions and repeat finished trials.
+    sampler = make_sampler(space, seed + n_before)
+    study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
+                                sampler=sampler, pruner=make_pruner(space), load_if_exists=True)
+    if created:
+        study.set_user_attr(_SPACE_ATTR, space_to_document(space))
+        study.set_user_attr("seed", seed)
+    _enqueue_missing_baselines(study, space)
+    return study, space
+
+
+def _comparable(space: SearchSpace) -> dict[str, Any]:
+    # The budget may change between runs (--trials extends a study); the rest may not.
+    document = space_to_document(space)
+    document.pop("budget")
+    return document
+
+
+def _enqueue_missing_baselines(study: optuna.Study, space: SearchSpace) -> None:
+    """Queue each uniform baseline that has not finished and is not waiting already."""
+    seen = [t.params for t in study.get_trials(deepcopy=False, states=FINISHED)]
+    seen += [t.system_attrs.get("fixed_params", {}) for t in study.get_trials(
+        deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))]
+    for params in uniform_candidates(space):
+        if params not in seen:
+            study.enqueue_trial(params, user_attrs={"baseline": True})
+
+
+def run_search(
+    space: SearchSpace,
+    study: optuna.Study,
+    data: Any,
+    device: Any,
+    trials: int,
+    timeout: float | None = None,
+    listener: TrialListener | None = None,
+    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
+) -> int:
+    """Run trials until the study holds ``trials`` finished trials or ``timeout`` passes.
+
+    Returns the number of trials this call finished. A KeyboardInterrupt marks the running
+    trial failed (Optuna does that) and propagates; finished trials are already stored.
+    """
+    finished_before = len(study.get_trials(deepcopy=False, states=FINISHED))
+    remaining = trials - finished_before
+    if remaining <= 0:
+        return 0
+    seed = study.user_attrs.get("seed", space.seed)
+    objective = Objective(space, data, device, seed, listener)
+    # MaxTrialsCallback counts finished trials across every worker on the storage.
+    stop = optuna.study.MaxTrialsCallback(trials, states=FINISHED)
+    study.optimize(objective, n_trials=remaining, timeout=timeout,
+                   callbacks=[stop, *callbacks], gc_after_trial=False)
+    return len(study.get_trials(deepcopy=False, states=FINISHED)) - finished_before

@@ -1,0 +1,172 @@
+"""The training loop: knows nothing of Optuna; calls back once per epoch.
+
+Small data sets stay on the device for the whole run; an epoch shuffles with one gather and
+then slices views, so the loop has no DataLoader, no per-batch copies and no per-step host
+synchronisation (losses are kept on the device and read once per epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from actsearch.data import DeviceData
+from actsearch.errors import ActsearchError
+
+__all__ = [
+    "EpochStats",
+    "FitResult",
+    "Recipe",
+    "configure_threads",
+    "evaluate",
+    "fit",
+    "select_device",
+]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one candidate."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 100
+    epochs: int = 20
+    schedule: str = "constant"  # or cosine: lr annealed to 0 by the last epoch
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int  # 1-based
+    train_loss: float
+    val_loss: float
+    val_acc: float
+    train_seconds: float  # cumulative, training steps only (no evaluation)
+
+
+@dataclass
+class FitResult:
+    """How a run ended: ``complete``, ``stopped`` (by the callback) or ``diverged``."""
+
+    status: str
+    history: list[EpochStats] = field(default_factory=list)
+    train_seconds: float = 0.0
+    samples_seen: int = 0
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+def select_device(requested: str | None = None) -> torch.device:
+    """CUDA when available unless a device is requested; an unusable request is a user error."""
+    if requested in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, TypeError):
+        raise ActsearchError(f"--device: unknown device {requested!r}; expected cpu, cuda, "
+                             f"cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ActsearchError(f"--device: {requested!r} requested but CUDA is not available")
+    return device
+
+
+def configure_threads(device: torch.device, threads: int | None = None) -> int:
+    """Set torch's CPU threads; small models train fastest on one thread (see README)."""
+    if threads is None:
+        # Models of this size are dominated by per-op overhead: a second thread adds
+        # synchronisation and, when any other process is busy, stalls (measured in bench/).
+        threads = 1
+    if threads < 1:
+        raise ActsearchError(f"--threads: expected at least 1, got {threads}")
+    torch.set_num_threads(threads)
+    return threads
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    params = list(model.parameters())
+    if recipe.optimizer in ("adam", "adamw"):
+        cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
+        # The fused kernel updates all tensors in one op: about 20% off a step of a small
+        # MLP on the CPU (bench/overhead.py), with the same update rule.
+        return cls(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, nesterov=True,
+                               weight_decay=recipe.weight_decay)
+    raise ActsearchError(f"train.optimizer: unknown optimizer {recipe.optimizer!r}")
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+             batch_size: int = 4096) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy in eval mode."""
+    model.eval()
+    loss = torch.zeros((), device=x.device, dtype=torch.float64)
+    correct = torch.zeros((), device=x.device, dtype=torch.int64)
+    for i in range(0, len(x), batch_size):
+        out = model(x[i:i + batch_size])
+        yb = y[i:i + batch_size]
+        loss += F.cross_entropy(out, yb, reduction="sum").double()
+        correct += (out.argmax(1) == yb).sum()
+    n = max(len(x), 1)
+    return loss.item() / n, correct.item() / n
+
+
+def fit(model: nn.Module, data: DeviceData, recipe: Recipe, seed: int,
+        on_epoch: Callable[[EpochStats], bool] | None = None) -> FitResult:
+    """Train ``model`` in place on ``data``'s training split; validate after every epoch.
+
+    Args:
+        model: The network, already on the data's device.
+        data: Splits on the device.
+        recipe: Optimiser, learning rate, batch size, epochs, schedule.
+        seed: Seeds the data order (the caller seeds the weights when building the model).
+        on_epoch: Called after each epoch; returning False stops training (status
+            ``stopped``), e.g. when a pruner gives up on the candidate.
+    """
+    x, y = data.x_train, data.y_train
+    n, bs = len(x), recipe.batch_size
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    optimizer = _optimizer(model, recipe)
+    result = FitResult("complete")
+    for epoch in range(recipe.epochs):
+        if recipe.schedule == "cosine":
+            lr = recipe.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / recipe.epochs))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, device=x.device, generator=generator)
+        xs, ys = x[order], y[order]
+        losses = []
+        for i in range(0, n, bs):
+            loss = F.cross_entropy(model(xs[i:i + bs]), ys[i:i + bs])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+        # One host read per epoch; it also waits for the device, so the time is honest.
+        batch_losses = torch.stack(losses)
+        sizes = torch.full_like(batch_losses, float(bs))
+        sizes[-1] = n - bs * (len(losses) - 1)
+        train_loss = float((batch_losses * sizes).sum() / n)
+        result.train_seconds += time.perf_counter() - started
+        result.samples_seen += n
+        val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
+        stats = EpochStats(epoch + 1, train_loss, val_loss, val_acc, result.train_seconds)
+        result.history.append(stats)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            result.status = "diverged"
+            break
+        if on_epoch is not None and on_epoch(stats) is False:
+            result.status = "stopped"
+            break
+    return result

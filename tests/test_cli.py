@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from actsearch.cli import main
+
+
+def test_spaces_lists_shipped(capsys) -> None:
+    assert main(["spaces"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist1d_mlp" in out and "digits_mlp" in out and "(default)" in out
+
+
+def test_check_good_and_bad_file(write_space, capsys) -> None:
+    assert main(["spaces", "--check", str(write_space())]) == 0
+    assert ": ok" in capsys.readouterr().out
+    bad = write_space({"activations.choices": ["relu", "swish9"]}, name="bad.yaml")
+    assert main(["spaces", "--check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.yaml: activations.choices[1]" in err
+
+
+@pytest.mark.parametrize("argv", [["search", "--trials", "0"], ["search", "--bogus"],
+                                  ["search", "nosuch_space"], ["search", "--device", "tpu9"],
+                                  ["frobnicate"]])
+def test_user_mistakes_exit_2_with_one_line(argv, capsys, tmp_path: Path) -> None:
+    assert main([*argv, *(["--runs-dir", str(tmp_path)] if argv[0] == "search" and
+                          "--bogus" not in argv else [])]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("actsearch: error: ") and err.count("\n") == 1
+
+
+def test_search_in_process(write_space, tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    code = main(["search", str(write_space()), "--trials", "5", "--study", "cli",
+                 "--runs-dir", str(runs), "--plain"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "top layouts of study cli" in out and "uniform baselines" in out
+    assert out.count("trial ") >= 5  # one plain line per finished trial
+    study = optuna.load_study(study_name="cli", storage=f"sqlite:///{runs}/cli/study.db")
+    assert len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) == 5
+    # The same command again resumes: nothing to run, nothing lost.
+    assert main(["search", str(write_space()), "--trials", "5", "--study", "cli",
+                 "--runs-dir", str(runs), "--plain"]) == 0
+    assert "nothing to run" in capsys.readouterr().out
+    assert len(optuna.load_study(study_name="cli",
+                                 storage=f"sqlite:///{runs}/cli/study.db").trials) == 5
+
+
+def test_console_script_end_to_end(write_space, tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("actsearch")
+    assert script.exists(), "the console script is not installed"
+    env = {**os.environ, "COLUMNS": "160"}
+    done = subprocess.run([str(script), "search", str(write_space()), "--trials", "4"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "top layouts" in done.stdout
+    assert (tmp_path / "runs" / "tiny" / "study.db").exists()
+    bad = subprocess.run([str(script), "search", "missing.yaml"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == "actsearch: error: missing.yaml: space file not found"

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from actsearch.data import load_data, to_device
+from actsearch.errors import ActsearchError
+from actsearch.layout import candidate_from_params
+from actsearch.space import load_space
+from actsearch.study import FINISHED, mask_url, open_study, run_search, space_of_study
+
+
+def _search(space_path: Path, storage: str, trials: int, name: str = "s", seed: int | None = None):
+    space = load_space(space_path)
+    study, space = open_study(space, name, storage, seed=seed)
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
+    run_search(space, study, data, "cpu", trials)
+    return study
+
+
+def test_trials_record_what_reports_need(write_space, tmp_path: Path) -> None:
+    study = _search(write_space(), f"sqlite:///{tmp_path}/s.db", 6)
+    trials = study.get_trials(states=FINISHED)
+    assert len(trials) == 6
+    # The uniform baselines run first.
+    assert [t.user_attrs["layout"] for t in trials[:3]] == [
+        "relu | relu", "elu(1.00) | elu(1.00)", "selu | selu"]
+    for t in trials:
+        attrs = t.user_attrs
+        assert len(attrs["val_acc_curve"]) == attrs["epochs"]
+        assert attrs["end"] == "complete" or attrs["end"].startswith("pruned at epoch")
+        assert attrs["train_seconds"] > 0
+        assert str(candidate_from_params(t.params, space_of_study(study)).layout) == \
+            attrs["layout"]
+        if t.state == TrialState.COMPLETE:
+            assert 0 <= attrs["test_acc"] <= 1
+            assert t.value == pytest.approx(attrs["val_acc_curve"][-1], abs=1e-6)
+            assert list(t.intermediate_values) == list(range(1, attrs["epochs"] + 1))
+
+
+def test_bad_learning_rates_get_pruned(write_space, tmp_path: Path) -> None:
+    path = write_space({"train.lr": {"low": 1e-7, "high": 3.0, "log": True},
+                        "train.epochs": 6, "sampler.name": "random",
+                        "pruner.n_startup_trials": 3})
+    study = _search(path, f"sqlite:///{tmp_path}/p.db", 16)
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    assert pruned, "no trial was pruned"
+    assert all(t.user_attrs["epochs"] < 6 for t in pruned)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    best_pruned = max(max(t.intermediate_values.values()) for t in pruned
+                      if not t.user_attrs["end"].startswith("diverged"))
+    assert max(t.value for t in complete) > best_pruned
+
+
+def test_resume_adds_trials_and_keeps_the_first_runs(write_space, tmp_path: Path) -> None:
+    path, storage = write_space(), f"sqlite:///{tmp_path}/r.db"
+    first = _search(path, storage, 4)
+    before = {t.number: (t.params, t.state, t.value) for t in first.get_trials()}
+    second = _search(path, storage, 7)
+    after = second.get_trials()
+    assert len(after) == 7
+    assert {t.number: (t.params, t.state, t.value) for t in after[:4]} == before
+    # Nothing reruns when the budget is reached already.
+    third = _search(path, storage, 7)
+    assert len(third.get_trials()) == 7
+
+
+def test_same_seed_same_trials_and_resume_does_not_repeat(write_space, tmp_path: Path) -> None:
+    path = write_space({"train.epochs": 2, "sampler.name": "random"})
+    a = _search(path, f"sqlite:///{tmp_path}/a.db", 7)
+    b = _search(path, f"sqlite:///{tmp_path}/b.db", 7)
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
+    assert [t.value for t in a.trials] == [t.value for t in b.trials]
+    # A resumed study must not replay the sampler's sequence from the start.
+    _search(path, f"sqlite:///{tmp_path}/c.db", 5)
+    c = _search(path, f"sqlite:///{tmp_path}/c.db", 7)
+    first_sampled = [t.params for t in c.trials[3:5]]  # after the 3 enqueued baselines
+    assert [t.params for t in c.trials[5:7]] != first_sampled
+
+
+def test_interrupted_trial_is_failed_and_resume_completes(write_space, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    import actsearch.objective as objective
+
+    path, storage = write_space(), f"sqlite:///{tmp_path}/i.db"
+    real_fit, calls = objective.fit, []
+
+    def interrupting_fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(objective, "fit", interrupting_fit)
+    with pytest.raises(KeyboardInterrupt):
+        _search(path, storage, 6)
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL]
+    monkeypatch.setattr(objective, "fit", real_fit)
+    study = _search(path, storage, 6)
+    assert len(study.get_trials(states=FINISHED)) == 6
+    layouts = [t.user_attrs["layout"] for t in study.get_trials(states=FINISHED)]
+    assert "selu | selu" in layouts  # the interrupted baseline was queued again
+
+
+def test_resume_with_a_different_space_is_refused(write_space, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/d.db"
+    _search(write_space(), storage, 3)
+    with pytest.raises(ActsearchError, match="created from a different space"):
+        _search(write_space({"model.width": 8}, name="other.yaml"), storage, 3)
+
+
+def test_mask_url() -> None:
+    assert mask_url("postgresql://bob:s3cret@db:5432/x") == "postgresql://bob:***@db:5432/x"
+    assert mask_url("sqlite:///runs/a/study.db") == "sqlite:///runs/a/study.db"
+
+
+def test_bad_storage_url() -> None:
+    with pytest.raises(ActsearchError, match="--storage nosuch://x: cannot open storage"):
+        open_study(load_space(None), "x", "nosuch://x")
