@@ -129,7 +129,7 @@ class LiveView:
         elapsed = time.monotonic() - self.started
         done_now = self.tally.complete + self.tally.pruned - self.done_before
         left = self.trials - self.tally.complete - self.tally.pruned
-        estimates = []
+        estimates = [0.0] if left <= 0 else []
         if done_now > 0 and left > 0:
             estimates.append(elapsed / done_now * left)
         if self.timeout is not None:
