@@ -20,6 +20,7 @@ from actsearch.layout import Candidate, Layer, Layout, candidate_from_params, pa
 from actsearch.space import SearchSpace, list_shipped_spaces, load_space
 
 if TYPE_CHECKING:
+    from actsearch.export import export_configs, load_model, train_config
     from actsearch.models import build_model
 
 __version__ = "0.1.0"
@@ -35,11 +36,14 @@ __all__ = [
     "build_model",
     "candidate_from_params",
     "create_activation",
+    "export_configs",
     "get_activation",
     "list_shipped_spaces",
+    "load_model",
     "load_space",
     "parse_layout",
     "register_activation",
+    "train_config",
 ]
 
 
@@ -49,4 +53,8 @@ def __getattr__(name: str) -> Any:
         from actsearch.models import build_model
 
         return build_model
+    if name in ("export_configs", "load_model", "train_config"):
+        from actsearch import export
+
+        return getattr(export, name)
     raise AttributeError(f"module 'actsearch' has no attribute {name!r}")

@@ -108,6 +108,51 @@ def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    """Export the best layouts of a study as config files (with weights or as ONNX on request)."""
+    import optuna
+
+    from actsearch.export import export_configs, open_exported_study
+    from actsearch.train import configure_threads, select_device
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_exported_study(args.run, storage=args.storage, runs_dir=args.runs_dir)
+    out = args.out
+    if out is None:  # beside the study: runs/<study>/exports
+        run = Path(args.run)
+        folder = run if run.is_dir() else run.parent if run.is_file() else None
+        out = (folder or Path(args.runs_dir) / study.study_name) / "exports"
+    device = select_device(args.device)
+    if device.type == "cpu" and (args.weights or args.format == "onnx"):
+        configure_threads(device, args.threads)
+    paths = export_configs(study, top=args.top, out_dir=out, fmt=args.format,
+                           weights=args.weights, device=device)
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, console: Console) -> int:
+    """Retrain an exported config from scratch and report its test accuracy."""
+    from actsearch.export import read_config, train_config
+    from actsearch.train import configure_threads, select_device
+
+    config = read_config(args.config)
+    device = select_device(args.device)
+    if device.type == "cpu":
+        configure_threads(device, args.threads)
+    run = train_config(args.config, seed=args.seed, device=device)
+    exported = config.metrics.get("test_acc")
+    console.print(
+        f"{args.config}: {config.layout}, seed {run.seed}, {run.epochs} epochs "
+        f"({run.status}) in {run.train_seconds:.1f}s: test accuracy {run.test_acc:.4f}, "
+        f"validation {run.val_acc:.4f}"
+        f"{f' (exported: test {exported:.4f})' if isinstance(exported, float) else ''}",
+        highlight=False,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="actsearch", description="Search per-layer activation layouts "
                      "(ReLU, ELU with its alpha, SELU) with Optuna.")
@@ -132,6 +177,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("spaces", help=cmd_spaces.__doc__, description=cmd_spaces.__doc__)
     p.add_argument("--check", metavar="FILE", help="validate this space file")
     p.set_defaults(func=cmd_spaces)
+
+    p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
+    p.add_argument("run", metavar="RUN_OR_STUDY", help="a run folder (runs/NAME), its study.db, "
+                   "or a study name (with --storage: the name in that storage)")
+    p.add_argument("--top", type=_positive_int, default=1, help="how many of the best complete "
+                   "trials (default: 1)")
+    p.add_argument("--out", type=Path, help="output folder (default: RUN/exports)")
+    p.add_argument("--format", choices=("yaml", "json", "onnx"), default="yaml",
+                   help="config format; onnx also writes NAME.onnx (needs actsearch[onnx])")
+    p.add_argument("--weights", action="store_true", help="retrain with the trial's seed and "
+                   "save the weights beside each config (NAME.pt)")
+    p.add_argument("--storage", help="Optuna storage URL holding the study")
+    p.add_argument("--runs-dir", default="runs", help="where run folders are (default: runs)")
+    p.add_argument("--device", help="where to retrain: cpu, cuda, cuda:N or auto (default: "
+                   "auto; use the device the study ran on)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
+    p.add_argument("config", metavar="CONFIG", help="an exported config (.yaml or .json)")
+    p.add_argument("--seed", type=int, help="training seed (default: the trial's, which "
+                   "reproduces it on the same device)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1)")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

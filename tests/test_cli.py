@@ -68,3 +68,16 @@ def test_console_script_end_to_end(write_space, tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip() == "actsearch: error: missing.yaml: space file not found"
+
+
+def test_export_and_train_commands(write_space, tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    assert main(["search", str(write_space()), "--trials", "4", "--study", "ex",
+                 "--runs-dir", str(runs), "--plain"]) == 0
+    assert main(["export", str(runs / "ex"), "--weights", "--device", "cpu"]) == 0
+    configs = sorted((runs / "ex" / "exports").glob("*.yaml"))
+    assert len(configs) == 1 and configs[0].with_suffix(".pt").exists()
+    capsys.readouterr()
+    assert main(["train", str(configs[0])]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "nosuch")]) == 2

@@ -1,0 +1,655 @@
+"""Exported configs: write the best layouts of a study as files, load and retrain them.
+
+A config is a plain YAML or JSON document (read with ``yaml.safe_load`` / ``json.loads`` only:
+nothing in it is ever executed) that says everything needed to rebuild and retrain one
+candidate: the architecture, the per-layer activations, the training recipe, the data (with
+its fingerprint and split seed), the trial's metrics and where it came from.
+
+Trials store no weights. When weights (or an ONNX model) are asked for, the candidate is
+retrained with the trial's own seed exactly as ``actsearch.objective.Objective`` trains it;
+training is deterministic on one device, so the retrained model is the trial's model, and the
+export checks that by comparing validation accuracies. Weights go beside the config as a
+state dict (``<name>.pt``, loadable with ``torch.load(..., weights_only=True)``) whose sha256
+the config records, so a swapped or edited weights file is detected.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import json
+import logging
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import optuna
+import torch
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+from torch import nn
+
+from actsearch.activations import get_activation
+from actsearch.data import DeviceData, load_data, to_device
+from actsearch.errors import ActsearchError
+from actsearch.layout import Candidate, Layer, Layout, candidate_from_params
+from actsearch.models import build_model
+from actsearch.objective import recipe_for, trial_seed
+from actsearch.space import (
+    DataSpec,
+    ModelSpec,
+    SearchSpace,
+    _Fields,
+    _parse_data,
+    _parse_model,
+    _parse_train,
+)
+from actsearch.train import Recipe, evaluate, fit, select_device
+
+__all__ = [
+    "FORMATS",
+    "SCHEMA_VERSION",
+    "ConfigRun",
+    "ExportedConfig",
+    "export_configs",
+    "load_model",
+    "open_exported_study",
+    "read_config",
+    "select_trials",
+    "train_config",
+]
+
+SCHEMA_VERSION = 1
+FORMATS = ("yaml", "json", "onnx")
+# The retrained model must reproduce the trial: val_acc is stored rounded to 6 decimals.
+_VAL_ACC_TOLERANCE = 1e-6
+# ONNX Runtime and PyTorch must agree on the logits of a probe batch to this (abs and rel).
+_ONNX_TOLERANCE = 1e-5
+_ONNX_EXTRA = "pip install 'actsearch[onnx]'"
+
+
+@dataclass(frozen=True)
+class ExportedConfig:
+    """A validated exported config (``read_config``)."""
+
+    source: str  # the file, for messages
+    arch: ModelSpec  # depth is an int and norm has one entry
+    layout: Layout
+    input_shape: tuple[int, ...]
+    n_classes: int
+    recipe: Recipe
+    data: DataSpec
+    split_seed: int  # the study seed: it carves the validation split
+    fingerprint: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    weights: Path | None = None
+    weights_sha256: str | None = None
+    onnx: Path | None = None
+
+    def build(self) -> nn.Sequential:
+        """The untrained network this config describes."""
+        return build_model(self.arch, self.layout, self.input_shape, self.n_classes,
+                           self.arch.norm[0])
+
+
+class ConfigRun(NamedTuple):
+    """The outcome of ``train_config``; test accuracy first."""
+
+    test_acc: float
+    val_acc: float
+    status: str  # complete or diverged
+    epochs: int
+    train_seconds: float
+    seed: int
+    model: nn.Module
+
+
+# ----------------------------------------------------------------------------- selecting
+
+
+def select_trials(study: optuna.Study, top: int = 1) -> list[FrozenTrial]:
+    """The trials to export: the best ``top`` complete trials (Pareto front if multi-objective).
+
+    A single-objective study is ranked by value in the study's direction (ties: lower trial
+    number first); a multi-objective study's ``best_trials`` are ranked by their first value.
+    """
+    if top < 1:
+        raise ActsearchError(f"--top: expected at least 1, got {top}")
+    if len(study.directions) > 1:
+        trials = list(study.best_trials)
+        sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+        trials.sort(key=lambda t: (sign * t.values[0], t.number))
+    else:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+        trials.sort(key=lambda t: (sign * float(t.value), t.number))
+    if not trials:
+        raise ActsearchError(f"study {study.study_name!r}: no complete trials to export")
+    return trials[:top]
+
+
+def open_exported_study(run_or_study: str | Path, storage: str | None = None,
+                        runs_dir: str | Path = "runs") -> optuna.Study:
+    """Load a study without changing it, from a run folder, a study.db file or a study name.
+
+    With ``storage``, ``run_or_study`` is the study's name in that storage. Otherwise a folder
+    (``runs/NAME``) or an SQLite file is opened and must hold exactly one study, and a bare name
+    means ``runs_dir/NAME/study.db``.
+    """
+    from actsearch.study import mask_url
+
+    text = str(run_or_study)
+    name: str | None = text
+    if storage is None:
+        path = Path(text)
+        if path.is_dir():
+            path = path / "study.db"
+            name = None
+        elif path.is_file():
+            name = None
+        else:
+            path = Path(runs_dir) / text / "study.db"
+        if not path.is_file():
+            raise ActsearchError(f"{text}: no run folder, study.db file or study of that name "
+                                 f"(looked for {path})")
+        storage = f"sqlite:///{path}"
+    try:
+        names = optuna.study.get_all_study_names(storage)
+    except Exception as e:  # bad URL, not a database, missing driver
+        raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage ({e})") from None
+    if name is None:
+        if len(names) != 1:
+            raise ActsearchError(f"{text}: expected one study in {mask_url(storage)}, found "
+                                 f"{len(names)} ({', '.join(names) or 'none'}); pass --storage "
+                                 f"and the study name")
+        name = names[0]
+    if name not in names:
+        raise ActsearchError(f"{text}: no study {name!r} in {mask_url(storage)}; studies there: "
+                             f"{', '.join(names) or 'none'}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+# ----------------------------------------------------------------------------- exporting
+
+
+def _versions() -> dict[str, str]:
+    from actsearch import __version__
+
+    return {"actsearch": str(__version__), "torch": str(torch.__version__),
+            "optuna": str(optuna.__version__)}
+
+
+def _trial_val_acc(trial: FrozenTrial) -> float:
+    # Multi-objective trials have no single `value`; the objective also stores val_acc.
+    if len(trial.values or ()) == 1:
+        return float(trial.values[0])
+    return float(trial.user_attrs["val_acc"])
+
+
+def _file_name(study_name: str, number: int) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", study_name).strip("._") or "study"
+    return f"{safe}-trial{number}"
+
+
+def _data_document(spec: DataSpec, split_seed: int, fingerprint: str) -> dict[str, Any]:
+    document: dict[str, Any] = {"name": spec.name}
+    if spec.path is not None:
+        document["path"] = str(Path(spec.path).resolve())
+    if spec.label is not None:
+        document["label"] = spec.label
+    document.update(val_fraction=spec.val_fraction, test_fraction=spec.test_fraction,
+                    samples=spec.samples, split_seed=split_seed, fingerprint=fingerprint)
+    return document
+
+
+def _layer_document(layer: Layer) -> dict[str, Any]:
+    spec = get_activation(layer.activation)
+    if spec.param is None:
+        return {"activation": layer.activation}
+    return {"activation": layer.activation, spec.param: layer.param}
+
+
+def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
+                    input_shape: tuple[int, ...], n_classes: int,
+                    fingerprint: str) -> dict[str, Any]:
+    """The config of one trial as a plain document, its keys in a stable, readable order."""
+    candidate = candidate_from_params(trial.params, space)
+    recipe = recipe_for(space, candidate)
+    m, attrs = space.model, trial.user_attrs
+    metrics: dict[str, Any] = {
+        "val_acc": _trial_val_acc(trial),
+        "test_acc": attrs.get("test_acc"),
+        "epochs": attrs.get("epochs"),
+        "train_seconds": attrs.get("train_seconds"),
+    }
+    # Finalist re-runs over several seeds (mean/std) are optional: copy whatever exists.
+    metrics.update({k: v for k, v in sorted(attrs.items()) if k.startswith("finalist_")})
+    study_seed = int(study.user_attrs.get("seed", space.seed))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "architecture": {
+            "family": m.family, "width": m.width, "depth": candidate.layout.depth,
+            "norm": candidate.norm, "dropout": m.dropout, "kernel_size": m.kernel_size,
+            "stride": m.stride, "input_shape": list(input_shape), "n_classes": n_classes,
+        },
+        "layers": [_layer_document(layer) for layer in candidate.layout.layers],
+        "recipe": {
+            "optimizer": recipe.optimizer, "lr": recipe.lr, "weight_decay": recipe.weight_decay,
+            "batch_size": recipe.batch_size, "epochs": recipe.epochs,
+            "schedule": recipe.schedule,
+        },
+        "data": _data_document(space.data, study_seed, fingerprint),
+        "metrics": metrics,
+        "provenance": {
+            "study": study.study_name,
+            "trial": trial.number,
+            "seed": int(attrs.get("seed", trial_seed(study_seed, trial.number))),
+            "layout": str(candidate.layout),
+            **_versions(),
+        },
+    }
+
+
+def _retrain(space: SearchSpace, candidate: Candidate, data: DeviceData, seed: int,
+             device: torch.device) -> tuple[nn.Module, float]:
+    # Exactly the steps of Objective.__call__: same seed, same build, same fit.
+    torch.manual_seed(seed)
+    model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
+                        candidate.norm).to(device)
+    result = fit(model, data, recipe_for(space, candidate), seed)
+    val_acc = result.history[-1].val_acc if result.history else float("nan")
+    return model, val_acc
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, except one-line lists of numbers and one-line layers, for reading."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:
+    flat = all(not isinstance(v, (list, dict)) for v in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, value: dict[str, Any]) -> yaml.Node:
+    # Layers ({activation: elu, alpha: 0.73}) read best on one line each.
+    flat = "activation" in value and all(not isinstance(v, (list, dict)) for v in value.values())
+    return dumper.represent_mapping("tag:yaml.org,2002:map", value, flow_style=flat)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(dict, _represent_dict)
+
+
+def _write_document(document: dict[str, Any], path: Path, fmt: str) -> None:
+    if fmt == "json":
+        text = json.dumps(document, indent=2) + "\n"
+    else:
+        text = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=99)
+    path.write_text(text, encoding="utf-8")
+
+
+def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: int = 1,
+                   out_dir: str | Path = "exports", fmt: str = "yaml", weights: bool = False,
+                   *, device: str | torch.device | None = None,
+                   strict: bool = True) -> list[Path]:
+    """Write one config file per selected trial; returns the config paths, best first.
+
+    Args:
+        study: The study (it is only read).
+        space: Its search space (default: the one stored in the study).
+        top: How many of the best complete trials (see ``select_trials``).
+        out_dir: Where the files go (created).
+        fmt: ``yaml``, ``json`` or ``onnx`` (a YAML config plus ``<name>.onnx`` beside it,
+            checked against PyTorch with ONNX Runtime; needs the ``onnx`` extra).
+        weights: Also save the trained weights as ``<name>.pt`` beside the config.
+        device: Where to retrain for weights/ONNX (default: CUDA if available). Retraining
+            reproduces a trial only on the kind of device the study ran on.
+        strict: Raise when a retrained model does not reproduce its trial's validation
+            accuracy; with False, warn and export the retrained model anyway.
+    """
+    if fmt not in FORMATS:
+        raise ActsearchError(f"--format: unknown format {fmt!r}; expected one of: "
+                             f"{', '.join(FORMATS)}")
+    if fmt == "onnx":
+        _require_onnx()  # fail before any retraining
+    if space is None:
+        from actsearch.study import space_of_study
+
+        space = space_of_study(study)
+    trials = select_trials(study, top)
+    split_seed = int(study.user_attrs.get("seed", space.seed))
+    dataset = load_data(space.data, split_seed)
+    retrain = weights or fmt == "onnx"
+    torch_device = select_device(None if device is None else str(device))
+    data = to_device(dataset, torch_device) if retrain else None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for trial in trials:
+        document = config_document(study, space, trial, dataset.input_shape, dataset.n_classes,
+                                   dataset.fingerprint)
+        name = _file_name(study.study_name, trial.number)
+        config_path = out / f"{name}.{'json' if fmt == 'json' else 'yaml'}"
+        if retrain:
+            assert data is not None
+            candidate = candidate_from_params(trial.params, space)
+            seed = document["provenance"]["seed"]
+            model, val_acc = _retrain(space, candidate, data, seed, torch_device)
+            expected = document["metrics"]["val_acc"]
+            if not abs(val_acc - expected) <= _VAL_ACC_TOLERANCE:
+                message = (f"trial {trial.number} of study {study.study_name!r}: retraining on "
+                           f"{torch_device} gave val_acc {val_acc:.6f}, the trial had "
+                           f"{expected:.6f}; the exported weights are not the trial's (retrain "
+                           f"on the device the study ran on, e.g. --device cuda)")
+                if strict:
+                    raise ActsearchError(message)
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
+            model.eval()
+            if weights:
+                weights_path = out / f"{name}.pt"
+                state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+                torch.save(state, weights_path)
+                document["weights"] = {"file": weights_path.name,
+                                       "sha256": _sha256(weights_path),
+                                       "val_acc": round(val_acc, 6)}
+            if fmt == "onnx":
+                onnx_path = out / f"{name}.onnx"
+                _export_onnx(model, data.x_val[:16], onnx_path)
+                document["onnx"] = {"file": onnx_path.name, "sha256": _sha256(onnx_path)}
+        _write_document(document, config_path, fmt)
+        paths.append(config_path)
+    return paths
+
+
+# ----------------------------------------------------------------------------- ONNX
+
+
+def _require_onnx() -> None:
+    # The torch.export-based exporter (torch's default since 2.9) needs onnxscript; the
+    # check needs onnxruntime.
+    missing = [m for m in ("onnx", "onnxscript", "onnxruntime")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ActsearchError(f"--format onnx: needs the 'onnx' extra (missing: "
+                             f"{', '.join(missing)}); install it with: {_ONNX_EXTRA}")
+
+
+def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """Export with a dynamic batch axis, then check ONNX Runtime against PyTorch."""
+    import onnxruntime as ort
+
+    model = copy.deepcopy(model).cpu().eval()
+    example = example.detach().cpu()
+    if len(example) < 2:  # a batch of 1 would be specialised into the graph
+        example = torch.cat([example, example])
+    onnx_logger = logging.getLogger("torch.onnx")
+    level = onnx_logger.level
+    try:
+        # The exporter logs about optional torchvision ops and warns about its own internals.
+        onnx_logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["x"],
+                              output_names=["logits"], verbose=False, external_data=False,
+                              dynamic_shapes=({0: torch.export.Dim("batch")},))
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ActsearchError(f"{path}: ONNX export failed ({type(e).__name__}: {first})") from e
+    finally:
+        onnx_logger.setLevel(level)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # a probe batch of a small model: threads only cost
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    for probe in (example, example[:1]):  # also a batch size other than the traced one
+        got = session.run(None, {input_name: probe.numpy()})[0]
+        with torch.inference_mode():
+            want = model(probe).numpy()
+        if got.shape != want.shape or not np.allclose(got, want, rtol=_ONNX_TOLERANCE,
+                                                      atol=_ONNX_TOLERANCE):
+            diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else math.inf
+            raise ActsearchError(f"{path}: ONNX Runtime output differs from PyTorch's on a "
+                                 f"probe batch of {len(probe)} (max abs difference {diff:.3g}, "
+                                 f"expected <= {_ONNX_TOLERANCE})")
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _read_document(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ActsearchError(f"{path}: cannot read the config ({e})") from None
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ActsearchError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    if path.suffix not in (".yaml", ".yml"):
+        raise ActsearchError(f"{path}: expected a .yaml, .yml or .json config")
+    try:
+        # safe_load builds only plain data: a python/object tag is refused, never run.
+        return yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as e:
+        mark = e.problem_mark
+        where = f"line {mark.line + 1}" if mark is not None else "<document>"
+        raise ActsearchError(f"{path}: {where}: YAML tags that construct objects are not "
+                             f"allowed in a config ({e.problem})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "<document>"
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ActsearchError(f"{path}: {where}: not valid YAML ({problem})") from None
+
+
+def _require(f: _Fields, keys: tuple[str, ...]) -> None:
+    # The space parsers fill in defaults; an exported config must say everything, since a
+    # default that changed between versions would silently train a different model.
+    for key in keys:
+        if key not in f.value or f.value[key] is None:
+            f.fail(f.path(key), "missing field")
+
+
+def _parse_architecture(f: _Fields) -> tuple[ModelSpec, tuple[int, ...], int]:
+    _require(f, ("family", "width", "depth", "norm", "dropout", "kernel_size", "stride",
+                 "input_shape", "n_classes"))
+    shape = f.get("input_shape", list, None)
+    if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
+        f.fail(f.path("input_shape"), f"expected a list of positive integers, got {shape}")
+    n_classes = f.get("n_classes", int, None)
+    if n_classes < 2:
+        f.fail(f.path("n_classes"), f"expected at least 2 classes, got {n_classes}")
+    f.get("depth", int, None)  # one depth, not a searched range
+    f.get("norm", str, None)  # the norm the trial used, not a list of choices
+    rest = {k: v for k, v in f.value.items() if k not in ("input_shape", "n_classes")}
+    arch = _parse_model(_Fields(f.source, f.where, rest))
+    return arch, tuple(shape), n_classes
+
+
+def _parse_layers(f: _Fields, raw: Any, depth: int) -> Layout:
+    if not isinstance(raw, list):
+        f.fail("layers", "missing field; expected a list of layers"
+               if raw is None else "expected a list of layers")
+    if len(raw) != depth:
+        f.fail("layers", f"expected {depth} layers (architecture.depth), got {len(raw)}")
+    layers = []
+    for i, item in enumerate(raw):
+        lf = _Fields(f.source, f"layers[{i}]", item)
+        _require(lf, ("activation",))
+        name = lf.get("activation", str, None)
+        try:
+            spec = get_activation(name)
+        except ActsearchError as e:
+            lf.fail(lf.path("activation"), str(e))
+        param = None
+        if spec.param is not None:
+            _require(lf, (spec.param,))
+            param = lf.get(spec.param, float, None)
+            if not (math.isfinite(param) and param > 0):
+                lf.fail(lf.path(spec.param), f"expected a positive number, got {param}")
+        lf.done()
+        layers.append(Layer(spec.name, param))
+    return Layout(tuple(layers))
+
+
+def _parse_recipe(f: _Fields) -> Recipe:
+    _require(f, ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule"))
+    f.get("lr", float, None)  # one learning rate, not a searched range
+    t = _parse_train(f)
+    assert isinstance(t.lr, float)
+    return Recipe(t.optimizer, t.lr, t.weight_decay, t.batch_size, t.epochs, t.schedule)
+
+
+def _parse_data_section(f: _Fields, base: Path) -> tuple[DataSpec, int, str]:
+    _require(f, ("name", "val_fraction", "test_fraction", "samples", "split_seed",
+                 "fingerprint"))
+    split_seed = f.get("split_seed", int, None)
+    fingerprint = f.get("fingerprint", str, None)
+    rest = {k: v for k, v in f.value.items() if k not in ("split_seed", "fingerprint")}
+    spec = _parse_data(_Fields(f.source, f.where, rest), base)
+    return spec, split_seed, fingerprint
+
+
+def _parse_file_ref(f: _Fields, base: Path, extra: tuple[str, ...]) -> tuple[Path, str]:
+    _require(f, ("file", "sha256"))
+    name = f.get("file", str, None)
+    if Path(name).name != name or name in ("", ".", ".."):
+        f.fail(f.path("file"), f"expected a file name beside the config, got {name!r}")
+    sha = f.get("sha256", str, None)
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        f.fail(f.path("sha256"), "expected 64 lowercase hex digits")
+    for key in extra:
+        f.get(key, float, None)
+    f.done()
+    return base / name, sha
+
+
+def read_config(path: str | Path) -> ExportedConfig:
+    """Read and validate an exported config (YAML or JSON); nothing in it is executed."""
+    path = Path(path)
+    document = _read_document(path)
+    source = str(path)
+    top = _Fields(source, "", document)
+    _require(top, ("schema_version",))
+    version = top.get("schema_version", int, None)
+    if version > SCHEMA_VERSION:
+        top.fail("schema_version", f"written by a newer actsearch (schema {version}); this "
+                 f"version reads schema {SCHEMA_VERSION}: upgrade actsearch")
+    if version < 1:
+        top.fail("schema_version", f"expected {SCHEMA_VERSION}, got {version}")
+    for key in ("architecture", "layers", "recipe", "data"):
+        _require(top, (key,))
+    arch, input_shape, n_classes = _parse_architecture(top.sub("architecture"))
+    top.seen.add("layers")
+    layout = _parse_layers(top, document.get("layers"), arch.depth)
+    recipe = _parse_recipe(top.sub("recipe"))
+    data, split_seed, fingerprint = _parse_data_section(top.sub("data"), path.parent)
+    # Metrics and provenance are for people; only their shape is checked.
+    metrics = top.sub("metrics").value
+    provenance_f = top.sub("provenance")
+    provenance = provenance_f.value
+    if "seed" in provenance:
+        provenance_f.get("seed", int, None)
+    weights = weights_sha = onnx = None
+    if document.get("weights") is not None:
+        weights, weights_sha = _parse_file_ref(top.sub("weights"), path.parent, ("val_acc",))
+    top.seen.add("weights")
+    if document.get("onnx") is not None:
+        onnx, _ = _parse_file_ref(top.sub("onnx"), path.parent, ())
+    top.seen.add("onnx")
+    top.done()
+    return ExportedConfig(source, arch, layout, input_shape, n_classes, recipe, data,
+                          split_seed, fingerprint, dict(metrics), dict(provenance), weights,
+                          weights_sha, onnx)
+
+
+def _load_weights(config: ExportedConfig, model: nn.Module) -> None:
+    assert config.weights is not None
+    where = f"{config.source}: weights.file"
+    if not config.weights.is_file():
+        raise ActsearchError(f"{where}: weights file {config.weights} not found")
+    if _sha256(config.weights) != config.weights_sha256:
+        raise ActsearchError(f"{where}: {config.weights.name} does not match weights.sha256 "
+                             f"(a different or modified weights file)")
+    try:
+        state = torch.load(config.weights, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, or one that holds more than tensors
+        raise ActsearchError(f"{where}: cannot load {config.weights.name} as a state dict "
+                             f"({type(e).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise ActsearchError(f"{where}: expected a state dict of tensors in "
+                             f"{config.weights.name}")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ActsearchError(f"{where}: {config.weights.name} does not fit the architecture "
+                             f"(missing: {', '.join(missing) or 'none'}; unexpected: "
+                             f"{', '.join(unexpected) or 'none'})")
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise ActsearchError(f"{where}: {config.weights.name}: {key} has shape "
+                                 f"{tuple(state[key].shape)}, the architecture expects "
+                                 f"{tuple(tensor.shape)}")
+    model.load_state_dict(state)
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """Rebuild the plain ``nn.Module`` of an exported config, in eval mode.
+
+    Loads the weights when the config names a weights file (checked against its sha256 and
+    the architecture's shapes); without one the network is freshly initialised.
+    """
+    config = read_config(path)
+    model = config.build()
+    if config.weights is not None:
+        _load_weights(config, model)
+    return model.eval()
+
+
+def train_config(path: str | Path, seed: int | None = None,
+                 device: str | torch.device | None = None) -> ConfigRun:
+    """Retrain an exported config from scratch and evaluate it once on the test split.
+
+    ``seed`` defaults to the trial's own seed: on the device the study ran on, that
+    reproduces the trial's model and accuracies exactly.
+    """
+    config = read_config(path)
+    if seed is None:
+        if "seed" not in config.provenance:
+            raise ActsearchError(f"{config.source}: provenance.seed: missing field; pass a seed "
+                                 f"(--seed)")
+        seed = int(config.provenance["seed"])
+    dataset = load_data(config.data, config.split_seed)
+    if dataset.fingerprint != config.fingerprint:
+        raise ActsearchError(f"{config.source}: data.fingerprint: the data set differs from the "
+                             f"one the config was exported with (expected "
+                             f"{config.fingerprint}, got {dataset.fingerprint})")
+    if dataset.input_shape != config.input_shape or dataset.n_classes != config.n_classes:
+        raise ActsearchError(f"{config.source}: architecture.input_shape: the data has samples "
+                             f"of shape {dataset.input_shape} and {dataset.n_classes} classes")
+    torch_device = select_device(None if device is None else str(device))
+    data = to_device(dataset, torch_device)
+    torch.manual_seed(seed)
+    model = config.build().to(torch_device)
+    result = fit(model, data, config.recipe, seed)
+    last = result.history[-1] if result.history else None
+    _, test_acc = evaluate(model, data.x_test, data.y_test)
+    return ConfigRun(test_acc, last.val_acc if last else float("nan"), result.status,
+                     last.epoch if last else 0, result.train_seconds, seed, model.eval())

@@ -1,0 +1,361 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+import yaml
+from optuna.trial import TrialState
+
+from actsearch.data import load_data, to_device
+from actsearch.errors import ActsearchError
+from actsearch.export import (
+    export_configs,
+    load_model,
+    open_exported_study,
+    read_config,
+    select_trials,
+    train_config,
+)
+from actsearch.layout import candidate_from_params
+from actsearch.models import build_model
+from actsearch.objective import recipe_for
+from actsearch.space import load_space
+from actsearch.study import open_study, run_search, space_of_study
+from actsearch.train import fit
+
+KEY_ORDER = ["schema_version", "architecture", "layers", "recipe", "data", "metrics",
+             "provenance"]
+
+# A smaller space than conftest's, shared by the bad-file tests through one module-scoped
+# export (function-scoped write_space cannot feed a module-scoped fixture).
+SMALL_SPACE = {
+    "name": "small",
+    "data": {"name": "synthetic", "samples": 300},
+    "model": {"family": "mlp", "width": 8, "depth": 2},
+    "activations": {"choices": ["relu", "elu", "selu"]},
+    "train": {"lr": 0.01, "batch_size": 64, "epochs": 2},
+    "pruner": {"name": "none"},
+    "budget": {"trials": 3},
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> None:
+    # Small models train fastest on one thread, and other work shares this machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _search(space_path: Path, storage: str, trials: int) -> optuna.Study:
+    study, space = open_study(load_space(space_path), "tiny", storage)
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
+    run_search(space, study, data, "cpu", trials)
+    return study
+
+
+def _retrained_trial_model(study: optuna.Study,
+                           trial: optuna.trial.FrozenTrial) -> torch.nn.Module:
+    """The trial's model, trained again the way Objective trains it (independently of export)."""
+    space = space_of_study(study)
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
+    candidate = candidate_from_params(trial.params, space)
+    torch.manual_seed(trial.user_attrs["seed"])
+    model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
+                        candidate.norm)
+    result = fit(model, data, recipe_for(space, candidate), trial.user_attrs["seed"])
+    assert result.history[-1].val_acc == trial.value
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, Path]:
+    """A finished tiny study and its best config exported with weights."""
+    # The CLI's layout: runs/<study>/study.db
+    folder = tmp_path_factory.mktemp("runs") / "tiny"
+    folder.mkdir()
+    space_path = folder / "small.yaml"
+    space_path.write_text(yaml.safe_dump(SMALL_SPACE))
+    study = _search(space_path, f"sqlite:///{folder}/study.db", 3)
+    [config] = export_configs(study, top=1, out_dir=folder / "out", weights=True, device="cpu")
+    return study, config
+
+
+@pytest.fixture
+def config(tiny: tuple[optuna.Study, Path], tmp_path: Path) -> Path:
+    """A private copy of the exported config and its weights, free to be spoiled."""
+    _, source = tiny
+    for f in source.parent.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    return tmp_path / source.name
+
+
+def _edit(path: Path, change) -> Path:
+    document = yaml.safe_load(path.read_text())
+    change(document)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def _one_line_error(path: Path, match: str, loader=load_model) -> str:
+    with pytest.raises(ActsearchError, match=match) as info:
+        loader(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path))
+    return message
+
+
+# ------------------------------------------------------------------------ round trips
+
+
+def test_round_trip_with_weights(write_space, tmp_path: Path) -> None:
+    study = _search(write_space(), f"sqlite:///{tmp_path}/s.db", 6)
+    paths = export_configs(study, top=2, out_dir=tmp_path / "out", weights=True, device="cpu")
+    complete = sorted(study.get_trials(states=(TrialState.COMPLETE,)),
+                      key=lambda t: (-t.value, t.number))
+    assert [p.name for p in paths] == [f"tiny-trial{t.number}.yaml" for t in complete[:2]]
+    best = complete[0]
+
+    document = yaml.safe_load(paths[0].read_text())
+    assert list(document) == [*KEY_ORDER, "weights"]
+    assert list(document["architecture"]) == ["family", "width", "depth", "norm", "dropout",
+                                              "kernel_size", "stride", "input_shape",
+                                              "n_classes"]
+    assert document["metrics"]["val_acc"] == best.value
+    assert document["metrics"]["test_acc"] == best.user_attrs["test_acc"]
+    assert document["provenance"]["trial"] == best.number
+    assert document["provenance"]["seed"] == best.user_attrs["seed"]
+    assert document["provenance"]["layout"] == best.user_attrs["layout"]
+    assert document["data"]["fingerprint"] == load_data(space_of_study(study).data, 0).fingerprint
+    for i, layer in enumerate(document["layers"]):
+        assert layer["activation"] == best.params[f"act_{i}"]
+        if layer["activation"] == "elu":  # the exact searched alpha, not a rounded display
+            assert layer["alpha"] == best.params[f"elu_alpha_{i}"]
+    weights = paths[0].with_suffix(".pt")
+    assert weights.is_file() and document["weights"]["file"] == weights.name
+    state = torch.load(weights, weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+    model = load_model(paths[0])
+    assert isinstance(model, torch.nn.Sequential) and not model.training
+    x = torch.randn(32, 20, generator=torch.Generator().manual_seed(1))
+    trial_model = _retrained_trial_model(study, best)
+    with torch.no_grad():
+        got = model(x)
+        want = trial_model(x)
+        torch.manual_seed(12345)
+        untrained = read_config(paths[0]).build().eval()(x)
+    assert torch.equal(got, want)
+    assert not torch.allclose(got, untrained)
+
+
+def test_json_export_without_weights(write_space, tmp_path: Path) -> None:
+    study = _search(write_space(), f"sqlite:///{tmp_path}/s.db", 4)
+    [path] = export_configs(study, top=1, out_dir=tmp_path / "out", fmt="json")
+    assert path.suffix == ".json" and sorted(p.suffix for p in path.parent.iterdir()) == [".json"]
+    document = json.loads(path.read_text())
+    assert list(document) == KEY_ORDER
+    assert set(document["provenance"]) >= {"study", "trial", "seed", "actsearch", "torch",
+                                           "optuna"}
+    config = read_config(path)
+    assert config.weights is None and str(config.layout) == document["provenance"]["layout"]
+    assert isinstance(load_model(path), torch.nn.Sequential)
+
+
+def test_open_exported_study_from_run_folder(tiny: tuple[optuna.Study, Path]) -> None:
+    study, config = tiny
+    folder = config.parent.parent
+    assert open_exported_study(folder).study_name == study.study_name
+    assert open_exported_study(folder / "study.db").study_name == study.study_name
+    assert open_exported_study(folder.name, runs_dir=folder.parent).study_name == "tiny"
+    with pytest.raises(ActsearchError, match="no run folder, study.db file or study"):
+        open_exported_study("nosuch", runs_dir=folder)
+
+
+def test_finalist_metrics_and_multi_objective_best_trials(tiny: tuple[optuna.Study, Path],
+                                                          tmp_path: Path) -> None:
+    study, _ = tiny
+    multi = optuna.create_study(directions=["maximize", "minimize"])
+    multi.set_user_attr("seed", study.user_attrs["seed"])
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        attrs = {**t.user_attrs, "finalist_val_acc_mean": 0.5, "finalist_val_acc_std": 0.01}
+        multi.add_trial(optuna.trial.create_trial(
+            params=t.params, distributions=t.distributions, user_attrs=attrs,
+            values=[t.value, float(t.number)]))
+    pareto = {t.number for t in multi.best_trials}
+    chosen = select_trials(multi, top=10)
+    assert {t.number for t in chosen} == pareto
+    paths = export_configs(multi, space_of_study(study), top=10, out_dir=tmp_path)
+    metrics = yaml.safe_load(paths[0].read_text())["metrics"]
+    assert metrics["val_acc"] == chosen[0].user_attrs["val_acc"]
+    assert metrics["finalist_val_acc_mean"] == 0.5 and metrics["finalist_val_acc_std"] == 0.01
+
+
+def test_retraining_that_does_not_reproduce_the_trial_is_refused(
+        tiny: tuple[optuna.Study, Path], tmp_path: Path) -> None:
+    study, _ = tiny
+    best = select_trials(study)[0]
+    # A copy of the best trial that claims a validation accuracy it never reached.
+    fake = optuna.create_study(direction="maximize")
+    fake.set_user_attr("seed", study.user_attrs["seed"])
+    fake.add_trial(optuna.trial.create_trial(
+        params=best.params, distributions=best.distributions, user_attrs=best.user_attrs,
+        value=best.value - 0.01))
+    space = space_of_study(study)
+    with pytest.raises(ActsearchError, match="retraining on cpu gave val_acc"):
+        export_configs(fake, space, out_dir=tmp_path, weights=True, device="cpu")
+    with pytest.warns(RuntimeWarning, match="not the trial's"):
+        [path] = export_configs(fake, space, out_dir=tmp_path, weights=True, device="cpu",
+                                strict=False)
+    assert yaml.safe_load(path.read_text())["weights"]["val_acc"] == pytest.approx(best.value)
+
+
+def test_train_config_reproduces_the_trial_and_other_seeds_come_close(
+        write_space, delete, tmp_path: Path) -> None:
+    path = write_space({"train.epochs": 8, "pruner.name": "none",
+                        "pruner.n_startup_trials": delete, "pruner.n_warmup_steps": delete})
+    study = _search(path, f"sqlite:///{tmp_path}/s.db", 3)
+    [config] = export_configs(study, top=1, out_dir=tmp_path / "out")
+    metrics = yaml.safe_load(config.read_text())["metrics"]
+    same = train_config(config, device="cpu")
+    assert same.status == "complete" and same.epochs == 8
+    assert same.val_acc == pytest.approx(metrics["val_acc"], abs=1e-6)
+    assert same.test_acc == pytest.approx(metrics["test_acc"], abs=1e-6)
+    others = [train_config(config, seed=s, device="cpu") for s in (101, 202)]
+    assert [o.seed for o in others] == [101, 202]
+    assert others[0].test_acc != others[1].test_acc or others[0].val_acc != others[1].val_acc
+    for other in others:
+        assert abs(other.test_acc - metrics["test_acc"]) < 0.15
+
+
+# ------------------------------------------------------------------------ ONNX
+
+
+def test_onnx_matches_pytorch(tiny: tuple[optuna.Study, Path], tmp_path: Path) -> None:
+    import onnxruntime as ort  # the onnx extra is part of the test extra: no skipping
+
+    study, _ = tiny
+    [path] = export_configs(study, top=1, out_dir=tmp_path, fmt="onnx", weights=True,
+                            device="cpu")
+    config = read_config(path)
+    assert config.onnx is not None and config.onnx.is_file()
+    session = ort.InferenceSession(str(config.onnx), providers=["CPUExecutionProvider"])
+    x = torch.randn(5, *config.input_shape, generator=torch.Generator().manual_seed(3))
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        want = load_model(path)(x).numpy()
+    assert got.shape == (5, config.n_classes)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_onnx_disagreement_is_an_error(tiny: tuple[optuna.Study, Path], tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime as ort  # the onnx extra is part of the test extra: no skipping
+
+    real_run = ort.InferenceSession.run
+
+    def skewed_run(self, *args, **kwargs):
+        return [out + 1e-3 for out in real_run(self, *args, **kwargs)]
+
+    monkeypatch.setattr(ort.InferenceSession, "run", skewed_run)
+    with pytest.raises(ActsearchError, match="ONNX Runtime output differs from PyTorch"):
+        export_configs(tiny[0], out_dir=tmp_path, fmt="onnx", device="cpu")
+
+
+def test_onnx_without_the_extra_names_it(tiny: tuple[optuna.Study, Path], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    with pytest.raises(ActsearchError, match=r"missing: onnxscript.*actsearch\[onnx\]"):
+        export_configs(tiny[0], out_dir=tmp_path, fmt="onnx", device="cpu")
+    assert not list(tmp_path.iterdir())  # refused before writing anything
+
+
+# ------------------------------------------------------------------------ bad files
+
+
+def test_unknown_activation(config: Path) -> None:
+    _edit(config, lambda d: d["layers"][1].update(activation="swish9"))
+    message = _one_line_error(config, r"layers\[1\]\.activation: unknown activation 'swish9'")
+    assert "expected one of: relu, elu, selu" in message
+
+
+def test_negative_alpha(config: Path) -> None:
+    _edit(config, lambda d: d["layers"].__setitem__(0, {"activation": "elu", "alpha": -0.5}))
+    _one_line_error(config, r"layers\[0\]\.alpha: expected a positive number, got -0\.5")
+
+
+@pytest.mark.parametrize(("section", "key"), [
+    ("recipe", "lr"), ("architecture", "input_shape"), ("data", "fingerprint"),
+    ("architecture", None), ("layers", None), ("schema_version", None)])
+def test_missing_fields(config: Path, section: str, key: str | None) -> None:
+    _edit(config, lambda d: d[section].pop(key) if key else d.pop(section))
+    field = f"{section}.{key}" if key else section
+    _one_line_error(config, rf": {field}: missing field")
+
+
+def test_missing_alpha_of_an_elu_layer(config: Path) -> None:
+    _edit(config, lambda d: d["layers"].__setitem__(0, {"activation": "elu"}))
+    _one_line_error(config, r"layers\[0\]\.alpha: missing field")
+
+
+def test_newer_schema_version(config: Path) -> None:
+    _edit(config, lambda d: d.update(schema_version=2))
+    _one_line_error(config, r"schema_version: written by a newer actsearch \(schema 2\)")
+
+
+def test_unknown_key(config: Path) -> None:
+    _edit(config, lambda d: d["recipe"].update(momentum=0.9))
+    _one_line_error(config, r"recipe\.momentum: unknown key")
+
+
+def test_weights_file_with_another_sha256(config: Path) -> None:
+    weights = config.with_suffix(".pt")
+    state = torch.load(weights, weights_only=True)
+    first = next(iter(state))
+    state[first] = state[first] + 1.0
+    torch.save(state, weights)
+    _one_line_error(config, r"weights\.file: .*\.pt does not match weights\.sha256")
+
+
+def test_weights_file_with_other_shapes(config: Path) -> None:
+    # The sha256 still matches, but the config now describes a narrower network.
+    _edit(config, lambda d: d["architecture"].update(width=4))
+    _one_line_error(config, r"weights\.file: .*\.pt: 0\.weight has shape \(8, 20\), "
+                    r"the architecture expects \(4, 20\)")
+
+
+def test_missing_weights_file(config: Path) -> None:
+    config.with_suffix(".pt").unlink()
+    _one_line_error(config, r"weights\.file: weights file .* not found")
+
+
+def test_yaml_that_constructs_objects_is_refused(config: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+    text = config.read_text().replace(
+        "schema_version: 1", f"schema_version: !!python/object/apply:os.system ['touch {marker}']")
+    config.write_text(text)
+    _one_line_error(config, r"line 1: YAML tags that construct objects are not allowed")
+    _one_line_error(config, "not allowed", loader=train_config)
+    assert not marker.exists()
+
+
+def test_data_set_that_differs_from_the_export(config: Path) -> None:
+    _edit(config, lambda d: d["data"].update(samples=320))
+    _one_line_error(config, r"data\.fingerprint: the data set differs", loader=train_config)
+
+
+def test_not_a_mapping_and_not_a_config(config: Path) -> None:
+    config.write_text("- just\n- a list\n")
+    _one_line_error(config, r"<top level>: expected a mapping, got a list")
+    other = config.with_suffix(".txt")
+    other.write_text("schema_version: 1\n")
+    _one_line_error(other, r"expected a \.yaml, \.yml or \.json config")
