@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["LayoutRow", "StudySummary", "summarize"]
+__all__ = ["LayoutRow", "StudySummary", "failure_reasons", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,23 @@ def summarize(trials: Sequence[FrozenTrial], top_k: int = 10, max_epochs: int = 
         epochs_trained=sum(int(t.user_attrs.get("epochs", 0)) for t in finished),
         epochs_if_unpruned=max_epochs * len(finished),
     )
+
+
+def failure_reasons(trials: Sequence[FrozenTrial]) -> dict[str, int]:
+    """Failed trials counted by reason (the text before the first colon of ``error``).
+
+    Reasons: ``out of memory``, an exception's type name, ``interrupted``, ``worker lost``
+    (found by pid) and ``no heartbeat`` (a FAIL without an ``error`` attr that was retried:
+    the heartbeat check failed it). Most frequent first.
+    """
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    counts: Counter[str] = Counter()
+    for t in trials:
+        if t.state != TrialState.FAIL:
+            continue
+        error = t.user_attrs.get("error")
+        if error:
+            counts[str(error).split(":", 1)[0]] += 1
+        else:
+            counts["no heartbeat" if t.number in retried else "unknown"] += 1
+    return dict(counts.most_common())

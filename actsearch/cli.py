@@ -43,48 +43,74 @@ def _positive_float(text: str) -> float:
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
     """Search per-layer activation layouts for a space (default: the shipped mnist1d_mlp)."""
+    import signal
+
     import optuna
 
     from actsearch.analysis import summarize
     from actsearch.data import load_data, to_device
     from actsearch.live import LiveView
-    from actsearch.report import print_summary
+    from actsearch.report import failure_line, print_summary
     from actsearch.space import load_space
-    from actsearch.study import FINISHED, default_storage, mask_url, open_study, run_search
+    from actsearch.study import (
+        FINISHED,
+        make_storage,
+        mask_url,
+        open_study,
+        resolve_storage_url,
+        run_search,
+    )
     from actsearch.train import configure_threads, select_device
+    from actsearch.workers import fail_stale_trials, run_workers
 
     space = load_space(args.space)
     study_name = args.study or space.name
-    storage = args.storage or default_storage(study_name, args.runs_dir)
+    storage = resolve_storage_url(args.storage, study_name, args.runs_dir, args.workers)
     device = select_device(args.device)
     threads = configure_threads(device, args.threads) if device.type == "cpu" else None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study, space = open_study(space, study_name, storage, seed=args.seed)
+    study, space = open_study(space, study_name, make_storage(storage), seed=args.seed)
+    lost = fail_stale_trials(study)  # trials of dead processes on this host: failed, requeued
     trials = args.trials or space.trials
     timeout = args.timeout or space.timeout
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), device)
     previous = study.get_trials(deepcopy=False, states=FINISHED)
     console.print(
         f"actsearch: study [bold]{study_name}[/bold] in {mask_url(storage)}: space {space.name}, "
         f"{len(space.choices)} activations x {'/'.join(map(str, space.depths))} layers, "
         f"device {device}{f' ({threads} thread)' if threads else ''}, "
         f"{trials} trials{f' or {timeout:.0f}s' if timeout else ''}"
-        f"{f', resuming with {len(previous)} finished' if previous else ''}",
+        f"{f', resuming with {len(previous)} finished' if previous else ''}"
+        f"{f', {len(lost)} trials of dead processes failed and queued again' if lost else ''}",
         highlight=False,
     )
     if len(previous) >= trials:
         console.print(f"nothing to run: the study already has {len(previous)} finished trials "
                       f"(pass --trials N with N > {len(previous)} to extend it)", highlight=False)
+    # SIGTERM (a scheduler's stop) is handled like Ctrl-C: the running trial is marked failed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     interrupted = False
-    with LiveView(trials, timeout, console, live=None if not args.plain else False,
-                  previous=previous) as view:
-        try:
-            run_search(space, study, data, device, trials, timeout, listener=view,
-                       callbacks=[view])
-        except KeyboardInterrupt:
-            interrupted = True
-    summary = summarize(study.get_trials(deepcopy=False), max_epochs=space.train.epochs)
-    print_summary(summary, console, title=f"top layouts of study {study_name}")
+    if args.workers > 1:
+        worker_args = ["--storage", storage, "--study", study_name, "--trials", str(trials)]
+        for flag, value in (("--timeout", timeout), ("--device", args.device),
+                            ("--threads", args.threads)):
+            if value is not None:
+                worker_args += [flag, str(value)]
+        interrupted = run_workers(args.workers, worker_args) == EXIT_INTERRUPTED
+    else:
+        data = to_device(load_data(space.data, study.user_attrs["seed"]), device)
+        with LiveView(trials, timeout, console, live=None if not args.plain else False,
+                      previous=previous) as view:
+            try:
+                run_search(space, study, data, device, trials, timeout, listener=view,
+                           callbacks=[view])
+            except KeyboardInterrupt:
+                interrupted = True
+    all_trials = study.get_trials(deepcopy=False)
+    print_summary(summarize(all_trials, max_epochs=space.train.epochs), console,
+                  title=f"top layouts of study {study_name}")
+    failures = failure_line(all_trials)
+    if failures:
+        console.print(failures, highlight=False)
     if interrupted:
         console.print("interrupted: the running trial is marked failed, finished trials are "
                       "kept; run the same command again to resume", highlight=False)
@@ -153,6 +179,13 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, console: Console) -> int:
+    """Run trials of an existing study: start one per machine or GPU on the same storage."""
+    from actsearch.workers import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="actsearch", description="Search per-layer activation layouts "
                      "(ReLU, ELU with its alpha, SELU) with Optuna.")
@@ -172,7 +205,28 @@ def build_parser() -> argparse.ArgumentParser:
                    "small models)")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     p.add_argument("--plain", action="store_true", help="plain log lines instead of a live view")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on this "
+                   "host, one per GPU when there are several (default: 1)")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("worker", help=cmd_worker.__doc__, description=cmd_worker.__doc__)
+    p.add_argument("--storage", required=True, help="the study's storage URL (postgresql://, "
+                   "mysql://, sqlite:///, journal:///)")
+    p.add_argument("--study", required=True, help="the study's name")
+    p.add_argument("--trials", type=_positive_int, help="finished trials the study should hold "
+                   "(default: the space's budget)")
+    p.add_argument("--timeout", type=_positive_float, help="stop starting trials after S seconds")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes to start "
+                   "on this host (default: 1, this process)")
+    p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--heartbeat-interval", type=_positive_int, default=10,
+                   help="seconds between heartbeats (default: 10)")
+    p.add_argument("--grace-period", type=_positive_int, default=30, help="seconds without a "
+                   "heartbeat before a trial is retried (default: 30)")
+    p.add_argument("--quiet", action="store_true", help="no line per finished trial")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("spaces", help=cmd_spaces.__doc__, description=cmd_spaces.__doc__)
     p.add_argument("--check", metavar="FILE", help="validate this space file")

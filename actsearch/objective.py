@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import socket
+import traceback
+from collections.abc import Callable
 from typing import Protocol
 
 import optuna
 import torch
 
 from actsearch.data import DeviceData
+from actsearch.errors import ActsearchError
 from actsearch.layout import Candidate, suggest_candidate
 from actsearch.models import build_model
 from actsearch.space import SearchSpace
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
-__all__ = ["Objective", "TrialListener", "recipe_for", "trial_seed"]
+__all__ = [
+    "ERROR_ATTR",
+    "TRACEBACK_ATTR",
+    "WORKER_ATTR",
+    "GuardedObjective",
+    "Objective",
+    "TrialFailed",
+    "TrialListener",
+    "recipe_for",
+    "trial_seed",
+    "worker_id",
+]
+
+ERROR_ATTR = "error"  # one line: "<reason>: <message>", e.g. "out of memory: CUDA out of ..."
+TRACEBACK_ATTR = "traceback"
+WORKER_ATTR = "worker"  # "<hostname>:<pid>" of the process that ran the trial
+_TRACEBACK_CHARS = 8000  # storages keep attrs in text columns; a deep recursion can be huge
 
 
 class TrialListener(Protocol):
@@ -95,3 +117,70 @@ class Objective:
         trial.set_user_attr("samples_per_second", round(result.samples_per_second, 1))
         if history:
             trial.set_user_attr("val_acc", round(history[-1].val_acc, 6))
+
+
+def worker_id() -> str:
+    """This process as ``<hostname>:<pid>``, the value of a trial's ``worker`` user attr."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class TrialFailed(Exception):
+    """A trial failed for a reason recorded in its ``error`` user attr; the study goes on."""
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    # The CPU allocator raises a plain RuntimeError.
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+
+
+def _free_memory() -> None:
+    # The failed step's tensors hang off the exception's frames: collect them before the next
+    # trial allocates, and give cached blocks back so the next model does not OOM in turn.
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+class GuardedObjective:
+    """Wrap an objective so that one trial's fault fails that trial only.
+
+    At start the trial records its ``worker`` (``host:pid``). Out of memory and any unexpected
+    exception are recorded in the trial's ``error`` (and ``traceback``) user attrs and raised
+    as :class:`TrialFailed`, which ``study.optimize(catch=(TrialFailed,))`` turns into a FAIL
+    while the study goes on. Pruning passes through; a user mistake (:class:`ActsearchError`)
+    stops the study, since every other trial would fail the same way; an interrupt (Ctrl-C,
+    SIGTERM) is recorded as ``interrupted`` and stops it.
+    """
+
+    def __init__(self, objective: Callable[[optuna.Trial], float]) -> None:
+        self.objective = objective
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, worker_id())
+        try:
+            return self.objective(trial)
+        except optuna.TrialPruned:
+            raise
+        except ActsearchError as e:
+            trial.set_user_attr(ERROR_ATTR, f"ActsearchError: {_first_line(e)}"[:500])
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr(ERROR_ATTR, "interrupted: stopped by a signal or Ctrl-C")
+            raise
+        except Exception as e:
+            if _is_out_of_memory(e):
+                reason = f"out of memory: {_first_line(e)}"
+            else:
+                reason = f"{type(e).__name__}: {_first_line(e)}"
+            trial.set_user_attr(ERROR_ATTR, reason[:500])
+            trial.set_user_attr(TRACEBACK_ATTR, traceback.format_exc()[-_TRACEBACK_CHARS:])
+            del e  # drop our reference to the frames before freeing
+            _free_memory()
+            raise TrialFailed(reason) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
-from actsearch.analysis import StudySummary
+from actsearch.analysis import StudySummary, failure_reasons
 
-__all__ = ["print_summary"]
+__all__ = ["failure_line", "print_summary"]
 
 
 def print_summary(summary: StudySummary, console: Console, title: str = "top layouts") -> None:
@@ -33,3 +36,20 @@ def print_summary(summary: StudySummary, console: Console, title: str = "top lay
         f"{summary.failed} failed; pruning saved {saved} of {summary.epochs_if_unpruned} epochs",
         highlight=False,
     )
+
+
+def failure_line(trials: Sequence[FrozenTrial]) -> str | None:
+    """One closing line for the CLI, e.g. ``3 trials failed: 2 out of memory, 1 ValueError``."""
+    reasons = failure_reasons(trials)
+    diverged = sum(1 for t in trials if t.state == TrialState.PRUNED
+                   and str(t.user_attrs.get("end", "")).startswith("diverged"))
+    parts = []
+    if reasons:
+        n = sum(reasons.values())
+        parts.append(f"{n} trial{'s' if n != 1 else ''} failed: "
+                     + ", ".join(f"{count} {reason}" for reason, count in reasons.items()))
+    if diverged:
+        parts.append(f"{diverged} diverged (pruned)")
+    if not parts:
+        return None
+    return "; ".join(parts) + " (see each trial's user attrs 'error' and 'traceback')"

@@ -1,0 +1,327 @@
+"""Scale out and survive faults: worker processes on one study, and trials of dead workers.
+
+A worker is ``actsearch worker --storage URL --study NAME``: it loads the study's stored
+space and runs trials until the study holds the requested number of finished trials. :func:`run_workers` starts N of them on one host
+(``actsearch search --workers N``). Storages, heartbeats and retries are in
+:mod:`actsearch.study`; the fault handling inside a trial is in :mod:`actsearch.objective`.
+
+Storages with heartbeats (the RDB ones) fail and retry a dead worker's trial after the grace
+period; for the journal file, :func:`fail_stale_trials` finds such trials by process id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from actsearch.errors import ActsearchError
+from actsearch.objective import ERROR_ATTR, WORKER_ATTR, worker_id
+from actsearch.study import (
+    GRACE_PERIOD,
+    HEARTBEAT_INTERVAL,
+    MAX_RETRY,
+    make_sampler,
+    make_storage,
+    mask_url,
+    open_study,
+    requeue_trial,
+    run_search,
+)
+
+__all__ = [
+    "fail_stale_trials",
+    "run_from_args",
+    "run_worker",
+    "run_workers",
+]
+
+_EXIT_INTERRUPTED = 130
+
+
+# --- dead workers -----------------------------------------------------------------------------
+
+
+def _process_start(pid: int) -> tuple[float | None, bool]:
+    """(start time as a Unix time, is a zombie) from /proc; (None, False) where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+    except (OSError, StopIteration, ValueError):
+        return None, False
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and parens
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK"), fields[0] == "Z"
+
+
+def _pid_alive(pid: int, since: datetime | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    started, zombie = _process_start(pid)
+    if zombie:  # killed, not yet reaped by its parent
+        return False
+    # A pid reused by a process that started after the trial did is not the trial's worker.
+    return not (started is not None and since is not None
+                and started > since.timestamp() + 1.0)
+
+
+def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeue: bool = True,
+                      max_retry: int | None = MAX_RETRY) -> list[int]:
+    """Fail the RUNNING trials whose worker process is gone, and queue their params again.
+
+    For storages without heartbeats (journal, SQLite without them) a killed worker leaves its
+    trial RUNNING for ever. A trial's ``worker`` user attr (``host:pid``, set when it starts)
+    tells whose it is: on this host a trial whose pid no longer runs (or now belongs to a
+    newer process) is stale. Trials of other hosts, or with no ``worker`` attr, are left alone
+    unless ``assume_alone`` says no other process works on the study now.
+
+    Returns:
+        The numbers of the trials marked failed.
+    """
+    host = socket.gethostname()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(WORKER_ATTR)
+        if owner is None:
+            dead = assume_alone
+        else:
+            owner_host, _, pid = str(owner).rpartition(":")
+            if owner_host != host or not pid.isdigit():
+                dead = assume_alone
+            else:
+                dead = int(pid) != os.getpid() and not _pid_alive(int(pid), trial.datetime_start)
+        if not dead:
+            continue
+        storage, trial_id = study._storage, trial._trial_id
+        try:
+            storage.set_trial_user_attr(trial_id, ERROR_ATTR,
+                                        f"worker lost: {owner or 'unknown worker'} is gone")
+            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                continue
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+            continue  # another process failed it first
+        failed.append(trial.number)
+        if requeue:
+            requeue_trial(study, study._storage.get_trial(trial_id), max_retry)
+    return failed
+
+
+# --- running trials ---------------------------------------------------------------------------
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+class _TrialLines:
+    """Prints one line per finished trial of this worker (workers have no live view)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        layout = trial.user_attrs.get("layout", "?")
+        if trial.state == TrialState.COMPLETE:
+            result = f"val_acc {trial.value:.4f}"
+        elif trial.state == TrialState.FAIL:
+            result = f"FAILED ({trial.user_attrs.get(ERROR_ATTR, 'unknown')})"
+        else:
+            result = str(trial.user_attrs.get("end", trial.state.name.lower()))
+        print(f"{self.prefix} trial {trial.number:>4} {layout}: {result}", flush=True)
+
+
+def run_worker(storage: str, study_name: str, *, trials: int | None = None,
+               timeout: float | None = None, device: str | None = None,
+               threads: int | None = None, worker_index: int | None = None,
+               heartbeat_interval: int = HEARTBEAT_INTERVAL, grace_period: int = GRACE_PERIOD,
+               quiet: bool = False) -> int:
+    """One worker: load the stored study, run trials until it holds ``trials`` finished.
+
+    Args:
+        storage: The study's storage URL (journal://, sqlite://, postgresql://, ...).
+        study_name: An existing actsearch study in that storage.
+        trials: Finished trials the study should hold (default: the space's budget).
+        timeout: Stop starting trials after this many seconds.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        threads: CPU threads for torch.
+        worker_index: Varies the sampler's seed between workers (default: from the pid).
+        heartbeat_interval: Seconds between heartbeats (RDB storages).
+        grace_period: Seconds without a heartbeat before a trial counts as lost.
+        quiet: No line per trial.
+
+    Returns:
+        The exit code: 0 done, 130 stopped by SIGINT/SIGTERM. User mistakes raise
+        :class:`ActsearchError`.
+    """
+    from actsearch.data import load_data, to_device
+    from actsearch.train import configure_threads, select_device
+
+    if threading_main():
+        # SIGTERM (a scheduler's or run_workers' stop) is handled like Ctrl-C: Optuna marks the
+        # running trial failed, finished trials are already stored.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    store = make_storage(storage, heartbeat_interval=heartbeat_interval,
+                         grace_period=grace_period)
+    try:
+        names = optuna.study.get_all_study_names(store)
+    except Exception as e:  # server gone between storage_for and now
+        raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage "
+                             f"({mask_url(str(e)).splitlines()[0]})") from None
+    if study_name not in names:
+        # open_study would say the same, but these workers hold a storage object, not a URL.
+        raise ActsearchError(f"--study: no study {study_name!r} in {mask_url(storage)}; "
+                             f"studies there: {', '.join(names) or 'none'}; create it first "
+                             f"with 'actsearch search SPACE --storage URL --study NAME'")
+    study, space = open_study(None, study_name, store)
+    index = os.getpid() if worker_index is None else worker_index
+    # Workers that start together see the same trial count, so open_study gives them the
+    # same sampler seed: they would all propose the same layouts. Vary it by worker.
+    study.sampler = make_sampler(space, study.user_attrs.get("seed", space.seed)
+                                 + len(study.trials) + 104_729 * (index + 1))
+    lost = fail_stale_trials(study)
+    torch_device = select_device(device)
+    if torch_device.type == "cpu":
+        configure_threads(torch_device, threads)
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), torch_device)
+    target = trials or space.trials
+    prefix = f"[worker {index} {worker_id()}]"
+    if not quiet:
+        print(f"{prefix} study {study_name} in {mask_url(storage)}: {target} trials, device "
+              f"{torch_device}{f', failed {len(lost)} stale trials' if lost else ''}",
+              flush=True)
+    try:
+        run_search(space, study, data, torch_device, target, timeout,
+                   callbacks=[] if quiet else [_TrialLines(prefix)])
+    except KeyboardInterrupt:
+        return _EXIT_INTERRUPTED
+    return 0
+
+
+def threading_main() -> bool:
+    """Whether this is the main thread (signal handlers can only be set there)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def run_workers(n: int, worker_args: Sequence[str], *, gpus: int | None = None,
+                cores: int | None = None, env: Mapping[str, str] | None = None,
+                command: Sequence[str] = (sys.executable, "-m", "actsearch", "worker")) -> int:
+    """Start ``n`` worker processes on one study, wait for them, return an exit status.
+
+    Each worker runs ``command + worker_args + --worker-index I``; ``worker_args`` are the
+    arguments of ``actsearch worker`` (``--storage URL --study NAME`` and optionally
+    ``--trials``, ``--timeout``, ``--device``, ``--threads``). Create the study first
+    (``open_study``) so that workers do not race to create it and enqueue baselines twice.
+
+    With several GPUs each worker gets one (``CUDA_VISIBLE_DEVICES``, round robin); otherwise
+    each gets ``max(1, cores // n)`` CPU threads unless ``--threads`` is among the arguments.
+    SIGINT and SIGTERM are forwarded as SIGTERM (each worker fails its running trial and
+    exits); a second signal kills them.
+
+    Returns:
+        0 when every worker succeeded, 130 when stopped by a signal, else the first failing
+        worker's exit code (128 + N for a worker killed by signal N).
+    """
+    if n < 1:
+        raise ActsearchError(f"--workers: expected at least 1, got {n}")
+    args = list(worker_args)
+    if gpus is None:
+        import torch
+
+        on_cpu = "--device" in args and args[args.index("--device") + 1] == "cpu"
+        gpus = 0 if on_cpu or not torch.cuda.is_available() else torch.cuda.device_count()
+    threads = max(1, (cores or _cpu_cores()) // n)
+    base_env = dict(os.environ if env is None else env)
+    procs: list[subprocess.Popen[bytes]] = []
+    for i in range(n):
+        child_env = dict(base_env)
+        child_args = [*args, "--worker-index", str(i)]
+        if gpus > 1:
+            child_env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
+        elif "--threads" not in args:
+            child_args += ["--threads", str(threads)]
+            # Also caps the OpenMP/MKL pools torch starts before set_num_threads runs.
+            child_env.setdefault("OMP_NUM_THREADS", str(threads))
+            child_env.setdefault("MKL_NUM_THREADS", str(threads))
+        # Own process group: a terminal's Ctrl-C reaches only us, and we stop each worker
+        # once (two SIGINTs would interrupt a worker while it records the failed trial).
+        procs.append(subprocess.Popen([*command, *child_args], env=child_env,
+                                      process_group=0))
+    signals_seen: list[int] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        signals_seen.append(signum)
+        stop = signal.SIGTERM if len(signals_seen) == 1 else signal.SIGKILL
+        for p in procs:
+            if p.poll() is None:
+                try:
+                    p.send_signal(stop)
+                except ProcessLookupError:
+                    pass
+
+    previous = {}
+    if threading_main():
+        for s in (signal.SIGINT, signal.SIGTERM):
+            previous[s] = signal.signal(s, forward)
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if signals_seen:
+        return _EXIT_INTERRUPTED
+    for code in codes:
+        if code != 0:
+            return 128 - code if code < 0 else code
+    return 0
+
+
+# --- command line ----------------------------------
+
+
+def _child_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["--storage", args.storage, "--study", args.study,
+            "--heartbeat-interval", str(args.heartbeat_interval),
+            "--grace-period", str(args.grace_period)]
+    for flag, value in (("--trials", args.trials), ("--timeout", args.timeout),
+                        ("--device", args.device), ("--threads", args.threads)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv + (["--quiet"] if args.quiet else [])
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``actsearch worker`` for parsed arguments; user mistakes raise ActsearchError."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*experimental.*")
+        if args.workers > 1:
+            return run_workers(args.workers, _child_argv(args))
+        return run_worker(args.storage, args.study, trials=args.trials, timeout=args.timeout,
+                          device=args.device, threads=args.threads,
+                          worker_index=args.worker_index,
+                          heartbeat_interval=args.heartbeat_interval,
+                          grace_period=args.grace_period, quiet=args.quiet)

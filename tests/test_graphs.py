@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from actsearch import graphs
+from actsearch.graphs import (
+    FIGURE_TITLES,
+    _dominates,
+    _get_baseline_info,
+    _get_curves_info,
+    _get_heatmap_info,
+    _get_pareto_info,
+    all_figures,
+    figures_to_html,
+)
+
+SPACE = {
+    "name": "tiny",
+    "data": {"name": "synthetic", "samples": 600},
+    "model": {"family": "mlp", "width": 16, "depth": 2},
+    "activations": {"choices": ["relu", "elu", "selu"]},
+    "train": {"lr": 0.01, "batch_size": 64, "epochs": 3},
+    "pruner": {"name": "median", "n_startup_trials": 4, "n_warmup_steps": 1},
+    "sampler": {"name": "tpe", "seed": 0},
+    "budget": {"trials": 10},
+}
+
+
+def run_tiny_study(folder: Path, trials: int = 10, name: str = "tiny") -> tuple[str, str]:
+    """A finished tiny study in ``folder/<name>/study.db``; returns (storage, name)."""
+    from actsearch.data import load_data, to_device
+    from actsearch.space import load_space
+    from actsearch.study import open_study, run_search
+
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    path = folder / "space.yaml"
+    path.write_text(yaml.safe_dump({**SPACE, "name": name}))
+    storage = f"sqlite:///{folder / name / 'study.db'}"
+    study, space = open_study(load_space(path), name, storage)
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
+    run_search(space, study, data, "cpu", trials)
+    return storage, name
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> optuna.Study:
+    storage, name = run_tiny_study(tmp_path_factory.mktemp("graphs"))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(states=(TrialState.COMPLETE,))
+
+
+def test_heatmap_shares_sum_to_one_per_depth(study: optuna.Study) -> None:
+    info = _get_heatmap_info(study.trials)
+    complete = _complete(study)
+    assert info.activations == ["relu", "elu", "selu"]
+    assert info.layers == [0, 1]
+    assert info.complete_trials == len(complete)
+    assert info.top_trials == math.ceil(len(complete) / 4)
+    for row, count in zip(info.shares, info.counts, strict=True):
+        assert sum(row) == pytest.approx(1.0)
+        assert count == info.top_trials
+    # The shares are those of the best quarter of complete trials, counted by hand.
+    top = sorted(complete, key=lambda t: (-t.value, t.number))[:info.top_trials]
+    for i in info.layers:
+        for j, a in enumerate(info.activations):
+            expected = sum(t.params[f"act_{i}"] == a for t in top) / len(top)
+            assert info.shares[i][j] == pytest.approx(expected)
+            alphas = [t.params[f"elu_alpha_{i}"] for t in top if t.params[f"act_{i}"] == a
+                      and a == "elu"]
+            if alphas:
+                assert info.mean_params[i][j] == pytest.approx(sum(alphas) / len(alphas))
+            else:
+                assert info.mean_params[i][j] is None
+
+
+def test_pareto_points_are_non_dominated(study: optuna.Study) -> None:
+    info = _get_pareto_info(study.trials, study.directions)
+    assert info.names == ("train seconds", "validation accuracy")
+    assert len(info.points) == len(_complete(study))
+    front = [p for p in info.points if p.on_front]
+    assert front
+    for p in info.points:
+        dominated = any(_dominates(q.values, p.values, info.signs) for q in info.points)
+        assert p.on_front is not dominated
+    # The most accurate trial is on the front (nothing beats it on accuracy).
+    best = max(info.points, key=lambda p: (p.values[1], -p.values[0]))
+    assert best.on_front
+    by_number = {t.number: t for t in study.trials}
+    for p in info.points:
+        attrs = by_number[p.number].user_attrs
+        assert p.values == (attrs["train_seconds"], by_number[p.number].value)
+        assert p.layout == attrs["layout"] and p.uniform == attrs["uniform"]
+
+
+def test_pareto_of_a_multi_objective_study_matches_optuna() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    dist = {"act_0": CategoricalDistribution(["relu", "selu"])}
+    for i, (acc, ms) in enumerate([(0.9, 5.0), (0.8, 1.0), (0.85, 6.0), (0.7, 0.5), (0.9, 4.0),
+                                   (0.6, 3.0)]):
+        study.add_trial(create_trial(values=[acc, ms], params={"act_0": ["relu", "selu"][i % 2]},
+                                     distributions=dist, user_attrs={"layout": f"l{i}"}))
+    study.add_trial(create_trial(state=TrialState.PRUNED, params={"act_0": "relu"},
+                                 distributions=dist))
+    info = _get_pareto_info(study.trials, study.directions, ["val acc", "latency ms"])
+    assert info.names == ("val acc", "latency ms") and info.signs == (1, -1)
+    assert {p.number for p in info.front} == {t.number for t in study.best_trials} == {1, 3, 4}
+    fig = graphs.plot_pareto_front(study)  # draws the first two objectives
+    assert FIGURE_TITLES["actsearch-pareto"] in fig.layout.title.text
+
+
+def test_baselines_and_curves(study: optuna.Study) -> None:
+    info = _get_baseline_info(study.trials, top_k=3)
+    complete = _complete(study)
+    uniform_layouts = {t.user_attrs["layout"] for t in complete if t.user_attrs["uniform"]}
+    assert [b.layout for b in info.uniform] and {b.layout for b in info.uniform} == \
+        uniform_layouts
+    assert len(info.mixed) <= 3
+    for bars in (info.uniform, info.mixed):
+        assert [b.accuracy for b in bars] == sorted((b.accuracy for b in bars), reverse=True)
+        assert len({b.layout for b in bars}) == len(bars)
+    best_uniform = max(t.value for t in complete if t.user_attrs["uniform"])
+    assert info.best_uniform.accuracy == pytest.approx(best_uniform)
+    if info.mixed:
+        best_mixed = max(t.value for t in complete if not t.user_attrs["uniform"])
+        assert info.gain == pytest.approx(best_mixed - best_uniform)
+
+    curves = _get_curves_info(study.trials, top_k=2).curves
+    assert curves[0].number == study.best_trial.number
+    assert any(c.uniform for c in curves)  # the best uniform is always there to compare
+    for c in curves:
+        t = study.trials[c.number]
+        assert len(c.val_acc) == len(c.val_loss) == t.user_attrs["epochs"]
+        assert c.val_acc[-1] == pytest.approx(t.value, abs=1e-6)
+
+
+def test_figures_of_an_empty_and_a_running_study() -> None:
+    study = optuna.create_study(direction="maximize")
+    figures = all_figures(study)
+    assert set(figures) == set(FIGURE_TITLES)
+    dist = {"act_0": CategoricalDistribution(["relu", "elu"]),
+            "elu_alpha_0": FloatDistribution(0.1, 2.0)}
+    study.add_trial(create_trial(state=TrialState.RUNNING, params={"act_0": "relu"},
+                                 distributions={"act_0": dist["act_0"]}))
+    study.add_trial(create_trial(value=0.5, params={"act_0": "elu", "elu_alpha_0": 0.5},
+                                 distributions=dist,
+                                 user_attrs={"layout": "elu(0.50)", "uniform": True,
+                                             "val_acc_curve": [0.4, 0.5],
+                                             "val_loss_curve": [1.0, 0.9],
+                                             "train_seconds": 1.0}))
+    for fig in all_figures(study).values():
+        fig.to_json()  # drawable
+    heat = _get_heatmap_info(study.trials)
+    assert heat.shares == [[0.0, 1.0]] and heat.mean_params == [[None, 0.5]]
+
+
+def test_html_is_self_contained(study: optuna.Study) -> None:
+    page = figures_to_html(list(all_figures(study).values()), title="study <tiny>")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<title>study &lt;tiny&gt;</title>" in page
+    # plotly.js is inlined once; nothing is loaded from anywhere (no src=, no link).
+    assert len(re.findall(r"<script[^>]*\bsrc=", page)) == 0
+    assert "<link" not in page
+    assert page.count("Plotly.newPlot(") == len(FIGURE_TITLES)
+    assert len(page) > 3_000_000  # the minified plotly.js bundle
+    for title in FIGURE_TITLES.values():
+        assert title in page
+
+
+def test_graphs_and_dashboard_do_not_import_torch() -> None:
+    code = ("import sys, actsearch.graphs, actsearch.dashboard; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
