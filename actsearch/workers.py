@@ -1,9 +1,10 @@
 """Scale out and survive faults: worker processes on one study, and trials of dead workers.
 
 A worker is ``actsearch worker --storage URL --study NAME``: it loads the study's stored
-space and runs trials until the study holds the requested number of finished trials. :func:`run_workers` starts N of them on one host
-(``actsearch search --workers N``). Storages, heartbeats and retries are in
-:mod:`actsearch.study`; the fault handling inside a trial is in :mod:`actsearch.objective`.
+space and runs trials until the study holds the requested number of finished trials.
+:func:`run_workers` starts N of them on one host (``actsearch search --workers N``).
+Storages, heartbeats and retries are in :mod:`actsearch.study`; the fault handling inside a
+trial is in :mod:`actsearch.objective`.
 
 Storages with heartbeats (the RDB ones) fail and retry a dead worker's trial after the grace
 period; for the journal file, :func:`fail_stale_trials` finds such trials by process id.
