@@ -50,6 +50,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from actsearch.analysis import summarize
     from actsearch.data import load_data, to_device
     from actsearch.live import LiveView
+    from actsearch.population import population_support, resolve_population
     from actsearch.report import failure_line, print_summary
     from actsearch.space import load_space
     from actsearch.study import (
@@ -73,11 +74,16 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     lost = fail_stale_trials(study)  # trials of dead processes on this host: failed, requeued
     trials = args.trials or space.trials
     timeout = args.timeout or space.timeout
+    population = resolve_population(args.population or space.population, device, trials)
+    if population > 1 and (reason := population_support(space)) is not None:
+        console.print(f"one candidate at a time: {reason}", highlight=False)
+        population = 1
     previous = study.get_trials(deepcopy=False, states=FINISHED)
     console.print(
         f"actsearch: study [bold]{study_name}[/bold] in {mask_url(storage)}: space {space.name}, "
         f"{len(space.choices)} activations x {'/'.join(map(str, space.depths))} layers, "
         f"device {device}{f' ({threads} thread)' if threads else ''}, "
+        f"{f'population {population}, ' if population > 1 else ''}"
         f"{trials} trials{f' or {timeout:.0f}s' if timeout else ''}"
         f"{f', resuming with {len(previous)} finished' if previous else ''}"
         f"{f', {len(lost)} trials of dead processes failed and queued again' if lost else ''}",
@@ -102,7 +108,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
                       previous=previous) as view:
             try:
                 run_search(space, study, data, device, trials, timeout, listener=view,
-                           callbacks=[view])
+                           callbacks=[view], population=population)
             except KeyboardInterrupt:
                 interrupted = True
     all_trials = study.get_trials(deepcopy=False)
@@ -207,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plain", action="store_true", help="plain log lines instead of a live view")
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on this "
                    "host, one per GPU when there are several (default: 1)")
+    p.add_argument("--population", metavar="K|auto", help="candidates trained at once as one "
+                   "batched computation (default: the space's, auto: 64 on CUDA, 1 on the CPU)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("worker", help=cmd_worker.__doc__, description=cmd_worker.__doc__)

@@ -76,8 +76,8 @@ class LiveView:
         for trial in previous or []:
             self.tally.add(trial)
         self.done_before = self.tally.complete + self.tally.pruned
-        self.current: tuple[int, str] | None = None
-        self.curve: list[float] = []
+        # Trials now training: one, or several in a population. number -> (layout, curve)
+        self.running: dict[int, tuple[str, list[float]]] = {}
         self.started = time.monotonic()
         self.last_draw = 0.0
         self._live: Live | None = None
@@ -98,17 +98,18 @@ class LiveView:
 
     # TrialListener
     def trial_started(self, number: int, layout: str) -> None:
-        self.current, self.curve = (number, layout), []
+        self.running[number] = (layout, [])
         self._draw()
 
     def epoch_done(self, number: int, stats: EpochStats) -> None:
-        self.curve.append(stats.val_acc)
+        if number in self.running:
+            self.running[number][1].append(stats.val_acc)
         self._draw()
 
     # Optuna callback
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.tally.add(trial)
-        self.current = None
+        self.running.pop(trial.number, None)
         if self._live is None:
             self.console.print(self._line(trial), highlight=False, soft_wrap=True)
         self._draw(force=True)
@@ -159,9 +160,11 @@ class LiveView:
             table.add_row(str(f.number), f.layout, f"{f.value:.4f}", str(f.epochs),
                           f"{f.seconds:.1f}")
         parts: list[object] = [header, table]
-        if self.current is not None:
-            number, layout = self.current
-            last = f"{self.curve[-1]:.4f}" if self.curve else "-"
-            parts.append(Text(f"running trial {number}: {layout}  epoch {len(self.curve)}  "
-                              f"val {last}  {sparkline(self.curve)}"))
+        if self.running:
+            number = max(self.running)  # the newest; a population shows how many train
+            layout, curve = self.running[number]
+            last = f"{curve[-1]:.4f}" if curve else "-"
+            others = f" (+{len(self.running) - 1} more running)" if len(self.running) > 1 else ""
+            parts.append(Text(f"running trial {number}: {layout}  epoch {len(curve)}  "
+                              f"val {last}  {sparkline(curve)}{others}"))
         return Group(*parts)  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ __all__ = [
     "TrialFailed",
     "TrialListener",
     "recipe_for",
+    "record_result",
     "trial_seed",
     "worker_id",
 ]
@@ -95,7 +96,7 @@ class Objective:
             return not trial.should_prune()
 
         result = fit(model, self.data, recipe_for(self.space, candidate), seed, on_epoch)
-        self._record(trial, result)
+        record_result(trial, result)
         if result.status != "complete":
             # Diverged candidates are pruned too: the sampler learns they are bad, and the
             # study goes on. `end` tells the two apart.
@@ -104,19 +105,21 @@ class Objective:
         trial.set_user_attr("test_acc", round(test_acc, 6))
         return result.history[-1].val_acc
 
-    def _record(self, trial: optuna.Trial, result: FitResult) -> None:
-        history = result.history
-        last = history[-1].epoch if history else 0
-        end = {"complete": "complete", "stopped": f"pruned at epoch {last}",
-               "diverged": f"diverged at epoch {last}"}[result.status]
-        trial.set_user_attr("end", end)
-        trial.set_user_attr("epochs", last)
-        trial.set_user_attr("val_acc_curve", _round([h.val_acc for h in history]))
-        trial.set_user_attr("val_loss_curve", _round([h.val_loss for h in history]))
-        trial.set_user_attr("train_seconds", round(result.train_seconds, 4))
-        trial.set_user_attr("samples_per_second", round(result.samples_per_second, 1))
-        if history:
-            trial.set_user_attr("val_acc", round(history[-1].val_acc, 6))
+
+def record_result(trial: optuna.Trial, result: FitResult) -> None:
+    """Store how a trial's training went in its user attributes (see ``Objective``)."""
+    history = result.history
+    last = history[-1].epoch if history else 0
+    end = {"complete": "complete", "stopped": f"pruned at epoch {last}",
+           "diverged": f"diverged at epoch {last}"}[result.status]
+    trial.set_user_attr("end", end)
+    trial.set_user_attr("epochs", last)
+    trial.set_user_attr("val_acc_curve", _round([h.val_acc for h in history]))
+    trial.set_user_attr("val_loss_curve", _round([h.val_loss for h in history]))
+    trial.set_user_attr("train_seconds", round(result.train_seconds, 4))
+    trial.set_user_attr("samples_per_second", round(result.samples_per_second, 1))
+    if history:
+        trial.set_user_attr("val_acc", round(history[-1].val_acc, 6))
 
 
 def worker_id() -> str:

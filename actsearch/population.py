@@ -38,7 +38,7 @@ from actsearch.data import DeviceData
 from actsearch.errors import ActsearchError
 from actsearch.layout import Candidate, Layout, suggest_candidate
 from actsearch.models import build_model
-from actsearch.objective import Objective, TrialListener, recipe_for, trial_seed
+from actsearch.objective import TrialListener, recipe_for, record_result, trial_seed
 from actsearch.space import SearchSpace
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
@@ -556,15 +556,15 @@ def run_population_search(
     listener: TrialListener | None = None,
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
 ) -> int:
-    """Run trials as ``study.run_search`` does, ``population`` candidates training at once.
+    """Run trials as ``study.run_search`` does, ``population`` (>= 2) candidates at once.
 
     Trials come from ``study.ask()`` (enqueued baselines first) and are told one by one as
     they finish; each reports its per-epoch validation accuracy and is pruned on its own. A
     freed slot takes a new trial between epochs while the budget (``trials`` finished trials
     in the study, and ``timeout``) lasts. Trials record the user attributes ``Objective``
-    records, plus ``population`` (the most candidates that trained beside it). With a
-    population of 1, or a space a population cannot train (``population_support``), trials run
-    one at a time through ``Objective``, exactly as ``run_search`` runs them.
+    records, plus ``population`` (the most candidates that trained beside it).
+    ``actsearch.study.run_search`` calls this when its ``population`` is above 1 and the space
+    is one a population can train (``population_support``).
 
     Returns the number of trials this call finished. A KeyboardInterrupt marks the running
     trials failed and propagates; finished trials are already stored.
@@ -575,13 +575,10 @@ def run_population_search(
         return 0
     seed = study.user_attrs.get("seed", space.seed)
     size = resolve_population(population, device, trials)
-    objective = Objective(space, data, torch.device(device), seed, listener)
-    if size == 1 or not supports_population(space):
-        # run_search's loop; study.py is not imported here so that it may delegate to this.
-        stop = optuna.study.MaxTrialsCallback(trials, states=_FINISHED)
-        study.optimize(objective, n_trials=remaining, timeout=timeout,
-                       callbacks=[stop, *callbacks], gc_after_trial=False)
-        return len(study.get_trials(deepcopy=False, states=_FINISHED)) - finished_before
+    reason = population_support(space)
+    if size < 2 or reason is not None:
+        raise ValueError(f"a population search needs K >= 2 and a supported space, got K={size}"
+                         f"{f' ({reason})' if reason else ''}; use actsearch.study.run_search")
 
     started = time.perf_counter()
     running: dict[int, optuna.Trial] = {}
@@ -619,7 +616,7 @@ def run_population_search(
     def on_done(member: Member) -> None:
         trial = member.tag
         result = member.result
-        objective._record(trial, result)  # the same attributes as a sequential trial
+        record_result(trial, result)  # the same attributes as a sequential trial
         trial.set_user_attr("population", member.shared_with)
         if result.status == "complete":
             trial.set_user_attr("test_acc", round(member.test_acc or 0.0, 6))

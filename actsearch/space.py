@@ -125,6 +125,7 @@ class SearchSpace:
     seed: int = 0
     trials: int = 50
     timeout: float | None = None
+    population: int | str = "auto"  # candidates trained at once: a number, or auto
 
     @property
     def depths(self) -> list[int]:
@@ -348,7 +349,10 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
     trials = budget.get("trials", int, 50)
     timeout = budget.get("timeout", float, None)
     budget.done()
+    population = top.get("population", (int, str), "auto")
     top.done()
+    if population != "auto" and (isinstance(population, str) or population < 1):
+        top.fail("population", f"expected a positive integer or auto, got {population!r}")
     if trials < 1:
         budget.fail(budget.path("trials"), f"expected at least 1 trial, got {trials}")
     if timeout is not None:
@@ -357,7 +361,8 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
         top.fail("model.family", "cnn2d needs image data (digits, or npz with 4-D X)")
     return SearchSpace(name=name, description=description, source=source, data=data,
                        model=model, choices=choices, param_ranges=ranges, train=train,
-                       pruner=pruner, sampler=sampler, seed=seed, trials=trials, timeout=timeout)
+                       pruner=pruner, sampler=sampler, seed=seed, trials=trials, timeout=timeout,
+                       population=population)
 
 
 def _shipped_dir() -> Path:
@@ -437,4 +442,5 @@ def space_to_document(space: SearchSpace) -> dict[str, Any]:
         "pruner": {"name": space.pruner.name, **space.pruner.settings},
         "sampler": {"name": space.sampler, "seed": space.seed},
         "budget": {"trials": space.trials, "timeout": space.timeout},
+        "population": space.population,
     }

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from actsearch.errors import ActsearchError
 from actsearch.layout import uniform_candidates
 from actsearch.objective import GuardedObjective, Objective, TrialFailed, TrialListener
+from actsearch.population import population_support, run_population_search
 from actsearch.space import SearchSpace, parse_space, space_to_document
 
 __all__ = [
@@ -268,9 +269,10 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
 
 
 def _comparable(space: SearchSpace) -> dict[str, Any]:
-    # The budget may change between runs (--trials extends a study); the rest may not.
+    # The budget and the population size may change between runs; the rest may not.
     document = space_to_document(space)
     document.pop("budget")
+    document.pop("population")
     return document
 
 
@@ -293,18 +295,23 @@ def run_search(
     timeout: float | None = None,
     listener: TrialListener | None = None,
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
+    population: int = 1,
 ) -> int:
     """Run trials until the study holds ``trials`` finished trials or ``timeout`` passes.
 
     A trial that fails (out of memory, an unexpected exception) is recorded as FAIL with its
-    reason and the search goes on. Returns the number of trials this call finished. A
-    KeyboardInterrupt marks the running trial failed (Optuna does that) and propagates;
-    finished trials are already stored.
+    reason and the search goes on. With ``population`` above 1 (and a space a population can
+    train), that many candidates train at once (``actsearch.population``). Returns the number
+    of trials this call finished. A KeyboardInterrupt marks the running trials failed and
+    propagates; finished trials are already stored.
     """
     finished_before = len(study.get_trials(deepcopy=False, states=FINISHED))
     remaining = trials - finished_before
     if remaining <= 0:
         return 0
+    if population > 1 and population_support(space) is None:
+        return run_population_search(space, study, data, device, trials, population, timeout,
+                                     listener, callbacks)
     seed = study.user_attrs.get("seed", space.seed)
     objective = GuardedObjective(Objective(space, data, device, seed, listener))
     # MaxTrialsCallback counts finished trials across every worker on the storage. n_trials
