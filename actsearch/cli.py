@@ -192,6 +192,18 @@ def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     return run_from_args(args)
 
 
+def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
+    """Serve a study in optuna-dashboard, with actsearch's graphs and a summary note."""
+    import optuna
+
+    from actsearch.dashboard import resolve_target, serve_dashboard
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage, study_name = resolve_target(args.run_or_study, args.storage, args.runs_dir)
+    serve_dashboard(storage, study_name, args.host, args.port, args.refresh)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="actsearch", description="Search per-layer activation layouts "
                      "(ReLU, ELU with its alpha, SELU) with Optuna.")
@@ -264,6 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("dashboard", help=cmd_dashboard.__doc__, description=cmd_dashboard.__doc__)
+    p.add_argument("run_or_study", metavar="RUN_OR_STUDY", help="a run folder (runs/<study> "
+                   "holding study.db) or a study name")
+    p.add_argument("--storage", help="Optuna storage URL (default: the run folder's study.db)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
+                   "127.0.0.1; any other is reachable from the network)")
+    p.add_argument("--port", type=int, default=8080, help="port (default: 8080; 0: any free one)")
+    p.add_argument("--refresh", type=_positive_float, metavar="S", help="redraw the graphs "
+                   "every S seconds, for a study that is still running")
+    p.add_argument("--runs-dir", default="runs", help="where run folders are (default: runs)")
+    p.set_defaults(func=cmd_dashboard)
     return parser
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import math
-import re
 import signal
 import sys
 import threading
@@ -32,7 +31,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 from optuna.trial import TrialState
 
-from actsearch.errors import ActsearchError
+from actsearch.errors import ActsearchError, mask_url
 from actsearch.graphs import (
     FIGURE_TITLES,
     _get_baseline_info,
@@ -62,7 +61,7 @@ def summary_note(study: optuna.Study) -> str:
     ranked = _ranked(trials)
     baselines = _get_baseline_info(trials)
     if not ranked:
-        lines.append("No trial has completed yet.")
+        lines += ["No trial has completed yet.", ""]
     else:
         best = ranked[0]
         acc = best.values[0] if len(best.values) == 1 else best.user_attrs.get("val_acc", "?")
@@ -166,16 +165,15 @@ def resolve_target(run_or_study: str, storage: str | None = None,
         else:
             db = Path(runs_dir) / run_or_study / "study.db"
             if not db.is_file():
-                raise ActsearchError(f"{run_or_study}: no run folder {db.parent} with study.db "
-                                     "and no study file; pass --storage URL for another "
-                                     "storage")
+                raise ActsearchError(f"{run_or_study}: neither a run folder nor a study in "
+                                     f"{db}; pass --storage URL for a study stored elsewhere")
         storage = f"sqlite:///{db.resolve()}"
     names = _study_names(storage)
     name = folder.name if folder.is_dir() else run_or_study
     if name not in names:
         if len(names) == 1 and folder.is_dir():  # the folder was renamed: its one study
             return storage, names[0]
-        raise ActsearchError(f"no study {name!r} in {_mask(storage)}; studies there: "
+        raise ActsearchError(f"no study {name!r} in {mask_url(storage)}; studies there: "
                              f"{', '.join(names) or 'none'}")
     return storage, name
 
@@ -184,12 +182,7 @@ def _study_names(storage: str) -> list[str]:
     try:
         return optuna.study.get_all_study_names(storage)
     except Exception as e:  # bad URL, missing driver, unreadable file
-        raise ActsearchError(f"--storage {_mask(storage)}: cannot open storage ({e})") from None
-
-
-def _mask(url: str) -> str:
-    # actsearch.study.mask_url, repeated: importing actsearch.study would import torch.
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+        raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage ({e})") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -228,7 +221,7 @@ class DashboardServer:
             raise ActsearchError(f"--refresh: expected a positive number of seconds, got "
                                  f"{refresh_seconds}")
         if study_name not in _study_names(storage):
-            raise ActsearchError(f"no study {study_name!r} in {_mask(storage)}")
+            raise ActsearchError(f"no study {study_name!r} in {mask_url(storage)}")
         self.study = optuna.load_study(study_name=study_name, storage=storage)
         prepare_dashboard(self.study)
         self.refresh_seconds = refresh_seconds

@@ -1,6 +1,8 @@
-"""The one exception type for mistakes a user can make (bad files, bad URLs, bad names)."""
+"""The one exception type for mistakes a user can make, and keeping secrets out of messages."""
 
 from __future__ import annotations
+
+import re
 
 
 class ActsearchError(Exception):
@@ -9,3 +11,8 @@ class ActsearchError(Exception):
     Messages name the file (when there is one), the field and what was expected, e.g.
     ``space.yaml: activations.choices[1]: unknown activation 'rleu'; expected one of ...``.
     """
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, for messages, logs and reports."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

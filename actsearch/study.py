@@ -6,7 +6,6 @@ resumed, reported on or exported with nothing but its storage URL and name.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.errors import ActsearchError
+from actsearch.errors import ActsearchError, mask_url
 from actsearch.layout import uniform_candidates
 from actsearch.objective import GuardedObjective, Objective, TrialFailed, TrialListener
 from actsearch.population import population_support, run_population_search
@@ -146,11 +145,6 @@ def _use_wal(storage: optuna.storages.RDBStorage) -> None:
         cursor.close()
 
     storage.engine.dispose()  # connections opened before the listener existed
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, for logs and reports."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def requeue_trial(study: optuna.Study, trial: FrozenTrial,

@@ -82,7 +82,7 @@ def test_resolve_target(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_target("tiny", storage=url) == (url, "tiny")
     monkeypatch.chdir(runs.parent)
     assert resolve_target("tiny", runs_dir=runs.name) == (url, "tiny")
-    with pytest.raises(ActsearchError, match="no run folder .* pass --storage"):
+    with pytest.raises(ActsearchError, match="neither a run folder nor a study in"):
         resolve_target("nosuch", runs_dir=runs)
     with pytest.raises(ActsearchError, match="no study 'other' in .*; studies there: tiny"):
         resolve_target("other", storage=url)
