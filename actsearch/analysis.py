@@ -45,7 +45,8 @@ class StudySummary:
 
 def _row(trial: FrozenTrial) -> LayoutRow:
     attrs = trial.user_attrs
-    value = trial.value if trial.value is not None else attrs.get("val_acc", float("nan"))
+    # Validation accuracy ranks the tables, whatever the objectives (it is always measured).
+    value = attrs.get("val_acc", float("nan"))
     return LayoutRow(trial.number, attrs.get("layout", "?"), float(value),
                      int(attrs.get("epochs", 0)), float(attrs.get("train_seconds", 0.0)),
                      bool(attrs.get("uniform", False)), attrs.get("end", trial.state.name))

@@ -53,7 +53,8 @@ class _Tally:
         if trial.state == TrialState.COMPLETE:
             self.complete += 1
             self.best.append(_Finished(trial.number, trial.user_attrs.get("layout", "?"),
-                                       float(trial.value), trial.user_attrs.get("epochs", 0),
+                                       float(trial.user_attrs.get("val_acc", float("nan"))),
+                                       trial.user_attrs.get("epochs", 0),
                                        trial.user_attrs.get("train_seconds", 0.0)))
             self.best.sort(key=lambda f: -f.value)
             del self.best[5:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import os
 import socket
 import traceback
@@ -14,13 +15,16 @@ import torch
 
 from actsearch.data import DeviceData
 from actsearch.errors import ActsearchError
-from actsearch.layout import Candidate, suggest_candidate
+from actsearch.layout import Candidate, Layer, Layout, suggest_candidate
 from actsearch.models import build_model
+from actsearch.probes import measure_all
+from actsearch.pruning import CurveMedianPruner
 from actsearch.space import SearchSpace
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
 __all__ = [
     "ERROR_ATTR",
+    "objective_values",
     "TRACEBACK_ATTR",
     "WORKER_ATTR",
     "GuardedObjective",
@@ -61,21 +65,68 @@ def _round(values: list[float]) -> list[float]:
     return [round(v, 6) for v in values]
 
 
+_PROBE_BATCH = 512  # the first training samples: a fixed batch for the stability probes
+
+
+def objective_values(space: SearchSpace, attrs: dict[str, object]) -> tuple[float, ...]:
+    """The values of the space's objectives, from a finished trial's user attributes."""
+    probes: dict = attrs.get("probes") or {}  # type: ignore[assignment]
+
+    def number(value: object) -> float:
+        return float("nan") if value is None else float(value)  # type: ignore[arg-type]
+
+    values = []
+    for name, _ in space.objectives:
+        if name == "accuracy":
+            values.append(number(attrs.get("val_acc")))
+        elif name == "latency":
+            values.append(number(probes.get("lat_b1_rel")))
+        elif name == "latency_big":
+            values.append(number(probes.get("lat_big_rel")))
+        elif name == "throughput":
+            values.append(number(attrs.get("samples_per_second")))
+        elif name == "convergence":
+            values.append(number(probes.get("epochs_to_95")))
+        elif name == "dead_units":
+            values.append(number(probes.get("dead_frac_max")))
+        elif name == "instability":
+            values.append(instability(probes))
+    return tuple(values)
+
+
+def instability(probes: dict) -> float:
+    """Noise sensitivity + largest dead fraction + |log10 gradient ratio| / 10 (README)."""
+    noise, dead, ratio = (probes.get(k) for k in ("robust_noise_0.1", "dead_frac_max",
+                                                  "grad_ratio"))
+    if noise is None or dead is None or not ratio:
+        return float("nan")
+    return max(0.0, 1.0 - noise) + dead + abs(math.log10(ratio)) / 10
+
+
 class Objective:
-    """Callable for ``study.optimize``: trains the sampled candidate, returns validation accuracy.
+    """Callable for ``study.optimize``: trains the sampled candidate, returns its objectives.
 
     Every trial stores in its user attributes what reports need: ``layout``, ``val_acc_curve``,
     ``val_loss_curve``, ``train_seconds``, ``samples_per_second``, ``epochs``, ``val_acc``,
-    ``test_acc`` (complete trials only), ``seed`` and ``end`` (``complete``,
-    ``pruned at epoch k`` or ``diverged at epoch k``).
+    ``seed`` and ``end`` (``complete``, ``pruned at epoch k`` or ``diverged at epoch k``);
+    complete trials also ``test_acc`` and ``probes`` (speed and stability, one dict: see
+    ``actsearch.probes.METRICS``). With one objective, pruning is Optuna's (per-epoch
+    ``trial.report``); with several, Optuna refuses reports, and ``CurveMedianPruner`` prunes
+    on the validation accuracy instead.
     """
 
     def __init__(self, space: SearchSpace, data: DeviceData, device: torch.device, seed: int,
                  listener: TrialListener | None = None) -> None:
         self.space, self.data, self.device, self.seed = space, data, device, seed
         self.listener = listener
+        self.multi = len(space.objectives) > 1
+        self.curve_pruner = CurveMedianPruner.for_space(space) if self.multi else None
+        # Relative latency needs a fixed reference model (uniform ReLU) per depth; built only
+        # when a latency objective asks for it, since timing it doubles the probe's cost.
+        self.wants_reference = any(n.startswith("latency") for n, _ in space.objectives)
+        self._references: dict[tuple[int, str], torch.nn.Module] = {}
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         candidate = suggest_candidate(trial, self.space)
         layout = str(candidate.layout)
         seed = trial_seed(self.seed, trial.number)
@@ -89,9 +140,14 @@ class Objective:
         model = build_model(self.space.model, candidate.layout, self.data.input_shape,
                             self.data.n_classes, candidate.norm).to(self.device)
 
+        best = [0.0]
+
         def on_epoch(stats: EpochStats) -> bool:
             if self.listener is not None:
                 self.listener.epoch_done(trial.number, stats)
+            if self.curve_pruner is not None:
+                best[0] = max(best[0], stats.val_acc)
+                return not self.curve_pruner.should_prune(trial.study, stats.epoch, best[0])
             trial.report(stats.val_acc, stats.epoch)
             return not trial.should_prune()
 
@@ -103,7 +159,37 @@ class Objective:
             raise optuna.TrialPruned(trial.user_attrs.get("end", result.status))
         _, test_acc = evaluate(model, self.data.x_test, self.data.y_test)
         trial.set_user_attr("test_acc", round(test_acc, 6))
-        return result.history[-1].val_acc
+        probes = self._probe(model, candidate.layout.depth, candidate.norm, result)
+        # One write for all probes: 23 separate attributes cost 0.5 s on SQLite.
+        trial.set_user_attr("probes", probes)
+        if not self.multi:
+            return result.history[-1].val_acc
+        return objective_values(self.space, {**trial.user_attrs, "probes": probes})
+
+    def _probe(self, model: torch.nn.Module, depth: int, norm: str,
+               result: FitResult) -> dict[str, object]:
+        n = min(_PROBE_BATCH, len(self.data.x_train))
+        history = result.history
+        return measure_all(
+            model, self.data.x_train[:n], self.data.y_train[:n], self.data.x_val,
+            self.data.y_val, self.device,
+            train_loss_curve=[h.train_loss for h in history],
+            val_acc_curve=[h.val_acc for h in history],
+            val_loss_curve=[h.val_loss for h in history],
+            # The cheap mode (about 0.06 s for the default MLP on a CPU): finalists and
+            # bench/latency.py measure at length.
+            latency_blocks=5, latency_block_seconds=0.002,
+            reference=self._reference(depth, norm) if self.wants_reference else None)
+
+    def _reference(self, depth: int, norm: str) -> torch.nn.Module:
+        key = (depth, norm)
+        if key not in self._references:
+            relu = Layout(tuple(Layer("relu") for _ in range(depth)))
+            torch.manual_seed(self.seed)
+            self._references[key] = build_model(
+                self.space.model, relu, self.data.input_shape, self.data.n_classes, norm
+            ).to(self.device).eval()
+        return self._references[key]
 
 
 def record_result(trial: optuna.Trial, result: FitResult) -> None:

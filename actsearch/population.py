@@ -21,9 +21,10 @@ does.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -431,12 +432,14 @@ class _Job:
 
 def _drive(space: SearchSpace, data: DeviceData, size: int,
            next_job: Callable[[], _Job | None],
-           on_epoch: Callable[[Member, EpochStats], bool] | None,
+           on_epochs: Callable[[list[tuple[Member, EpochStats]]], Iterable[Member]] | None,
            on_done: Callable[[Member], None]) -> None:
     """Keep up to ``size`` members training, refilling freed slots between epochs.
 
     Candidates of different depths train in separate populations (their weights cannot stack).
-    ``on_done`` sees each finished member (complete ones with test metrics) once.
+    After each population's epoch, ``on_epochs`` gets its running and complete members with
+    their stats, all at once, and returns those to stop. ``on_done`` sees each finished member
+    (complete ones with test metrics) once.
     """
     populations: dict[int, Population] = {}
     exhausted = False
@@ -456,9 +459,9 @@ def _drive(space: SearchSpace, data: DeviceData, size: int,
             return
         for population in populations.values():
             trained = population.train_epoch()
-            for member, stats in trained:
-                if member.result.status in ("running", "complete") and on_epoch is not None \
-                        and on_epoch(member, stats) is False:
+            live = [(m, s) for m, s in trained if m.result.status in ("running", "complete")]
+            if live and on_epochs is not None:
+                for member in list(on_epochs(live)):
                     population.stop(member)
             done = [m for m, _ in trained if m.result.status == "complete"]
             if done:
@@ -482,7 +485,9 @@ def train_candidates(space: SearchSpace, data: DeviceData,
     queue = [_Job(candidate, seed, i) for i, (candidate, seed) in enumerate(jobs)]
     done: list[Member] = []
     pending = iter(queue)
-    _drive(space, data, population, lambda: next(pending, None), on_epoch, done.append)
+    on_epochs = None if on_epoch is None else \
+        (lambda trained: [m for m, stats in trained if on_epoch(m, stats) is False])
+    _drive(space, data, population, lambda: next(pending, None), on_epochs, done.append)
     return sorted(done, key=lambda m: m.tag)
 
 
@@ -516,6 +521,85 @@ def train_seeds(space: SearchSpace, data: DeviceData, candidate: Candidate,
         test = evaluate(model, data.x_test, data.y_test) if result.status == "complete" else None
         runs.append(SeedRun(seed, result, *(test or (None, None))))
     return runs
+
+
+# Pruners whose prune() (Optuna 5) reads the study only through get_trials(), direction and
+# _storage.set_trial_system_attr(), so that they can decide against a _StudySnapshot. Exact
+# types: a subclass may read more. HyperbandPruner builds bracket studies on the storage
+# itself, so it (like any other pruner) goes through trial.should_prune() one by one.
+_SNAPSHOT_PRUNERS = (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner,
+                     optuna.pruners.SuccessiveHalvingPruner, optuna.pruners.NopPruner)
+
+
+class _SnapshotStorage:
+    """The study's storage, except that set_trial_system_attr also updates the snapshot."""
+
+    def __init__(self, snapshot: _StudySnapshot, storage: Any) -> None:
+        self._snapshot, self._storage = snapshot, storage
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._storage.set_trial_system_attr(trial_id, key, value)
+        self._snapshot._set_system_attr(trial_id, key, value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+class _StudySnapshot:
+    """A study as its pruner sees it, with the trials of one read instead of one per call.
+
+    ``trial.should_prune()`` makes the pruner call ``study.get_trials()``, which re-reads
+    every unfinished trial from the storage: K members deciding one by one cost K reads of K
+    running trials each. Between two epochs' reports the trials change only by what the
+    pruners write (SuccessiveHalvingPruner's rung values, kept up to date here), so one read
+    after all members reported gives each member the decision ``should_prune`` would give.
+    Everything else is the real study's.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+        self._trials = list(study.get_trials(deepcopy=False))
+        self._index = {t.number: i for i, t in enumerate(self._trials)}
+        self._by_id = {t._trial_id: t.number for t in self._trials}
+        self._storage = _SnapshotStorage(self, study._storage)
+
+    def get_trials(self, deepcopy: bool = True,
+                   states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        trials = [t for t in self._trials if states is None or t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    def frozen(self, trial: optuna.Trial) -> FrozenTrial:
+        """The trial as ``trial.should_prune()`` passes it to the pruner (a copy)."""
+        return copy.copy(self._trials[self._index[trial.number]])
+
+    def _set_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        # The snapshot's trials may be the storage cache's own objects: replace, not mutate.
+        i = self._index[self._by_id[trial_id]]
+        updated = copy.copy(self._trials[i])
+        updated.system_attrs = {**self._trials[i].system_attrs, key: value}
+        self._trials[i] = updated
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+
+def _prune_decisions(study: optuna.Study, trials: Sequence[optuna.Trial]) -> list[bool]:
+    """``[t.should_prune() for t in trials]`` (after all of them reported), in one read.
+
+    Pruners outside _SNAPSHOT_PRUNERS, and multi-objective studies (where should_prune
+    raises), go through ``should_prune`` itself.
+    """
+    pruner = study.pruner
+    if type(pruner) is optuna.pruners.NopPruner:
+        return [False] * len(trials)
+    if type(pruner) not in _SNAPSHOT_PRUNERS or len(study.directions) > 1:
+        return [trial.should_prune() for trial in trials]
+    snapshot = _StudySnapshot(study)
+    return [bool(pruner.prune(snapshot, snapshot.frozen(trial))) for trial in trials]
 
 
 class _OptimizeLoop:
@@ -606,12 +690,15 @@ def run_population_search(
             listener.trial_started(trial_number, layout)
         return _Job(candidate, trial_seed(seed, trial_number), trial)
 
-    def on_epoch(member: Member, stats: EpochStats) -> bool:
-        trial = member.tag
-        if listener is not None:
-            listener.epoch_done(trial.number, stats)
-        trial.report(stats.val_acc, stats.epoch)
-        return not trial.should_prune()
+    def on_epochs(trained: list[tuple[Member, EpochStats]]) -> list[Member]:
+        # Every member reports first (one write each), then the pruner decides for all of
+        # them against one read of the study (see _prune_decisions).
+        for member, stats in trained:
+            if listener is not None:
+                listener.epoch_done(member.tag.number, stats)
+            member.tag.report(stats.val_acc, stats.epoch)
+        decisions = _prune_decisions(study, [m.tag for m, _ in trained])
+        return [m for (m, _), prune in zip(trained, decisions, strict=True) if prune]
 
     def on_done(member: Member) -> None:
         trial = member.tag
@@ -630,7 +717,7 @@ def run_population_search(
 
     with _OptimizeLoop(study) as loop:
         try:
-            _drive(space, data, size, next_job, on_epoch, on_done)
+            _drive(space, data, size, next_job, on_epochs, on_done)
         except BaseException:
             for trial in running.values():
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)

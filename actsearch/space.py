@@ -20,6 +20,7 @@ from actsearch.errors import ActsearchError
 
 __all__ = [
     "DATASETS",
+    "OBJECTIVES",
     "DataSpec",
     "FloatRange",
     "IntRange",
@@ -52,6 +53,20 @@ PRUNER_SETTINGS: dict[str, dict[str, type]] = {
     "none": {},
 }
 DEFAULT_SPACE = "mnist1d_mlp"
+# Objective names a space may list, with their natural direction and exact meaning. The values
+# come from a trial's user attributes (train.py and probes.py measure them; README defines).
+OBJECTIVES: dict[str, tuple[str, str]] = {
+    "accuracy": ("max", "validation accuracy after the last epoch"),
+    "latency": ("min", "batch-1 inference latency / a uniform-ReLU model's, timed in "
+                       "alternating blocks (probe lat_b1_rel)"),
+    "latency_big": ("min", "batch-4096 inference latency / a uniform-ReLU model's "
+                           "(probe lat_big_rel)"),
+    "throughput": ("max", "training samples per second"),
+    "convergence": ("min", "first epoch reaching 95% of the final validation accuracy"),
+    "instability": ("min", "noise sensitivity (1 - robust_noise_0.1) + largest per-layer dead "
+                           "fraction + |log10 gradient ratio first/last layer| / 10"),
+    "dead_units": ("min", "largest per-layer dead-unit fraction"),
+}
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,8 @@ class SearchSpace:
     trials: int = 50
     timeout: float | None = None
     population: int | str = "auto"  # candidates trained at once: a number, or auto
+    # (name, "max" | "min") pairs; the first is what single-objective tables rank by.
+    objectives: tuple[tuple[str, str], ...] = (("accuracy", "max"),)
 
     @property
     def depths(self) -> list[int]:
@@ -331,6 +348,30 @@ def _parse_pruner(f: _Fields) -> PrunerSpec:
     return PrunerSpec(name, settings)
 
 
+def _parse_objectives(top: _Fields) -> tuple[tuple[str, str], ...]:
+    """``objectives: [accuracy: max, latency: min]`` (a bare name takes its usual direction)."""
+    raw = top.get("objectives", list, [{"accuracy": "max"}])
+    if not raw:
+        top.fail("objectives", "expected at least one objective")
+    names = ", ".join(OBJECTIVES)
+    objectives: list[tuple[str, str]] = []
+    for i, item in enumerate(raw):
+        where = f"objectives[{i}]"
+        if isinstance(item, str):
+            item = {item: OBJECTIVES.get(item, ("max", ""))[0]}
+        if not isinstance(item, dict) or len(item) != 1:
+            top.fail(where, "expected 'name: max' or 'name: min'")
+        (name, direction), = item.items()
+        if name not in OBJECTIVES:
+            top.fail(where, f"unknown objective {name!r}; expected one of: {names}")
+        if direction not in ("max", "min"):
+            top.fail(where, f"expected max or min for {name}, got {direction!r}")
+        if any(name == seen for seen, _ in objectives):
+            top.fail(where, f"objective {name!r} is listed twice")
+        objectives.append((name, direction))
+    return tuple(objectives)
+
+
 def parse_space(document: Any, source: str, base: Path | None = None) -> SearchSpace:
     """Validate a parsed space document; ``source`` names it in error messages."""
     top = _Fields(source, "", document)
@@ -350,6 +391,7 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
     timeout = budget.get("timeout", float, None)
     budget.done()
     population = top.get("population", (int, str), "auto")
+    objectives = _parse_objectives(top)
     top.done()
     if population != "auto" and (isinstance(population, str) or population < 1):
         top.fail("population", f"expected a positive integer or auto, got {population!r}")
@@ -362,7 +404,7 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
     return SearchSpace(name=name, description=description, source=source, data=data,
                        model=model, choices=choices, param_ranges=ranges, train=train,
                        pruner=pruner, sampler=sampler, seed=seed, trials=trials, timeout=timeout,
-                       population=population)
+                       population=population, objectives=objectives)
 
 
 def _shipped_dir() -> Path:
@@ -443,4 +485,5 @@ def space_to_document(space: SearchSpace) -> dict[str, Any]:
         "sampler": {"name": space.sampler, "seed": space.seed},
         "budget": {"trials": space.trials, "timeout": space.timeout},
         "population": space.population,
+        "objectives": [{name: direction} for name, direction in space.objectives],
     }

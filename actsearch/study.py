@@ -253,11 +253,16 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     # On resume, offset the seed by the trials already run: the same seed would replay the
     # sampler's random start-up suggestions and repeat finished trials.
     sampler = make_sampler(space, seed + n_before)
-    study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
-                                sampler=sampler, pruner=make_pruner(space), load_if_exists=True)
+    directions = [{"max": "maximize", "min": "minimize"}[d] for _, d in space.objectives]
+    # Several objectives: Optuna refuses trial.report, so its pruner stays idle and the
+    # objective prunes on stored curves (actsearch.pruning).
+    pruner = make_pruner(space) if len(directions) == 1 else optuna.pruners.NopPruner()
+    study = optuna.create_study(storage=storage, study_name=study_name, directions=directions,
+                                sampler=sampler, pruner=pruner, load_if_exists=True)
     if created:
         study.set_user_attr(_SPACE_ATTR, space_to_document(space))
         study.set_user_attr("seed", seed)
+        study.set_metric_names([name for name, _ in space.objectives])
     _enqueue_missing_baselines(study, space)
     return study, space
 
@@ -303,7 +308,7 @@ def run_search(
     remaining = trials - finished_before
     if remaining <= 0:
         return 0
-    if population > 1 and population_support(space) is None:
+    if population > 1 and population_support(space) is None and len(space.objectives) == 1:
         return run_population_search(space, study, data, device, trials, population, timeout,
                                      listener, callbacks)
     seed = study.user_attrs.get("seed", space.seed)
