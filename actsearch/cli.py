@@ -47,20 +47,16 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 
     import optuna
 
-    from actsearch.analysis import summarize
+    from actsearch.analysis import analyze
     from actsearch.data import load_data, to_device
+    from actsearch.errors import mask_url
+    from actsearch.finalists import run_finalists
     from actsearch.live import LiveView
     from actsearch.population import population_support, resolve_population
-    from actsearch.report import failure_line, print_summary
+    from actsearch.report import failure_line, print_analysis, write_report
     from actsearch.space import load_space
-    from actsearch.study import (
-        FINISHED,
-        make_storage,
-        mask_url,
-        open_study,
-        resolve_storage_url,
-        run_search,
-    )
+    from actsearch.storage import make_storage, resolve_storage_url
+    from actsearch.study import FINISHED, open_study, run_search
     from actsearch.train import configure_threads, select_device
     from actsearch.workers import fail_stale_trials, run_workers
 
@@ -102,8 +98,8 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
             if value is not None:
                 worker_args += [flag, str(value)]
         interrupted = run_workers(args.workers, worker_args) == EXIT_INTERRUPTED
-    else:
-        data = to_device(load_data(space.data, study.user_attrs["seed"]), device)
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), device)
+    if args.workers == 1:
         with LiveView(trials, timeout, console, live=None if not args.plain else False,
                       previous=previous) as view:
             try:
@@ -111,10 +107,17 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
                            callbacks=[view], population=population)
             except KeyboardInterrupt:
                 interrupted = True
-    all_trials = study.get_trials(deepcopy=False)
-    print_summary(summarize(all_trials, max_epochs=space.train.epochs), console,
-                  title=f"top layouts of study {study_name}")
-    failures = failure_line(all_trials)
+    if not interrupted and args.finalists > 0:
+        try:
+            run_finalists(study, space, data, args.finalists, args.seeds,
+                          progress=lambda line: console.print(line, highlight=False))
+        except KeyboardInterrupt:
+            interrupted = True
+    analysis = analyze(study, space.objectives, space.train.epochs)
+    print_analysis(analysis, console)
+    html, _ = write_report(analysis, study, Path(args.runs_dir) / study_name)
+    console.print(f"report: {html} (and report.md beside it)", highlight=False)
+    failures = failure_line(study.get_trials(deepcopy=False))
     if failures:
         console.print(failures, highlight=False)
     if interrupted:
@@ -192,6 +195,29 @@ def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     return run_from_args(args)
 
 
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    """Print a study's analysis and write report.html and report.md beside it."""
+    import optuna
+
+    from actsearch.analysis import analyze
+    from actsearch.dashboard import resolve_target
+    from actsearch.report import print_analysis, write_report
+    from actsearch.storage import make_storage
+    from actsearch.study import space_of_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage, study_name = resolve_target(args.run_or_study, args.storage, args.runs_dir)
+    study = optuna.load_study(study_name=study_name, storage=make_storage(storage))
+    space = space_of_study(study)
+    analysis = analyze(study, space.objectives, space.train.epochs)
+    print_analysis(analysis, console)
+    run = Path(args.run_or_study)
+    folder = args.out or (run if run.is_dir() else Path(args.runs_dir) / study_name)
+    html, md = write_report(analysis, study, Path(folder))
+    console.print(f"wrote {html} and {md}", highlight=False)
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
     """Serve a study in optuna-dashboard, with actsearch's graphs and a summary note."""
     import optuna
@@ -225,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plain", action="store_true", help="plain log lines instead of a live view")
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on this "
                    "host, one per GPU when there are several (default: 1)")
+    p.add_argument("--finalists", type=int, default=5, metavar="K", help="retrain the best K "
+                   "layouts and the best uniform one with fresh seeds after the search "
+                   "(default: 5; 0: skip)")
+    p.add_argument("--seeds", type=_positive_int, default=3, metavar="S", help="fresh seeds "
+                   "per finalist (default: 3)")
     p.add_argument("--population", metavar="K|auto", help="candidates trained at once as one "
                    "batched computation (default: the space's, auto: 64 on CUDA, 1 on the CPU)")
     p.set_defaults(func=cmd_search)
@@ -276,6 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
+    p.add_argument("run_or_study", metavar="RUN_OR_STUDY", help="a run folder (runs/<study>) "
+                   "or a study name")
+    p.add_argument("--storage", help="Optuna storage URL (default: the run folder's)")
+    p.add_argument("--runs-dir", default="runs", help="where run folders are (default: runs)")
+    p.add_argument("--out", help="folder for report.html and report.md (default: the run "
+                   "folder)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("dashboard", help=cmd_dashboard.__doc__, description=cmd_dashboard.__doc__)
     p.add_argument("run_or_study", metavar="RUN_OR_STUDY", help="a run folder (runs/<study> "

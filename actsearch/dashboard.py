@@ -40,6 +40,7 @@ from actsearch.graphs import (
     _ranked,
     all_figures,
 )
+from actsearch.storage import make_storage
 
 __all__ = [
     "DashboardServer",
@@ -157,17 +158,18 @@ def resolve_target(run_or_study: str, storage: str | None = None,
     """
     folder = Path(run_or_study)
     if storage is None:
-        if folder.is_dir():
-            db = folder / "study.db"
-            if not db.is_file():
-                raise ActsearchError(f"{run_or_study}: a folder without study.db; expected a "
-                                     "run folder (runs/<study>) or a study name")
+        run = folder if folder.is_dir() else Path(runs_dir) / run_or_study
+        db, journal = run / "study.db", run / "journal.log"  # one worker / several workers
+        if db.is_file():
+            storage = f"sqlite:///{db.resolve()}"
+        elif journal.is_file():
+            storage = f"journal://{journal.resolve()}"
+        elif folder.is_dir():
+            raise ActsearchError(f"{run_or_study}: a folder without study.db; expected a "
+                                 "run folder (runs/<study>) or a study name")
         else:
-            db = Path(runs_dir) / run_or_study / "study.db"
-            if not db.is_file():
-                raise ActsearchError(f"{run_or_study}: neither a run folder nor a study in "
-                                     f"{db}; pass --storage URL for a study stored elsewhere")
-        storage = f"sqlite:///{db.resolve()}"
+            raise ActsearchError(f"{run_or_study}: neither a run folder nor a study in "
+                                 f"{db}; pass --storage URL for a study stored elsewhere")
     names = _study_names(storage)
     name = folder.name if folder.is_dir() else run_or_study
     if name not in names:
@@ -180,7 +182,7 @@ def resolve_target(run_or_study: str, storage: str | None = None,
 
 def _study_names(storage: str) -> list[str]:
     try:
-        return optuna.study.get_all_study_names(storage)
+        return optuna.study.get_all_study_names(make_storage(storage))
     except Exception as e:  # bad URL, missing driver, unreadable file
         raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage ({e})") from None
 

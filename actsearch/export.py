@@ -142,7 +142,7 @@ def open_exported_study(run_or_study: str | Path, storage: str | None = None,
     (``runs/NAME``) or an SQLite file is opened and must hold exactly one study, and a bare name
     means ``runs_dir/NAME/study.db``.
     """
-    from actsearch.study import mask_url
+    from actsearch.errors import mask_url
 
     text = str(run_or_study)
     name: str | None = text

@@ -1,41 +1,170 @@
-"""Render the analysis for people: rich tables in the terminal."""
+"""Render the analysis for people: rich tables in the terminal, report.md and report.html.
+
+The tables are built once (``_tables``) and drawn three ways; the graphs come from
+``actsearch.graphs``, the same figures the dashboard shows.
+"""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
-from actsearch.analysis import StudySummary, failure_reasons
+from actsearch.analysis import Analysis, StudySummary, failure_reasons
 
-__all__ = ["failure_line", "print_summary"]
+__all__ = ["failure_line", "print_analysis", "print_summary", "write_report"]
+
+
+@dataclass(frozen=True)
+class _Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _summary_table(summary: StudySummary, title: str) -> _Table:
+    reference = summary.best_uniform
+    rows = []
+    for rank, row in enumerate(summary.top, start=1):
+        delta = "" if reference is None else f"{row.val_acc - reference.val_acc:+.4f}"
+        layout = f"{row.layout} (uniform)" if row.uniform else row.layout
+        rows.append([str(rank), str(row.number), layout, f"{row.val_acc:.4f}", delta,
+                     str(row.epochs), f"{row.train_seconds:.1f}"])
+    saved = summary.epochs_if_unpruned - summary.epochs_trained
+    note = (f"{summary.complete} complete, {summary.pruned} pruned ({summary.diverged} "
+            f"diverged), {summary.failed} failed; pruning saved {saved} of "
+            f"{summary.epochs_if_unpruned} epochs")
+    if summary.baselines:
+        note = ("uniform baselines (val acc): " + ", ".join(
+            f"{r.layout} {r.val_acc:.4f}" for r in summary.baselines) + "\n" + note)
+    return _Table(title, ["#", "trial", "layout", "val acc", "vs best uniform", "epochs",
+                          "train s"], rows, note)
+
+
+def _tables(analysis: Analysis) -> list[_Table]:
+    tables = [_summary_table(analysis.summary, f"top layouts of study {analysis.study_name}")]
+    names = [n for n, _ in analysis.objectives]
+    if len(names) == 1:
+        names = ["val acc", "train s"]
+    tables.append(_Table(
+        "Pareto front (" + ", ".join(names) + ")", ["trial", "layout", *names],
+        [[str(r.number), r.layout, *(f"{v:.4g}" for v in values)]
+         for r, values in analysis.pareto]))
+    if analysis.finalists:
+        rows = []
+        for f in analysis.finalists:
+            v = f.versus_uniform
+            ci = "-" if f.ci_low is None else f"[{f.ci_low:.4f}, {f.ci_high:.4f}]"
+            rows.append([str(f.number), f.layout + (" (uniform)" if f.uniform else ""),
+                         str(len(f.test_acc)), _f(f.mean), _f(f.std), ci,
+                         "-" if v is None else f"{v.difference:+.4f}",
+                         "-" if v is None else f"[{v.ci_low:+.4f}, {v.ci_high:+.4f}]",
+                         "-" if v is None else f"{v.p_value:.3f}"])
+        tables.append(_Table(
+            "finalists: test accuracy over fresh seeds",
+            ["trial", "layout", "seeds", "mean", "std", "95% CI", "vs best uniform",
+             "diff 95% CI", "p (Welch)"], rows, analysis.verdict))
+    if analysis.preferences:
+        acts = sorted({a for p in analysis.preferences for a in p.overall})
+        rows = [[str(p.layer), str(p.n_top),
+                 *(f"{p.top.get(a, 0):.2f} ({p.overall.get(a, 0):.2f})" for a in acts),
+                 p.favourite or "-", _f(analysis.importance.get(f"act_{p.layer}"), 3)]
+                for p in analysis.preferences]
+        tables.append(_Table(
+            "per-layer preference: share in the top quartile (share in all complete trials)",
+            ["layer", "top trials", *acts, "favourite", "importance"], rows,
+            "importance: Optuna's fANOVA share of validation-accuracy variance explained by "
+            "the layer's activation choice"))
+    if analysis.probes:
+        rows = []
+        for number, p in analysis.probes.items():
+            layout = next((r.layout for r in [*analysis.summary.top, *analysis.summary.baselines]
+                           if r.number == number), "?")
+            means = " ".join(_f(m, 2) for m in p.get("act_mean") or [])
+            dead = " ".join(_f(d, 2) for d in p.get("dead_frac") or [])
+            rows.append([str(number), layout, means, dead, _f(p.get("grad_ratio"), 2),
+                         _f(p.get("robust_noise_0.1"), 3), _f(p.get("lat_b1_ms"), 3),
+                         str(p.get("epochs_to_95", "-"))])
+        tables.append(_Table(
+            "stability and speed of the listed layouts (per hidden layer, input side first)",
+            ["trial", "layout", "act mean", "dead frac", "grad ratio first/last",
+             "acc under noise 0.1", "latency b1 ms", "epochs to 95%"], rows))
+    return tables
+
+
+def _rich(table: _Table, console: Console) -> None:
+    t = Table(title=table.title, title_justify="left")
+    for header in table.headers:
+        t.add_column(header)
+    for row in table.rows:
+        t.add_row(*row)
+    console.print(t)
+    if table.note:
+        console.print(table.note, highlight=False)
 
 
 def print_summary(summary: StudySummary, console: Console, title: str = "top layouts") -> None:
     """The closing table of a search: the best layouts, then the uniform baselines."""
-    table = Table(title=title, title_justify="left")
-    for col, justify in (("#", "right"), ("trial", "right"), ("layout", "left"),
-                         ("val acc", "right"), ("vs best uniform", "right"),
-                         ("epochs", "right"), ("train s", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    reference = summary.best_uniform
-    for rank, row in enumerate(summary.top, start=1):
-        delta = "" if reference is None else f"{row.val_acc - reference.val_acc:+.4f}"
-        layout = f"{row.layout} [dim](uniform)[/dim]" if row.uniform else row.layout
-        table.add_row(str(rank), str(row.number), layout, f"{row.val_acc:.4f}", delta,
-                      str(row.epochs), f"{row.train_seconds:.1f}")
-    console.print(table)
-    if summary.baselines:
-        baselines = ", ".join(f"{r.layout} {r.val_acc:.4f}" for r in summary.baselines)
-        console.print(f"uniform baselines (val acc): {baselines}", highlight=False)
-    saved = summary.epochs_if_unpruned - summary.epochs_trained
-    console.print(
-        f"{summary.complete} complete, {summary.pruned} pruned ({summary.diverged} diverged), "
-        f"{summary.failed} failed; pruning saved {saved} of {summary.epochs_if_unpruned} epochs",
-        highlight=False,
-    )
+    _rich(_summary_table(summary, title), console)
+
+
+def print_analysis(analysis: Analysis, console: Console) -> None:
+    """Every table of the analysis, in the terminal."""
+    for table in _tables(analysis):
+        _rich(table, console)
+
+
+def _markdown(table: _Table) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [f"## {table.title}", "", "| " + " | ".join(table.headers) + " |",
+             "|" + "---|" * len(table.headers)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows]
+    if table.note:
+        lines += ["", *table.note.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def _html(table: _Table) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in table.rows)
+    note = "".join(f"<p>{html.escape(line)}</p>" for line in table.note.splitlines())
+    return (f"<h2>{html.escape(table.title)}</h2><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>{note}")
+
+
+_CSS = ("<style>table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;"
+        "padding:2px 8px;font:13px sans-serif}h2{font:bold 16px sans-serif}</style>")
+
+
+def write_report(analysis: Analysis, study: optuna.Study, folder: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and a self-contained ``report.html`` (graphs inlined) to ``folder``."""
+    from actsearch.graphs import all_figures, figures_to_html
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = _tables(analysis)
+    md = folder / "report.md"
+    md.write_text(f"# actsearch report: {analysis.study_name}\n\n"
+                  + "\n".join(_markdown(t) for t in tables), encoding="utf-8")
+    page = figures_to_html(list(all_figures(study).values()),
+                           title=f"actsearch report: {analysis.study_name}",
+                           intro_html=_CSS + "".join(_html(t) for t in tables))
+    report = folder / "report.html"
+    report.write_text(page, encoding="utf-8")
+    return report, md
 
 
 def failure_line(trials: Sequence[FrozenTrial]) -> str | None:

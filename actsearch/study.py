@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -19,16 +18,12 @@ from actsearch.layout import uniform_candidates
 from actsearch.objective import GuardedObjective, Objective, TrialFailed, TrialListener
 from actsearch.population import population_support, run_population_search
 from actsearch.space import SearchSpace, parse_space, space_to_document
+from actsearch.storage import make_storage
 
 __all__ = [
     "FINISHED",
-    "default_storage",
-    "make_storage",
-    "requeue_trial",
-    "resolve_storage_url",
     "make_pruner",
     "make_sampler",
-    "mask_url",
     "open_study",
     "run_search",
     "space_of_study",
@@ -36,146 +31,6 @@ __all__ = [
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _SPACE_ATTR = "actsearch_space"
-HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
-GRACE_PERIOD = 30  # seconds without a heartbeat before a running trial counts as lost
-MAX_RETRY = 3  # a trial whose worker keeps dying is retried at most this many times
-_RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
-
-
-def default_storage(study_name: str, runs_dir: str | Path = "runs") -> str:
-    """``runs/<study>/study.db`` as an SQLite URL (the folder is created)."""
-    folder = Path(runs_dir) / study_name
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'study.db'}"
-
-
-def resolve_storage_url(url: str | None, study_name: str, runs_dir: str | Path = "runs",
-                        workers: int = 1) -> str:
-    """The storage URL a study uses: ``url`` itself, or the run folder's default.
-
-    Without a URL: ``journal:///.../runs/<study>/journal.log`` when that file exists or when
-    ``workers > 1`` (SQLite serialises writers and times out under several processes), else
-    the SQLite default (``runs/<study>/study.db``), which is also kept when it exists already.
-    The journal path is absolute so that workers started in another folder find it.
-    """
-    if url:
-        return url
-    folder = Path(runs_dir) / study_name
-    journal = (folder / "journal.log").resolve()
-    if journal.exists() or (workers > 1 and not (folder / "study.db").exists()):
-        folder.mkdir(parents=True, exist_ok=True)
-        return f"journal://{journal}"
-    return default_storage(study_name, runs_dir)
-
-
-def make_storage(url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
-                 grace_period: int = GRACE_PERIOD,
-                 max_retry: int | None = MAX_RETRY) -> optuna.storages.BaseStorage:
-    """The Optuna storage for a URL (see the README's "Storage URLs").
-
-    Args:
-        url: ``sqlite:///``, ``postgresql://``, ``mysql://`` (any SQLAlchemy driver suffix) or
-            ``journal:///path.log``.
-        heartbeat_interval: Seconds between heartbeats of a running trial (RDB storages).
-        grace_period: Seconds without a heartbeat after which a trial is failed and retried.
-        max_retry: How often one trial is retried after its worker died (None: no limit).
-
-    Raises:
-        ActsearchError: An unknown scheme, a missing database driver, an unreachable server.
-    """
-    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme == "journal":
-        if not url.startswith("journal://") or url == "journal://":
-            raise ActsearchError(f"--storage {url}: expected journal:///absolute/path.log or "
-                                 f"journal://relative/path.log")
-        path = Path(url[len("journal://"):])
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            backend = optuna.storages.journal.JournalFileBackend(str(path))
-        except OSError as e:
-            raise ActsearchError(f"--storage {url}: cannot open the journal ({e})") from None
-        return optuna.storages.journal.JournalStorage(backend)
-    if scheme not in _RDB_SCHEMES:
-        raise ActsearchError(f"--storage {mask_url(url)}: unknown storage; expected sqlite:///, "
-                             f"postgresql://, mysql:// or journal:/// URL")
-    engine_kwargs: dict[str, Any] = {}
-    if scheme == "sqlite":
-        # Several processes on one SQLite file wait for its write lock; the default 5 s
-        # ends in "database is locked" failures under four busy workers.
-        engine_kwargs["connect_args"] = {"timeout": 60}
-    else:
-        # A server may drop idle connections between long trials; test them before use.
-        engine_kwargs["pool_pre_ping"] = True
-    try:
-        with warnings.catch_warnings():
-            # heartbeat_interval is flagged experimental; it has been stable since Optuna 2.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=_Requeue(max_retry))
-    except ImportError:
-        extra = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql"}.get(scheme)
-        hint = f"; install it with: pip install 'actsearch[{extra}]'" if extra else ""
-        raise ActsearchError(f"--storage {mask_url(url)}: the database driver is not "
-                             f"installed{hint}") from None
-    except Exception as e:  # unreachable server, bad credentials, bad path
-        raise ActsearchError(f"--storage {mask_url(url)}: cannot open storage "
-                             f"({mask_url(str(e)).splitlines()[0]})") from None
-    if scheme == "sqlite":
-        _use_wal(storage)
-    return storage
-
-
-def _use_wal(storage: optuna.storages.RDBStorage) -> None:
-    """Put an SQLite storage in WAL mode.
-
-    Optuna commits every report and user attribute; SQLite's default rollback journal syncs
-    the disk on each commit, which cost ~6 ms a commit here and made a 0.5 s trial take 0.86 s
-    (bench/overhead.py). WAL with synchronous=NORMAL survives a crashed process (not a power
-    cut for the last commits) and lets readers (dashboards, reports) work beside a writer.
-    """
-    from sqlalchemy import event
-
-    @event.listens_for(storage.engine, "connect")
-    def _pragmas(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    storage.engine.dispose()  # connections opened before the listener existed
-
-
-def requeue_trial(study: optuna.Study, trial: FrozenTrial,
-                  max_retry: int | None = MAX_RETRY) -> bool:
-    """Queue a failed trial again with the parameters it had; False once retried ``max_retry``.
-
-    The new trial carries ``failed_trial`` and ``retry_history`` system attrs exactly like
-    Optuna's ``RetryHeartbeatStaleTrialCallback`` (so its ``retry_history()`` works on both), and
-    an enqueued trial's ``fixed_params`` (a baseline stays a baseline).
-    """
-    system_attrs: dict[str, Any] = {"failed_trial": trial.number, "retry_history": [],
-                                    **trial.system_attrs}
-    system_attrs["retry_history"] = [*system_attrs["retry_history"], trial.number]
-    if max_retry is not None and len(system_attrs["retry_history"]) > max_retry:
-        return False
-    # Only what says where the trial came from; results and errors belong to the dead one.
-    user_attrs = {k: v for k, v in trial.user_attrs.items() if k == "baseline"}
-    study.add_trial(optuna.trial.create_trial(
-        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs=user_attrs, system_attrs=system_attrs))
-    return True
-
-
-class _Requeue:
-    """Heartbeat-stale callback of RDB storages: queue the lost trial again."""
-
-    def __init__(self, max_retry: int | None) -> None:
-        self.max_retry = max_retry
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        requeue_trial(study, trial, self.max_retry)
 
 
 def make_pruner(space: SearchSpace) -> optuna.pruners.BasePruner:
@@ -262,7 +117,11 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     if created:
         study.set_user_attr(_SPACE_ATTR, space_to_document(space))
         study.set_user_attr("seed", seed)
-        study.set_metric_names([name for name, _ in space.objectives])
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # The dashboard and Optuna's plots label axes with these.
+            study.set_metric_names(["validation accuracy" if name == "accuracy" else name
+                                    for name, _ in space.objectives])
     _enqueue_missing_baselines(study, space)
     return study, space
 

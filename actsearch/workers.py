@@ -27,19 +27,16 @@ from types import FrameType
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.errors import ActsearchError
+from actsearch.errors import ActsearchError, mask_url
 from actsearch.objective import ERROR_ATTR, WORKER_ATTR, worker_id
-from actsearch.study import (
+from actsearch.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
     MAX_RETRY,
-    make_sampler,
     make_storage,
-    mask_url,
-    open_study,
     requeue_trial,
-    run_search,
 )
+from actsearch.study import make_sampler, open_study, run_search
 
 __all__ = [
     "fail_stale_trials",

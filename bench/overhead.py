@@ -28,7 +28,8 @@ from actsearch.layout import parse_layout  # noqa: E402
 from actsearch.models import build_model  # noqa: E402
 from actsearch.objective import Objective, trial_seed  # noqa: E402
 from actsearch.space import load_space  # noqa: E402
-from actsearch.study import make_pruner, make_storage  # noqa: E402
+from actsearch.storage import make_storage  # noqa: E402
+from actsearch.study import make_pruner  # noqa: E402
 from actsearch.train import configure_threads, select_device  # noqa: E402
 
 LAYOUT = "elu(1.00) | elu(1.00) | elu(1.00)"

@@ -25,13 +25,10 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actsearch.errors import mask_url  # noqa: E402
 from actsearch.space import load_space  # noqa: E402
-from actsearch.study import (  # noqa: E402
-    FINISHED,
-    make_storage,  # noqa: E402
-    mask_url,
-    open_study,
-)
+from actsearch.storage import make_storage  # noqa: E402
+from actsearch.study import FINISHED, open_study  # noqa: E402
 from actsearch.workers import run_workers  # noqa: E402
 
 SPACE = {

@@ -32,7 +32,8 @@ from actsearch.errors import ActsearchError
 from actsearch.objective import GuardedObjective
 from actsearch.report import failure_line
 from actsearch.space import load_space
-from actsearch.study import FINISHED, make_storage, open_study, resolve_storage_url
+from actsearch.storage import make_storage, resolve_storage_url
+from actsearch.study import FINISHED, open_study
 from actsearch.study import run_search as search
 from actsearch.train import EpochStats, FitResult
 from actsearch.workers import fail_stale_trials

@@ -1,0 +1,103 @@
+"""Finalists: the best layouts and the best uniform baseline, retrained with fresh seeds.
+
+A search ranks layouts by one training run each on the validation split; a difference of a
+point can be seed noise. So after the search the best K layouts (the Pareto front for several
+objectives, top K by validation accuracy for one) and the best uniform baseline are retrained
+with S fresh seeds each and evaluated once on the held-out test split. The results are stored
+in the study's ``finalists`` user attribute (the trials themselves are finished and immutable),
+where ``analysis`` compares them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from actsearch.data import DeviceData
+from actsearch.layout import candidate_from_params
+from actsearch.population import train_seeds
+from actsearch.space import SearchSpace
+from actsearch.stats import describe
+
+__all__ = ["FINALISTS_ATTR", "run_finalists", "select_finalists"]
+
+FINALISTS_ATTR = "finalists"
+_SEED_OFFSET = 7_919  # finalist seeds differ from every search trial's seed
+
+
+def _val_acc(trial: FrozenTrial) -> float:
+    return float(trial.user_attrs.get("val_acc", float("-inf")))
+
+
+def select_finalists(study: optuna.Study, k: int) -> list[FrozenTrial]:
+    """The best K layouts (Pareto front or top K by validation accuracy), then the best
+    uniform baseline when it is not among them; one trial per distinct layout."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    pool = study.best_trials if len(study.directions) > 1 else complete
+    chosen: list[FrozenTrial] = []
+    layouts: set[str] = set()
+    for trial in sorted(pool, key=lambda t: (-_val_acc(t), t.number)):
+        layout = trial.user_attrs.get("layout")
+        if layout not in layouts and len(chosen) < k:
+            chosen.append(trial)
+            layouts.add(layout)
+    uniform = [t for t in complete if t.user_attrs.get("uniform")]
+    best_uniform = max(uniform, key=_val_acc, default=None)
+    if best_uniform is not None and best_uniform.user_attrs.get("layout") not in layouts:
+        chosen.append(best_uniform)
+    return chosen
+
+
+def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: int = 5,
+                  seeds: int = 3,
+                  progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Retrain the finalists with ``seeds`` fresh seeds each and store the results.
+
+    Args:
+        study: A finished (or interrupted) study.
+        space: Its space.
+        data: The study's splits on the training device.
+        k: How many of the best layouts (the best uniform baseline comes on top).
+        seeds: Fresh seeds per layout (at least 2 for a spread and a confidence interval).
+        progress: Called with a line per finalist.
+
+    Returns:
+        One dict per finalist (also stored as the study's ``finalists`` user attribute):
+        trial number, layout, uniform, seeds, per-seed test and validation accuracy, and the
+        test accuracy's mean, std and 95% confidence interval.
+    """
+    if k < 1 or seeds < 1:
+        raise ValueError("k and seeds must be at least 1")
+    base = int(study.user_attrs.get("seed", space.seed)) + _SEED_OFFSET
+    results = []
+    for trial in select_finalists(study, k):
+        candidate = candidate_from_params(trial.params, space)
+        seed_list = [base + 1_000 * trial.number + j for j in range(seeds)]
+        runs = train_seeds(space, data, candidate, seed_list)
+        test = [float(r.test_acc) for r in runs if r.test_acc is not None]
+        val = [r.result.history[-1].val_acc for r in runs if r.result.history]
+        summary = describe(test) if test else None
+        entry = {
+            "number": trial.number,
+            "layout": trial.user_attrs.get("layout"),
+            "uniform": bool(trial.user_attrs.get("uniform", False)),
+            "seeds": seed_list,
+            "test_acc": [round(a, 6) for a in test],
+            "val_acc": [round(a, 6) for a in val],
+            "diverged": sum(r.result.status == "diverged" for r in runs),
+            "mean": None if summary is None else round(summary.mean, 6),
+            "std": None if summary is None or summary.n < 2 else round(summary.std, 6),
+            "ci_low": None if summary is None or summary.n < 2 else round(summary.ci_low, 6),
+            "ci_high": None if summary is None or summary.n < 2 else round(summary.ci_high, 6),
+        }
+        results.append(entry)
+        if progress is not None:
+            spread = f" +- {entry['std']:.4f}" if entry["std"] is not None else ""
+            mean = f"{entry['mean']:.4f}" if entry["mean"] is not None else "-"
+            progress(f"finalist trial {trial.number} {entry['layout']}: test accuracy "
+                     f"{mean}{spread} over {len(test)} seeds")
+    study.set_user_attr(FINALISTS_ATTR, results)
+    return results
