@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from actsearch.data import load_data, to_device
+from actsearch.pruning import CurveMedianPruner
+from actsearch.space import load_space
+from actsearch.study import FINISHED, open_study, run_search
+
+
+def _study_with_curves(curves: list[list[float]]) -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for curve in curves:
+        study.add_trial(optuna.trial.create_trial(
+            values=[curve[-1], 1.0], user_attrs={"val_acc_curve": curve}))
+    return study
+
+
+def test_median_rule_on_stored_curves() -> None:
+    study = _study_with_curves([[0.5, 0.6, 0.7], [0.4, 0.5, 0.6], [0.3, 0.4, 0.5]])
+    pruner = CurveMedianPruner(n_startup_trials=3, n_warmup_steps=2)
+    assert not pruner.should_prune(study, 1, 0.0)  # warm-up: epoch 1 < 2
+    assert pruner.should_prune(study, 2, 0.49)  # median at epoch 2 is 0.5
+    assert not pruner.should_prune(study, 2, 0.5)
+    assert not CurveMedianPruner(n_startup_trials=4).should_prune(study, 2, 0.0)
+    assert not CurveMedianPruner(enabled=False).should_prune(study, 2, 0.0)
+    with pytest.raises(ValueError):
+        CurveMedianPruner(n_startup_trials=-1)
+
+
+def test_multi_objective_study_prunes_hopeless_trials(write_space, tmp_path: Path) -> None:
+    # A learning-rate range whose low end cannot learn in 6 epochs: those trials must stop.
+    space = load_space(write_space({
+        "train.lr": {"low": 1e-7, "high": 3e-2, "log": True}, "train.epochs": 6,
+        "sampler.name": "random", "pruner.n_startup_trials": 3, "pruner.n_warmup_steps": 1,
+        "objectives": [{"accuracy": "max"}, {"instability": "min"}]}))
+    study, space = open_study(space, "mo", f"sqlite:///{tmp_path}/mo.db")
+    assert len(study.directions) == 2
+    data = to_device(load_data(space.data, 0), "cpu")
+    run_search(space, study, data, "cpu", 14)
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    assert len(study.get_trials(states=FINISHED)) == 14
+    assert pruned, "no trial was pruned"
+    assert all(t.user_attrs["epochs"] < 6 for t in pruned)
+    front = {t.number for t in study.best_trials}
+    assert front and not front & {t.number for t in pruned}
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert len(t.values) == 2 and t.values[0] == pytest.approx(t.user_attrs["val_acc"])
+        assert t.values[1] >= 0 and "dead_frac" in t.user_attrs["probes"]
