@@ -147,11 +147,12 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """Export the best layouts of a study as config files (with weights or as ONNX on request)."""
     import optuna
 
-    from actsearch.export import export_configs, open_exported_study
+    from actsearch.export import export_configs
+    from actsearch.storage import load_run
     from actsearch.train import configure_threads, select_device
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_exported_study(args.run, storage=args.storage, runs_dir=args.runs_dir)
+    study = load_run(args.run, storage=args.storage, runs_dir=args.runs_dir)
     out = args.out
     if out is None:  # beside the study: runs/<study>/exports
         run = Path(args.run)
@@ -200,14 +201,13 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     import optuna
 
     from actsearch.analysis import analyze
-    from actsearch.dashboard import resolve_target
     from actsearch.report import print_analysis, write_report
-    from actsearch.storage import make_storage
+    from actsearch.storage import load_run
     from actsearch.study import space_of_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage, study_name = resolve_target(args.run_or_study, args.storage, args.runs_dir)
-    study = optuna.load_study(study_name=study_name, storage=make_storage(storage))
+    study = load_run(args.run_or_study, args.storage, args.runs_dir)
+    study_name = study.study_name
     space = space_of_study(study)
     analysis = analyze(study, space.objectives, space.train.epochs)
     print_analysis(analysis, console)
@@ -222,10 +222,11 @@ def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
     """Serve a study in optuna-dashboard, with actsearch's graphs and a summary note."""
     import optuna
 
-    from actsearch.dashboard import resolve_target, serve_dashboard
+    from actsearch.dashboard import serve_dashboard
+    from actsearch.storage import resolve_run
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage, study_name = resolve_target(args.run_or_study, args.storage, args.runs_dir)
+    storage, study_name = resolve_run(args.run_or_study, args.storage, args.runs_dir)
     serve_dashboard(storage, study_name, args.host, args.port, args.refresh)
     return 0
 

@@ -9,21 +9,19 @@ the graphs on a timer.
 Nothing here reaches the network: the server is the only socket opened, and the dashboard's
 page loads its scripts from that server alone.
 
-Run it as ``python -m actsearch.dashboard RUN_OR_STUDY [--storage URL] [--host H] [--port P]
+Run it as ``actsearch dashboard RUN_OR_STUDY [--storage URL] [--host H] [--port P]
 [--refresh S]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import math
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -31,7 +29,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 from optuna.trial import TrialState
 
-from actsearch.errors import ActsearchError, mask_url
+from actsearch.errors import ActsearchError
 from actsearch.graphs import (
     FIGURE_TITLES,
     _get_baseline_info,
@@ -40,12 +38,11 @@ from actsearch.graphs import (
     _ranked,
     all_figures,
 )
-from actsearch.storage import make_storage
+from actsearch.storage import make_storage, resolve_run
 
 __all__ = [
     "DashboardServer",
     "prepare_dashboard",
-    "resolve_target",
     "serve_dashboard",
     "summary_note",
 ]
@@ -146,47 +143,6 @@ def prepare_dashboard(study: optuna.Study) -> list[str]:
     return ids
 
 
-def resolve_target(run_or_study: str, storage: str | None = None,
-                   runs_dir: str | Path = "runs") -> tuple[str, str]:
-    """The storage URL and study name that ``RUN_OR_STUDY [--storage URL]`` names.
-
-    A run folder (``runs/<study>`` holding ``study.db``) gives its SQLite file and the study in
-    it; a study name gives ``--storage`` or else ``runs/<study>/study.db``.
-
-    Raises:
-        ActsearchError: when no such folder, file or study exists.
-    """
-    folder = Path(run_or_study)
-    if storage is None:
-        run = folder if folder.is_dir() else Path(runs_dir) / run_or_study
-        db, journal = run / "study.db", run / "journal.log"  # one worker / several workers
-        if db.is_file():
-            storage = f"sqlite:///{db.resolve()}"
-        elif journal.is_file():
-            storage = f"journal://{journal.resolve()}"
-        elif folder.is_dir():
-            raise ActsearchError(f"{run_or_study}: a folder without study.db; expected a "
-                                 "run folder (runs/<study>) or a study name")
-        else:
-            raise ActsearchError(f"{run_or_study}: neither a run folder nor a study in "
-                                 f"{db}; pass --storage URL for a study stored elsewhere")
-    names = _study_names(storage)
-    name = folder.name if folder.is_dir() else run_or_study
-    if name not in names:
-        if len(names) == 1 and folder.is_dir():  # the folder was renamed: its one study
-            return storage, names[0]
-        raise ActsearchError(f"no study {name!r} in {mask_url(storage)}; studies there: "
-                             f"{', '.join(names) or 'none'}")
-    return storage, name
-
-
-def _study_names(storage: str) -> list[str]:
-    try:
-        return optuna.study.get_all_study_names(make_storage(storage))
-    except Exception as e:  # bad URL, missing driver, unreadable file
-        raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage ({e})") from None
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -222,13 +178,13 @@ class DashboardServer:
         if refresh_seconds is not None and not refresh_seconds > 0:
             raise ActsearchError(f"--refresh: expected a positive number of seconds, got "
                                  f"{refresh_seconds}")
-        if study_name not in _study_names(storage):
-            raise ActsearchError(f"no study {study_name!r} in {mask_url(storage)}")
-        self.study = optuna.load_study(study_name=study_name, storage=storage)
+        resolve_run(study_name, storage)  # a clear error when the study is not there
+        store = make_storage(storage)  # journal:// URLs and SQLite in WAL mode, as searches
+        self.study = optuna.load_study(study_name=study_name, storage=store)
         prepare_dashboard(self.study)
         self.refresh_seconds = refresh_seconds
         try:
-            self._server = make_server(host, port, wsgi(storage), _ThreadingServer,
+            self._server = make_server(host, port, wsgi(store), _ThreadingServer,
                                        _QuietHandler)
         except OSError as e:
             raise ActsearchError(f"--host {host} --port {port}: cannot listen ({e})") from None
@@ -301,6 +257,9 @@ def serve_dashboard(storage: str, study_name: str, host: str = "127.0.0.1", port
               flush=True)
     else:
         on_ready(server.url)
+    if threading.current_thread() is threading.main_thread():
+        # A service manager (or a test) stops the server with SIGTERM: stop as on Ctrl+C.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -309,32 +268,3 @@ def serve_dashboard(storage: str, study_name: str, host: str = "127.0.0.1", port
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m actsearch.dashboard``: the same arguments as ``actsearch dashboard``."""
-    parser = argparse.ArgumentParser(prog="python -m actsearch.dashboard",
-                                     description=serve_dashboard.__doc__.splitlines()[0])
-    parser.add_argument("run_or_study", help="a run folder (runs/<study> with study.db) or a "
-                        "study name")
-    parser.add_argument("--storage", help="Optuna storage URL (default: the run folder's)")
-    parser.add_argument("--runs-dir", default="runs", help="where run folders are")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
-    parser.add_argument("--refresh", type=float, metavar="S",
-                        help="re-draw the graphs every S seconds (a running study)")
-    args = parser.parse_args(argv)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # A service manager or a test stops the server with SIGTERM: stop as on Ctrl+C, exit 0.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        storage, name = resolve_target(args.run_or_study, args.storage, args.runs_dir)
-        serve_dashboard(storage, name, args.host, args.port, args.refresh)
-    except ActsearchError as e:
-        print(f"actsearch: error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -58,7 +58,6 @@ __all__ = [
     "ExportedConfig",
     "export_configs",
     "load_model",
-    "open_exported_study",
     "read_config",
     "select_trials",
     "train_config",
@@ -132,47 +131,6 @@ def select_trials(study: optuna.Study, top: int = 1) -> list[FrozenTrial]:
     if not trials:
         raise ActsearchError(f"study {study.study_name!r}: no complete trials to export")
     return trials[:top]
-
-
-def open_exported_study(run_or_study: str | Path, storage: str | None = None,
-                        runs_dir: str | Path = "runs") -> optuna.Study:
-    """Load a study without changing it, from a run folder, a study.db file or a study name.
-
-    With ``storage``, ``run_or_study`` is the study's name in that storage. Otherwise a folder
-    (``runs/NAME``) or an SQLite file is opened and must hold exactly one study, and a bare name
-    means ``runs_dir/NAME/study.db``.
-    """
-    from actsearch.errors import mask_url
-
-    text = str(run_or_study)
-    name: str | None = text
-    if storage is None:
-        path = Path(text)
-        if path.is_dir():
-            path = path / "study.db"
-            name = None
-        elif path.is_file():
-            name = None
-        else:
-            path = Path(runs_dir) / text / "study.db"
-        if not path.is_file():
-            raise ActsearchError(f"{text}: no run folder, study.db file or study of that name "
-                                 f"(looked for {path})")
-        storage = f"sqlite:///{path}"
-    try:
-        names = optuna.study.get_all_study_names(storage)
-    except Exception as e:  # bad URL, not a database, missing driver
-        raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage ({e})") from None
-    if name is None:
-        if len(names) != 1:
-            raise ActsearchError(f"{text}: expected one study in {mask_url(storage)}, found "
-                                 f"{len(names)} ({', '.join(names) or 'none'}); pass --storage "
-                                 f"and the study name")
-        name = names[0]
-    if name not in names:
-        raise ActsearchError(f"{text}: no study {name!r} in {mask_url(storage)}; studies there: "
-                             f"{', '.join(names) or 'none'}")
-    return optuna.load_study(study_name=name, storage=storage)
 
 
 # ----------------------------------------------------------------------------- exporting

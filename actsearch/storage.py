@@ -20,8 +20,10 @@ __all__ = [
     "HEARTBEAT_INTERVAL",
     "MAX_RETRY",
     "default_storage",
+    "load_run",
     "make_storage",
     "requeue_trial",
+    "resolve_run",
     "resolve_storage_url",
 ]
 
@@ -165,3 +167,58 @@ class _Requeue:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         requeue_trial(study, trial, self.max_retry)
+
+
+def resolve_run(run_or_study: str | Path, storage: str | None = None,
+                runs_dir: str | Path = "runs") -> tuple[str, str]:
+    """The storage URL and study name that ``RUN_OR_STUDY [--storage URL]`` names.
+
+    A run folder (``runs/<study>`` holding ``study.db``, or ``journal.log`` when several
+    workers ran) or a ``.db`` file gives its storage and the study in it; a study name gives
+    ``--storage``, or else the run folder ``runs_dir/<name>``.
+
+    Raises:
+        ActsearchError: when no such folder, file or study exists.
+    """
+    text = str(run_or_study)
+    path = Path(text)
+    name = path.name if path.is_dir() else None if path.is_file() else text
+    if storage is None:
+        run = path if path.exists() else Path(runs_dir) / text
+        if run.is_file():
+            storage = f"sqlite:///{run.resolve()}"
+        elif (run / "study.db").is_file():
+            storage = f"sqlite:///{(run / 'study.db').resolve()}"
+        elif (run / "journal.log").is_file():
+            storage = f"journal://{(run / 'journal.log').resolve()}"
+        elif path.is_dir():
+            raise ActsearchError(f"{text}: a folder without study.db or journal.log; expected "
+                                 f"a run folder (runs/<study>) or a study name")
+        else:
+            raise ActsearchError(f"{text}: neither a run folder nor a study in {run}; pass "
+                                 f"--storage URL for a study stored elsewhere")
+    try:
+        names = optuna.study.get_all_study_names(make_storage(storage))
+    except ActsearchError:
+        raise
+    except Exception as e:  # not a database, unreadable file
+        raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage "
+                             f"({mask_url(str(e)).splitlines()[0]})") from None
+    if name is None or (name not in names and len(names) == 1 and path.is_dir()):
+        # A .db file, or a renamed run folder: the one study in it.
+        if len(names) != 1:
+            raise ActsearchError(f"{text}: expected one study in {mask_url(storage)}, found "
+                                 f"{len(names)} ({', '.join(names) or 'none'}); pass "
+                                 f"--storage and the study name")
+        return storage, names[0]
+    if name not in names:
+        raise ActsearchError(f"no study {name!r} in {mask_url(storage)}; studies there: "
+                             f"{', '.join(names) or 'none'}")
+    return storage, name
+
+
+def load_run(run_or_study: str | Path, storage: str | None = None,
+             runs_dir: str | Path = "runs") -> optuna.Study:
+    """Load the study ``resolve_run`` names, without changing it."""
+    url, name = resolve_run(run_or_study, storage, runs_dir)
+    return optuna.load_study(study_name=name, storage=make_storage(url))

@@ -19,9 +19,10 @@ from optuna_dashboard import get_note
 from test_graphs import run_tiny_study
 
 from actsearch import dashboard
-from actsearch.dashboard import DashboardServer, prepare_dashboard, resolve_target
+from actsearch.dashboard import DashboardServer, prepare_dashboard
 from actsearch.errors import ActsearchError
 from actsearch.graphs import FIGURE_TITLES
+from actsearch.storage import resolve_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,21 +76,21 @@ def test_prepare_dashboard_stores_graphs_note_and_names(runs: Path) -> None:
         version
 
 
-def test_resolve_target(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_run(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{(runs / 'tiny/study.db').resolve()}"
-    assert resolve_target(str(runs / "tiny")) == (url, "tiny")
-    assert resolve_target("tiny", runs_dir=runs) == (url, "tiny")
-    assert resolve_target("tiny", storage=url) == (url, "tiny")
+    assert resolve_run(str(runs / "tiny")) == (url, "tiny")
+    assert resolve_run("tiny", runs_dir=runs) == (url, "tiny")
+    assert resolve_run("tiny", storage=url) == (url, "tiny")
     monkeypatch.chdir(runs.parent)
-    assert resolve_target("tiny", runs_dir=runs.name) == (url, "tiny")
+    assert resolve_run("tiny", runs_dir=runs.name) == (url, "tiny")
     with pytest.raises(ActsearchError, match="neither a run folder nor a study in"):
-        resolve_target("nosuch", runs_dir=runs)
+        resolve_run("nosuch", runs_dir=runs)
     with pytest.raises(ActsearchError, match="no study 'other' in .*; studies there: tiny"):
-        resolve_target("other", storage=url)
-    with pytest.raises(ActsearchError, match="a folder without study.db"):
-        resolve_target(str(runs))
-    with pytest.raises(ActsearchError, match="cannot open storage"):
-        resolve_target("x", storage="nosuch://x")
+        resolve_run("other", storage=url)
+    with pytest.raises(ActsearchError, match="a folder without study.db or journal.log"):
+        resolve_run(str(runs))
+    with pytest.raises(ActsearchError, match="nosuch://x: unknown storage"):
+        resolve_run("x", storage="nosuch://x")
 
 
 def test_warns_in_one_line_when_not_on_loopback(monkeypatch: pytest.MonkeyPatch,
@@ -172,9 +173,9 @@ def chromium() -> str:
 
 @pytest.fixture
 def served(runs: Path) -> Iterator[str]:
-    """``python -m actsearch.dashboard`` on a free loopback port; yields the study's URL."""
+    """``actsearch dashboard`` on a free loopback port; yields the study's URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "actsearch.dashboard", str(runs / "tiny"), "--port", "0"],
+        [sys.executable, "-m", "actsearch", "dashboard", str(runs / "tiny"), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()

@@ -15,7 +15,6 @@ from actsearch.errors import ActsearchError
 from actsearch.export import (
     export_configs,
     load_model,
-    open_exported_study,
     read_config,
     select_trials,
     train_config,
@@ -24,6 +23,7 @@ from actsearch.layout import candidate_from_params
 from actsearch.models import build_model
 from actsearch.objective import recipe_for
 from actsearch.space import load_space
+from actsearch.storage import load_run
 from actsearch.study import open_study, run_search, space_of_study
 from actsearch.train import fit
 
@@ -167,14 +167,14 @@ def test_json_export_without_weights(write_space, tmp_path: Path) -> None:
     assert isinstance(load_model(path), torch.nn.Sequential)
 
 
-def test_open_exported_study_from_run_folder(tiny: tuple[optuna.Study, Path]) -> None:
+def test_load_run_from_run_folder(tiny: tuple[optuna.Study, Path]) -> None:
     study, config = tiny
     folder = config.parent.parent
-    assert open_exported_study(folder).study_name == study.study_name
-    assert open_exported_study(folder / "study.db").study_name == study.study_name
-    assert open_exported_study(folder.name, runs_dir=folder.parent).study_name == "tiny"
-    with pytest.raises(ActsearchError, match="no run folder, study.db file or study"):
-        open_exported_study("nosuch", runs_dir=folder)
+    assert load_run(folder).study_name == study.study_name
+    assert load_run(folder / "study.db").study_name == study.study_name
+    assert load_run(folder.name, runs_dir=folder.parent).study_name == "tiny"
+    with pytest.raises(ActsearchError, match="neither a run folder nor a study"):
+        load_run("nosuch", runs_dir=folder)
 
 
 def test_finalist_metrics_and_multi_objective_best_trials(tiny: tuple[optuna.Study, Path],
