@@ -186,8 +186,14 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
         "epochs": attrs.get("epochs"),
         "train_seconds": attrs.get("train_seconds"),
     }
-    # Finalist re-runs over several seeds (mean/std) are optional: copy whatever exists.
-    metrics.update({k: v for k, v in sorted(attrs.items()) if k.startswith("finalist_")})
+    # Finalist re-runs over fresh seeds (actsearch.finalists stores them on the study), where
+    # this trial was a finalist: the test accuracy's mean, spread and 95% confidence interval.
+    for entry in study.user_attrs.get("finalists", []):
+        if entry.get("number") == trial.number:
+            metrics.update({
+                "finalist_seeds": entry["seeds"], "finalist_test_acc": entry["test_acc"],
+                "finalist_test_acc_mean": entry["mean"], "finalist_test_acc_std": entry["std"],
+                "finalist_test_acc_ci95": [entry["ci_low"], entry["ci_high"]]})
     study_seed = int(study.user_attrs.get("seed", space.seed))
     return {
         "schema_version": SCHEMA_VERSION,

@@ -183,17 +183,22 @@ def test_finalist_metrics_and_multi_objective_best_trials(tiny: tuple[optuna.Stu
     multi = optuna.create_study(directions=["maximize", "minimize"])
     multi.set_user_attr("seed", study.user_attrs["seed"])
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
-        attrs = {**t.user_attrs, "finalist_val_acc_mean": 0.5, "finalist_val_acc_std": 0.01}
         multi.add_trial(optuna.trial.create_trial(
-            params=t.params, distributions=t.distributions, user_attrs=attrs,
+            params=t.params, distributions=t.distributions, user_attrs=t.user_attrs,
             values=[t.value, float(t.number)]))
     pareto = {t.number for t in multi.best_trials}
     chosen = select_trials(multi, top=10)
     assert {t.number for t in chosen} == pareto
+    multi.set_user_attr("finalists", [{
+        "number": chosen[0].number, "seeds": [1, 2], "test_acc": [0.49, 0.51], "mean": 0.5,
+        "std": 0.01, "ci_low": 0.41, "ci_high": 0.59}])
     paths = export_configs(multi, space_of_study(study), top=10, out_dir=tmp_path)
     metrics = yaml.safe_load(paths[0].read_text())["metrics"]
     assert metrics["val_acc"] == chosen[0].user_attrs["val_acc"]
-    assert metrics["finalist_val_acc_mean"] == 0.5 and metrics["finalist_val_acc_std"] == 0.01
+    assert metrics["finalist_test_acc_mean"] == 0.5 and metrics["finalist_test_acc_std"] == 0.01
+    assert metrics["finalist_test_acc_ci95"] == [0.41, 0.59]
+    later = yaml.safe_load(paths[1].read_text())["metrics"] if len(paths) > 1 else {}
+    assert "finalist_test_acc_mean" not in later
 
 
 def test_retraining_that_does_not_reproduce_the_trial_is_refused(
