@@ -202,8 +202,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
     from actsearch.analysis import analyze
     from actsearch.report import print_analysis, write_report
-    from actsearch.storage import load_run
-    from actsearch.study import space_of_study
+    from actsearch.storage import load_run, space_of_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = load_run(args.run_or_study, args.storage, args.runs_dir)

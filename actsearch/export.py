@@ -291,7 +291,7 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
     if fmt == "onnx":
         _require_onnx()  # fail before any retraining
     if space is None:
-        from actsearch.study import space_of_study
+        from actsearch.storage import space_of_study
 
         space = space_of_study(study)
     trials = select_trials(study, top)

@@ -116,9 +116,10 @@ class Objective:
     """
 
     def __init__(self, space: SearchSpace, data: DeviceData, device: torch.device, seed: int,
-                 listener: TrialListener | None = None) -> None:
+                 listener: TrialListener | None = None, measure: bool = True) -> None:
         self.space, self.data, self.device, self.seed = space, data, device, seed
         self.listener = listener
+        self.measure = measure or len(space.objectives) > 1  # objectives may need probes
         self.multi = len(space.objectives) > 1
         self.curve_pruner = CurveMedianPruner.for_space(space) if self.multi else None
         # Relative latency needs a fixed reference model (uniform ReLU) per depth; built only
@@ -159,6 +160,8 @@ class Objective:
             raise optuna.TrialPruned(trial.user_attrs.get("end", result.status))
         _, test_acc = evaluate(model, self.data.x_test, self.data.y_test)
         trial.set_user_attr("test_acc", round(test_acc, 6))
+        if not self.measure:
+            return result.history[-1].val_acc
         probes = self._probe(model, candidate.layout.depth, candidate.norm, result)
         # One write for all probes: 23 separate attributes cost 0.5 s on SQLite.
         trial.set_user_attr("probes", probes)

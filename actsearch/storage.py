@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ActsearchError, mask_url
+from actsearch.space import SearchSpace, parse_space
 
 __all__ = [
     "GRACE_PERIOD",
@@ -25,7 +26,10 @@ __all__ = [
     "requeue_trial",
     "resolve_run",
     "resolve_storage_url",
+    "space_of_study",
 ]
+
+SPACE_ATTR = "actsearch_space"  # the study user attribute that holds its space document
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
 GRACE_PERIOD = 30  # seconds without a heartbeat before a running trial counts as lost
@@ -222,3 +226,11 @@ def load_run(run_or_study: str | Path, storage: str | None = None,
     """Load the study ``resolve_run`` names, without changing it."""
     url, name = resolve_run(run_or_study, storage, runs_dir)
     return optuna.load_study(study_name=name, storage=make_storage(url))
+
+
+def space_of_study(study: optuna.Study) -> SearchSpace:
+    """Rebuild the validated space a study was created from (stored at its creation)."""
+    attrs = study._storage.get_study_user_attrs(study._study_id)
+    if SPACE_ATTR not in attrs:
+        raise ActsearchError(f"study {study.study_name!r}: not an actsearch study (no space)")
+    return parse_space(attrs[SPACE_ATTR], f"study {study.study_name}")

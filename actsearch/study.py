@@ -17,8 +17,8 @@ from actsearch.errors import ActsearchError, mask_url
 from actsearch.layout import uniform_candidates
 from actsearch.objective import GuardedObjective, Objective, TrialFailed, TrialListener
 from actsearch.population import population_support, run_population_search
-from actsearch.space import SearchSpace, parse_space, space_to_document
-from actsearch.storage import make_storage
+from actsearch.space import SearchSpace, space_to_document
+from actsearch.storage import SPACE_ATTR, make_storage, space_of_study
 
 __all__ = [
     "FINISHED",
@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-_SPACE_ATTR = "actsearch_space"
 
 
 def make_pruner(space: SearchSpace) -> optuna.pruners.BasePruner:
@@ -57,14 +56,6 @@ def make_sampler(space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
                                           n_startup_trials=10)
-
-
-def space_of_study(study: optuna.Study) -> SearchSpace:
-    """Rebuild the validated space a study was created from."""
-    attrs = study._storage.get_study_user_attrs(study._study_id)
-    if _SPACE_ATTR not in attrs:
-        raise ActsearchError(f"study {study.study_name!r}: not an actsearch study (no space)")
-    return parse_space(attrs[_SPACE_ATTR], f"study {study.study_name}")
 
 
 def open_study(space: SearchSpace | None, study_name: str, storage: Any,
@@ -115,7 +106,7 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     study = optuna.create_study(storage=storage, study_name=study_name, directions=directions,
                                 sampler=sampler, pruner=pruner, load_if_exists=True)
     if created:
-        study.set_user_attr(_SPACE_ATTR, space_to_document(space))
+        study.set_user_attr(SPACE_ATTR, space_to_document(space))
         study.set_user_attr("seed", seed)
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -23,8 +23,8 @@ from actsearch.layout import candidate_from_params
 from actsearch.models import build_model
 from actsearch.objective import recipe_for
 from actsearch.space import load_space
-from actsearch.storage import load_run
-from actsearch.study import open_study, run_search, space_of_study
+from actsearch.storage import load_run, space_of_study
+from actsearch.study import open_study, run_search
 from actsearch.train import fit
 
 KEY_ORDER = ["schema_version", "architecture", "layers", "recipe", "data", "metrics",

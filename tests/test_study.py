@@ -10,7 +10,8 @@ from actsearch.data import load_data, to_device
 from actsearch.errors import ActsearchError, mask_url
 from actsearch.layout import candidate_from_params
 from actsearch.space import load_space
-from actsearch.study import FINISHED, open_study, run_search, space_of_study
+from actsearch.storage import space_of_study
+from actsearch.study import FINISHED, open_study, run_search
 
 
 def _search(space_path: Path, storage: str, trials: int, name: str = "s", seed: int | None = None):
