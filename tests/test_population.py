@@ -3,10 +3,12 @@ from __future__ import annotations
 import types
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
 
+from actsearch import population as population_module
 from actsearch import train
 from actsearch.data import load_data, to_device
 from actsearch.errors import ActsearchError
@@ -258,3 +260,65 @@ def test_every_optimizer_matches_fit(write_space, optimizer: str, weight_decay: 
                             data.n_classes).double()
         ref = train.fit(model, data, recipe_for(space, candidate), seed)
         _assert_same_epochs(member.result.history, ref.history)
+
+
+# Trial attributes that measure time, and so differ between two runs of the same search.
+_TIMED = ("train_seconds", "samples_per_second")
+
+
+def _one_by_one(study, trials) -> list[bool]:
+    return [trial.should_prune() for trial in trials]
+
+
+def _search_counting(space, path: Path, decide, monkeypatch) -> tuple[list, int, int]:
+    """A population search with ``decide`` as _prune_decisions: its trials, the number of
+    should_prune calls and of trial reads from the storage."""
+    monkeypatch.setattr(population_module, "_prune_decisions", decide)
+    # The same study name in both runs: HyperbandPruner picks brackets from it.
+    study, space = open_study(space, "s", f"sqlite:///{path}")
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
+    counts = {"should_prune": 0, "reads": 0}
+    should_prune, storage = optuna.trial.Trial.should_prune, study._storage
+    get_all_trials = storage.get_all_trials
+
+    def counting_should_prune(self):
+        counts["should_prune"] += 1
+        return should_prune(self)
+
+    def counting_reads(*args, **kwargs):
+        counts["reads"] += 1
+        return get_all_trials(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", counting_should_prune)
+    monkeypatch.setattr(storage, "get_all_trials", counting_reads)
+    assert run_population_search(space, study, data, "cpu", 12, population=4) == 12
+    monkeypatch.undo()
+    return study.get_trials(), counts["should_prune"], counts["reads"]
+
+
+@pytest.mark.parametrize("pruner", [
+    {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
+    {"name": "percentile", "percentile": 75.0, "n_startup_trials": 2},
+    {"name": "successive_halving", "min_resource": 1, "reduction_factor": 2},
+    {"name": "hyperband", "min_resource": 1, "reduction_factor": 2},
+])
+def test_batched_pruning_decides_as_should_prune(write_space, tmp_path: Path, monkeypatch,
+                                                 pruner: dict) -> None:
+    space = load_space(write_space({"train.epochs": 4, "pruner": pruner}))
+    ref, ref_calls, ref_reads = _search_counting(space, tmp_path / "ref.db", _one_by_one,
+                                                 monkeypatch)
+    got, calls, reads = _search_counting(space, tmp_path / "got.db",
+                                         population_module._prune_decisions, monkeypatch)
+    assert any(t.state == TrialState.PRUNED for t in ref), "no trial was pruned"
+    assert len(got) == len(ref) == 12
+    for g, r in zip(got, ref, strict=True):
+        assert (g.number, g.state, g.params, g.value) == (r.number, r.state, r.params, r.value)
+        assert g.intermediate_values == r.intermediate_values
+        assert g.system_attrs == r.system_attrs  # SuccessiveHalving's rung values included
+        assert {k: v for k, v in g.user_attrs.items() if k not in _TIMED} == \
+               {k: v for k, v in r.user_attrs.items() if k not in _TIMED}
+    if pruner["name"] == "hyperband":  # bracket studies read the storage: one by one
+        assert calls == ref_calls > 0
+    else:  # one read per population epoch instead of one per member
+        assert calls == 0 and ref_calls > 12
+        assert reads < ref_reads - ref_calls // 2
