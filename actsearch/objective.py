@@ -25,6 +25,7 @@ from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 __all__ = [
     "ERROR_ATTR",
     "objective_values",
+    "probe_model",
     "TRACEBACK_ATTR",
     "WORKER_ATTR",
     "GuardedObjective",
@@ -103,6 +104,22 @@ def instability(probes: dict) -> float:
     return max(0.0, 1.0 - noise) + dead + abs(math.log10(ratio)) / 10
 
 
+def probe_model(model: torch.nn.Module, data: DeviceData, device: torch.device | str,
+                result: FitResult, reference: torch.nn.Module | None = None
+                ) -> dict[str, object]:
+    """A trained model's speed and stability probes (``actsearch.probes.METRICS``)."""
+    n = min(_PROBE_BATCH, len(data.x_train))
+    history = result.history
+    return measure_all(
+        model, data.x_train[:n], data.y_train[:n], data.x_val, data.y_val, device,
+        train_loss_curve=[h.train_loss for h in history],
+        val_acc_curve=[h.val_acc for h in history],
+        val_loss_curve=[h.val_loss for h in history],
+        # The cheap mode (about 0.03 s for the default MLP on a CPU): bench/latency.py
+        # measures at length.
+        latency_blocks=5, latency_block_seconds=0.002, reference=reference)
+
+
 class Objective:
     """Callable for ``study.optimize``: trains the sampled candidate, returns its objectives.
 
@@ -171,18 +188,8 @@ class Objective:
 
     def _probe(self, model: torch.nn.Module, depth: int, norm: str,
                result: FitResult) -> dict[str, object]:
-        n = min(_PROBE_BATCH, len(self.data.x_train))
-        history = result.history
-        return measure_all(
-            model, self.data.x_train[:n], self.data.y_train[:n], self.data.x_val,
-            self.data.y_val, self.device,
-            train_loss_curve=[h.train_loss for h in history],
-            val_acc_curve=[h.val_acc for h in history],
-            val_loss_curve=[h.val_loss for h in history],
-            # The cheap mode (about 0.06 s for the default MLP on a CPU): finalists and
-            # bench/latency.py measure at length.
-            latency_blocks=5, latency_block_seconds=0.002,
-            reference=self._reference(depth, norm) if self.wants_reference else None)
+        reference = self._reference(depth, norm) if self.wants_reference else None
+        return probe_model(model, self.data, self.device, result, reference)
 
     def _reference(self, depth: int, norm: str) -> torch.nn.Module:
         key = (depth, norm)

@@ -39,7 +39,13 @@ from actsearch.data import DeviceData
 from actsearch.errors import ActsearchError
 from actsearch.layout import Candidate, Layout, suggest_candidate
 from actsearch.models import build_model
-from actsearch.objective import TrialListener, recipe_for, record_result, trial_seed
+from actsearch.objective import (
+    TrialListener,
+    probe_model,
+    recipe_for,
+    record_result,
+    trial_seed,
+)
 from actsearch.space import SearchSpace
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
@@ -138,6 +144,7 @@ class Member:
     test_loss: float | None = None
     test_acc: float | None = None
     shared_with: int = 1  # the most members that trained together with this one
+    model: nn.Module | None = None  # complete members: a standalone copy, for the probes
     _generator: torch.Generator | None = field(default=None, repr=False)
 
     @property
@@ -468,6 +475,8 @@ def _drive(space: SearchSpace, data: DeviceData, size: int,
                 tests = population.evaluate(data.x_test, data.y_test)
                 for member in done:
                     member.test_loss, member.test_acc = tests[population.members.index(member)]
+                    # Per-candidate measurements run on the candidate's own standalone model.
+                    member.model = population.to_model(member)
             for member, _ in trained:
                 if member.result.status != "running":
                     on_done(member)
@@ -707,6 +716,8 @@ def run_population_search(
         trial.set_user_attr("population", member.shared_with)
         if result.status == "complete":
             trial.set_user_attr("test_acc", round(member.test_acc or 0.0, 6))
+            trial.set_user_attr("probes", probe_model(member.model, data, device, result))
+            member.model = None  # the population may hold many finished members
             frozen = study.tell(trial, result.history[-1].val_acc)
         else:
             # Diverged candidates are pruned too, as in Objective; `end` tells them apart.

@@ -186,6 +186,9 @@ def test_search_through_ask_and_tell(write_space, tmp_path: Path) -> None:
         if t.state == TrialState.COMPLETE:
             assert attrs["end"] == "complete" and attrs["epochs"] == 4
             assert t.value == pytest.approx(attrs["val_acc"]) and 0 <= attrs["test_acc"] <= 1
+            # Measured on the candidate's own standalone model, as a sequential trial is.
+            probes = attrs["probes"]
+            assert len(probes["dead_frac"]) == len(layout.layers) and probes["lat_b1_ms"] > 0
         else:
             assert attrs["end"].startswith(("pruned at epoch", "diverged at epoch"))
             assert "test_acc" not in attrs
