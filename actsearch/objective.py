@@ -18,7 +18,7 @@ from actsearch.errors import ActsearchError
 from actsearch.layout import Candidate, Layer, Layout, suggest_candidate
 from actsearch.models import build_model
 from actsearch.probes import measure_all
-from actsearch.pruning import CurveMedianPruner
+from actsearch.pruning import CurveMedianPruner, TrialPruning
 from actsearch.space import SearchSpace
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
@@ -159,15 +159,15 @@ class Objective:
                             self.data.n_classes, candidate.norm).to(self.device)
 
         best = [0.0]
+        pruning = TrialPruning(trial) if self.curve_pruner is None else None
 
         def on_epoch(stats: EpochStats) -> bool:
             if self.listener is not None:
                 self.listener.epoch_done(trial.number, stats)
-            if self.curve_pruner is not None:
-                best[0] = max(best[0], stats.val_acc)
-                return not self.curve_pruner.should_prune(trial.study, stats.epoch, best[0])
-            trial.report(stats.val_acc, stats.epoch)
-            return not trial.should_prune()
+            if pruning is not None:
+                return not pruning.report_and_decide(stats.val_acc, stats.epoch)
+            best[0] = max(best[0], stats.val_acc)
+            return not self.curve_pruner.should_prune(trial.study, stats.epoch, best[0])
 
         result = fit(model, self.data, recipe_for(self.space, candidate), seed, on_epoch)
         record_result(trial, result)

@@ -21,10 +21,9 @@ does.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +45,7 @@ from actsearch.objective import (
     record_result,
     trial_seed,
 )
+from actsearch.pruning import prune_decisions
 from actsearch.space import SearchSpace
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
@@ -532,85 +532,6 @@ def train_seeds(space: SearchSpace, data: DeviceData, candidate: Candidate,
     return runs
 
 
-# Pruners whose prune() (Optuna 5) reads the study only through get_trials(), direction and
-# _storage.set_trial_system_attr(), so that they can decide against a _StudySnapshot. Exact
-# types: a subclass may read more. HyperbandPruner builds bracket studies on the storage
-# itself, so it (like any other pruner) goes through trial.should_prune() one by one.
-_SNAPSHOT_PRUNERS = (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner,
-                     optuna.pruners.SuccessiveHalvingPruner, optuna.pruners.NopPruner)
-
-
-class _SnapshotStorage:
-    """The study's storage, except that set_trial_system_attr also updates the snapshot."""
-
-    def __init__(self, snapshot: _StudySnapshot, storage: Any) -> None:
-        self._snapshot, self._storage = snapshot, storage
-
-    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self._storage.set_trial_system_attr(trial_id, key, value)
-        self._snapshot._set_system_attr(trial_id, key, value)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._storage, name)
-
-
-class _StudySnapshot:
-    """A study as its pruner sees it, with the trials of one read instead of one per call.
-
-    ``trial.should_prune()`` makes the pruner call ``study.get_trials()``, which re-reads
-    every unfinished trial from the storage: K members deciding one by one cost K reads of K
-    running trials each. Between two epochs' reports the trials change only by what the
-    pruners write (SuccessiveHalvingPruner's rung values, kept up to date here), so one read
-    after all members reported gives each member the decision ``should_prune`` would give.
-    Everything else is the real study's.
-    """
-
-    def __init__(self, study: optuna.Study) -> None:
-        self._study = study
-        self._trials = list(study.get_trials(deepcopy=False))
-        self._index = {t.number: i for i, t in enumerate(self._trials)}
-        self._by_id = {t._trial_id: t.number for t in self._trials}
-        self._storage = _SnapshotStorage(self, study._storage)
-
-    def get_trials(self, deepcopy: bool = True,
-                   states: Container[TrialState] | None = None) -> list[FrozenTrial]:
-        trials = [t for t in self._trials if states is None or t.state in states]
-        return copy.deepcopy(trials) if deepcopy else trials
-
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        return self.get_trials()
-
-    def frozen(self, trial: optuna.Trial) -> FrozenTrial:
-        """The trial as ``trial.should_prune()`` passes it to the pruner (a copy)."""
-        return copy.copy(self._trials[self._index[trial.number]])
-
-    def _set_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        # The snapshot's trials may be the storage cache's own objects: replace, not mutate.
-        i = self._index[self._by_id[trial_id]]
-        updated = copy.copy(self._trials[i])
-        updated.system_attrs = {**self._trials[i].system_attrs, key: value}
-        self._trials[i] = updated
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-
-def _prune_decisions(study: optuna.Study, trials: Sequence[optuna.Trial]) -> list[bool]:
-    """``[t.should_prune() for t in trials]`` (after all of them reported), in one read.
-
-    Pruners outside _SNAPSHOT_PRUNERS, and multi-objective studies (where should_prune
-    raises), go through ``should_prune`` itself.
-    """
-    pruner = study.pruner
-    if type(pruner) is optuna.pruners.NopPruner:
-        return [False] * len(trials)
-    if type(pruner) not in _SNAPSHOT_PRUNERS or len(study.directions) > 1:
-        return [trial.should_prune() for trial in trials]
-    snapshot = _StudySnapshot(study)
-    return [bool(pruner.prune(snapshot, snapshot.frozen(trial))) for trial in trials]
-
-
 class _OptimizeLoop:
     """Lets callbacks written for ``study.optimize`` call ``study.stop()`` here too.
 
@@ -701,12 +622,12 @@ def run_population_search(
 
     def on_epochs(trained: list[tuple[Member, EpochStats]]) -> list[Member]:
         # Every member reports first (one write each), then the pruner decides for all of
-        # them against one read of the study (see _prune_decisions).
+        # them against one read of the study (see actsearch.pruning.prune_decisions).
         for member, stats in trained:
             if listener is not None:
                 listener.epoch_done(member.tag.number, stats)
             member.tag.report(stats.val_acc, stats.epoch)
-        decisions = _prune_decisions(study, [m.tag for m, _ in trained])
+        decisions = prune_decisions(study, [m.tag for m, _ in trained])
         return [m for (m, _), prune in zip(trained, decisions, strict=True) if prune]
 
     def on_done(member: Member) -> None:

@@ -1,7 +1,15 @@
-"""Pruning for multi-objective studies, which Optuna's pruners cannot serve.
+"""Pruning decisions: Optuna's pruners without a storage read per decision, and pruning for
+multi-objective studies, which Optuna's pruners cannot serve.
+
+``trial.should_prune()`` makes the pruner call ``study.get_trials()``, and Optuna's cached
+storage re-reads every unfinished trial from the database on each call: about 6 ms a call on
+SQLite here, more than a tenth of a small model's epoch, and K reads of K trials when a
+population of K decides one by one. ``StudySnapshot`` gives a pruner the trials of one read:
+``prune_decisions`` decides a population's epoch with it, ``TrialPruning`` a whole sequential
+trial (the complete trials do not change while one process trains one trial).
 
 Optuna refuses ``trial.report`` when a study has several objectives, so its pruners never see
-a learning curve there. actsearch prunes such studies itself on the primary metric, the
+a learning curve there. ``CurveMedianPruner`` prunes such studies on the primary metric, the
 validation accuracy, median-style: at epoch k a running trial whose best accuracy so far is
 below the median of the complete trials' accuracies at epoch k stops. Complete trials carry
 their curve in the ``val_acc_curve`` user attribute, so no intermediate values are needed.
@@ -9,14 +17,17 @@ their curve in the ``val_acc_curve`` user attribute, so no intermediate values a
 
 from __future__ import annotations
 
+import copy
 import statistics
+from collections.abc import Container, Sequence
+from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.space import SearchSpace
 
-__all__ = ["CurveMedianPruner"]
+__all__ = ["CurveMedianPruner", "StudySnapshot", "TrialPruning", "prune_decisions"]
 
 
 class CurveMedianPruner:
@@ -57,3 +68,117 @@ class CurveMedianPruner:
         if not at_epoch:
             return False
         return best_so_far < statistics.median(at_epoch)
+
+
+# Pruners whose prune() (Optuna 5) reads the study only through get_trials(), direction and
+# _storage.set_trial_system_attr(), so that they can decide against a StudySnapshot. Exact
+# types: a subclass may read more. HyperbandPruner builds bracket studies on the storage
+# itself, so it (like any other pruner) goes through trial.should_prune() one by one.
+SNAPSHOT_PRUNERS = (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner,
+                     optuna.pruners.SuccessiveHalvingPruner, optuna.pruners.NopPruner)
+
+
+class _SnapshotStorage:
+    """The study's storage, except that set_trial_system_attr also updates the snapshot."""
+
+    def __init__(self, snapshot: StudySnapshot, storage: Any) -> None:
+        self._snapshot, self._storage = snapshot, storage
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._storage.set_trial_system_attr(trial_id, key, value)
+        self._snapshot._set_system_attr(trial_id, key, value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+class StudySnapshot:
+    """A study as its pruner sees it, with the trials of one read instead of one per call.
+
+    ``trial.should_prune()`` makes the pruner call ``study.get_trials()``, which re-reads
+    every unfinished trial from the storage: K members deciding one by one cost K reads of K
+    running trials each. Between two epochs' reports the trials change only by what the
+    pruners write (SuccessiveHalvingPruner's rung values, kept up to date here), so one read
+    after all members reported gives each member the decision ``should_prune`` would give.
+    Everything else is the real study's.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+        self._trials = list(study.get_trials(deepcopy=False))
+        self._index = {t.number: i for i, t in enumerate(self._trials)}
+        self._by_id = {t._trial_id: t.number for t in self._trials}
+        self._storage = _SnapshotStorage(self, study._storage)
+
+    def get_trials(self, deepcopy: bool = True,
+                   states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        trials = [t for t in self._trials if states is None or t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    def frozen(self, trial: optuna.Trial) -> FrozenTrial:
+        """The trial as ``trial.should_prune()`` passes it to the pruner (a copy)."""
+        return copy.copy(self._trials[self._index[trial.number]])
+
+    def add_report(self, number: int, step: int, value: float) -> None:
+        """Add a report the trial just made (``trial.report``) to the snapshot's copy."""
+        i = self._index[number]
+        updated = copy.copy(self._trials[i])
+        updated.intermediate_values = {**self._trials[i].intermediate_values, step: value}
+        self._trials[i] = updated
+
+    def _set_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        # The snapshot's trials may be the storage cache's own objects: replace, not mutate.
+        i = self._index[self._by_id[trial_id]]
+        updated = copy.copy(self._trials[i])
+        updated.system_attrs = {**self._trials[i].system_attrs, key: value}
+        self._trials[i] = updated
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+
+def prune_decisions(study: optuna.Study, trials: Sequence[optuna.Trial]) -> list[bool]:
+    """``[t.should_prune() for t in trials]`` (after all of them reported), in one read.
+
+    Pruners outside SNAPSHOT_PRUNERS, and multi-objective studies (where should_prune
+    raises), go through ``should_prune`` itself.
+    """
+    pruner = study.pruner
+    if type(pruner) is optuna.pruners.NopPruner:
+        return [False] * len(trials)
+    if type(pruner) not in SNAPSHOT_PRUNERS or len(study.directions) > 1:
+        return [trial.should_prune() for trial in trials]
+    snapshot = StudySnapshot(study)
+    return [bool(pruner.prune(snapshot, snapshot.frozen(trial))) for trial in trials]
+
+
+class TrialPruning:
+    """``trial.should_prune()`` for each epoch of one trial, against one read of the study.
+
+    The snapshot is taken when the trial starts; the trial's own reports are added to it as
+    they are made. With one process the decisions are exactly ``should_prune``'s (the complete
+    trials do not change meanwhile); with several workers, trials that others complete during
+    this trial count from the next trial on. Pruners outside ``SNAPSHOT_PRUNERS`` go through
+    ``should_prune`` itself.
+    """
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        study = trial.study
+        self.pruner = study.pruner
+        snapshotable = type(self.pruner) in SNAPSHOT_PRUNERS and len(study.directions) == 1
+        self.snapshot = StudySnapshot(study) if snapshotable else None
+
+    def report_and_decide(self, value: float, step: int) -> bool:
+        """Report the epoch's value (one write) and say whether to stop."""
+        self.trial.report(value, step)
+        if type(self.pruner) is optuna.pruners.NopPruner:
+            return False
+        if self.snapshot is None:
+            return self.trial.should_prune()
+        self.snapshot.add_report(self.trial.number, step, value)
+        return bool(self.pruner.prune(self.snapshot, self.snapshot.frozen(self.trial)))

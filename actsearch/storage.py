@@ -63,7 +63,7 @@ def resolve_storage_url(url: str | None, study_name: str, runs_dir: str | Path =
     return default_storage(study_name, runs_dir)
 
 
-def make_storage(url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
+def make_storage(url: str, *, heartbeat_interval: int | None = None,
                  grace_period: int = GRACE_PERIOD,
                  max_retry: int | None = MAX_RETRY) -> optuna.storages.BaseStorage:
     """The Optuna storage for a URL (see the README's "Storage URLs").
@@ -72,6 +72,9 @@ def make_storage(url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
         url: ``sqlite:///``, ``postgresql://``, ``mysql://`` (any SQLAlchemy driver suffix) or
             ``journal:///path.log``.
         heartbeat_interval: Seconds between heartbeats of a running trial (RDB storages).
+            Default: 10 for database servers; none for SQLite files, which one host uses,
+            where a resumed run finds a dead process's trials by process id instead
+            (``actsearch.workers.fail_stale_trials``) and trials save ~10 ms each.
         grace_period: Seconds without a heartbeat after which a trial is failed and retried.
         max_retry: How often one trial is retried after its worker died (None: no limit).
 
@@ -94,6 +97,8 @@ def make_storage(url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
         raise ActsearchError(f"--storage {mask_url(url)}: unknown storage; expected sqlite:///, "
                              f"postgresql://, mysql:// or journal:/// URL")
     engine_kwargs: dict[str, Any] = {}
+    if heartbeat_interval is None and scheme != "sqlite":
+        heartbeat_interval = HEARTBEAT_INTERVAL
     if scheme == "sqlite":
         # Several processes on one SQLite file wait for its write lock; the default 5 s
         # ends in "database is locked" failures under four busy workers.

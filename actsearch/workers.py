@@ -3,10 +3,10 @@
 A worker is ``actsearch worker --storage URL --study NAME``: it loads the study's stored
 space and runs trials until the study holds the requested number of finished trials.
 :func:`run_workers` starts N of them on one host (``actsearch search --workers N``).
-Storages, heartbeats and retries are in :mod:`actsearch.study`; the fault handling inside a
+Storages, heartbeats and retries are in :mod:`actsearch.storage`; the fault handling inside a
 trial is in :mod:`actsearch.objective`.
 
-Storages with heartbeats (the RDB ones) fail and retry a dead worker's trial after the grace
+Storages with heartbeats (database servers) fail and retry a dead worker's trial after the grace
 period; for the journal file, :func:`fail_stale_trials` finds such trials by process id.
 """
 
@@ -31,7 +31,6 @@ from actsearch.errors import ActsearchError, mask_url
 from actsearch.objective import ERROR_ATTR, WORKER_ATTR, worker_id
 from actsearch.storage import (
     GRACE_PERIOD,
-    HEARTBEAT_INTERVAL,
     MAX_RETRY,
     make_storage,
     requeue_trial,
@@ -82,7 +81,7 @@ def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeu
                       max_retry: int | None = MAX_RETRY) -> list[int]:
     """Fail the RUNNING trials whose worker process is gone, and queue their params again.
 
-    For storages without heartbeats (journal, SQLite without them) a killed worker leaves its
+    For storages without heartbeats (journal files, SQLite files) a killed worker leaves its
     trial RUNNING for ever. A trial's ``worker`` user attr (``host:pid``, set when it starts)
     tells whose it is: on this host a trial whose pid no longer runs (or now belongs to a
     newer process) is stale. Trials of other hosts, or with no ``worker`` attr, are left alone
@@ -146,7 +145,7 @@ class _TrialLines:
 def run_worker(storage: str, study_name: str, *, trials: int | None = None,
                timeout: float | None = None, device: str | None = None,
                threads: int | None = None, worker_index: int | None = None,
-               heartbeat_interval: int = HEARTBEAT_INTERVAL, grace_period: int = GRACE_PERIOD,
+               heartbeat_interval: int | None = None, grace_period: int = GRACE_PERIOD,
                quiet: bool = False) -> int:
     """One worker: load the stored study, run trials until it holds ``trials`` finished.
 
@@ -158,7 +157,8 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         threads: CPU threads for torch.
         worker_index: Varies the sampler's seed between workers (default: from the pid).
-        heartbeat_interval: Seconds between heartbeats (RDB storages).
+        heartbeat_interval: Seconds between heartbeats (default: the storage's, see
+            ``actsearch.storage.make_storage``).
         grace_period: Seconds without a heartbeat before a trial counts as lost.
         quiet: No line per trial.
 
@@ -303,10 +303,10 @@ def run_workers(n: int, worker_args: Sequence[str], *, gpus: int | None = None,
 
 def _child_argv(args: argparse.Namespace) -> list[str]:
     argv = ["--storage", args.storage, "--study", args.study,
-            "--heartbeat-interval", str(args.heartbeat_interval),
             "--grace-period", str(args.grace_period)]
     for flag, value in (("--trials", args.trials), ("--timeout", args.timeout),
-                        ("--device", args.device), ("--threads", args.threads)):
+                        ("--device", args.device), ("--threads", args.threads),
+                        ("--heartbeat-interval", args.heartbeat_interval)):
         if value is not None:
             argv += [flag, str(value)]
     return argv + (["--quiet"] if args.quiet else [])

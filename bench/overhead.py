@@ -30,7 +30,6 @@ from actsearch.models import build_model  # noqa: E402
 from actsearch.objective import Objective, trial_seed  # noqa: E402
 from actsearch.space import load_space  # noqa: E402
 from actsearch.storage import make_storage  # noqa: E402
-from actsearch.study import make_pruner  # noqa: E402
 from actsearch.train import configure_threads, select_device  # noqa: E402
 
 LAYOUT = "elu(1.00) | elu(1.00) | elu(1.00)"
@@ -63,10 +62,9 @@ def bare_loop(space, data, device, seed: int) -> float:
     return time.perf_counter() - t0
 
 
-def through_actsearch(space, data, device, storage: str, seed: int, measure: bool) -> float:
-    # Creating the study is once per search, not per trial: it stays outside the timing.
-    study = optuna.create_study(storage=make_storage(storage), direction="maximize",
-                                pruner=make_pruner(space))
+def through_actsearch(study: optuna.Study, space, data, device, seed: int,
+                      measure: bool) -> float:
+    """One more trial in a running study: what each trial of a search costs."""
     study.enqueue_trial(parse_layout(LAYOUT).to_params())
     t0 = time.perf_counter()
     study.optimize(Objective(space, data, device, seed, measure=measure), n_trials=1)
@@ -78,6 +76,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--storage", default="sqlite", choices=("sqlite", "journal"),
+                        help="the study's storage: the default SQLite file or a journal file")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     device = select_device(args.device)
@@ -87,20 +87,26 @@ def main() -> None:
     data = to_device(load_data(space.data, 0), device)
     seed = trial_seed(0, 0)
     with tempfile.TemporaryDirectory() as tmp:
-        # Warm up both paths once (allocator, lazy imports, SQLite schema creation).
-        bare_loop(space, data, device, seed)
-        through_actsearch(space, data, device, f"sqlite:///{tmp}/warm.db", seed, True)
+        # One study for all rounds, as in a search: creating it and opening the database
+        # happen once per search, not per trial, and stay outside the timings.
+        # The space's pruner kind, asked every epoch as in a search, but never allowed to
+        # stop a trial: every round trains the full recipe.
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=10**9)
+        url = (f"sqlite:///{tmp}/bench.db" if args.storage == "sqlite"
+               else f"journal://{tmp}/journal.log")
+        study = optuna.create_study(storage=make_storage(url), direction="maximize",
+                                    pruner=pruner)
+        bare_loop(space, data, device, seed)  # warm-up: allocator, lazy imports
+        through_actsearch(study, space, data, device, seed, True)
         ratios, probed = [], []
         print(f"device {device}, threads {torch.get_num_threads()}, {space.train.epochs} epochs, "
-              f"layout {LAYOUT}")
+              f"layout {LAYOUT}, storage {args.storage}")
         print(f"{'round':>5} {'bare s':>8} {'actsearch s':>12} {'ratio':>6} "
               f"{'+probes s':>10} {'ratio':>6}")
         for r in range(args.rounds):
             bare = bare_loop(space, data, device, seed)
-            ours = through_actsearch(space, data, device, f"sqlite:///{tmp}/r{r}.db", seed,
-                                     False)
-            full = through_actsearch(space, data, device, f"sqlite:///{tmp}/p{r}.db", seed,
-                                     True)
+            ours = through_actsearch(study, space, data, device, seed, False)
+            full = through_actsearch(study, space, data, device, seed, True)
             ratios.append(ours / bare)
             probed.append(full / bare)
             print(f"{r:>5} {bare:>8.3f} {ours:>12.3f} {ours / bare:>6.3f} {full:>10.3f} "

@@ -274,9 +274,9 @@ def _one_by_one(study, trials) -> list[bool]:
 
 
 def _search_counting(space, path: Path, decide, monkeypatch) -> tuple[list, int, int]:
-    """A population search with ``decide`` as _prune_decisions: its trials, the number of
+    """A population search with ``decide`` as prune_decisions: its trials, the number of
     should_prune calls and of trial reads from the storage."""
-    monkeypatch.setattr(population_module, "_prune_decisions", decide)
+    monkeypatch.setattr(population_module, "prune_decisions", decide)
     # The same study name in both runs: HyperbandPruner picks brackets from it.
     study, space = open_study(space, "s", f"sqlite:///{path}")
     data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
@@ -311,7 +311,7 @@ def test_batched_pruning_decides_as_should_prune(write_space, tmp_path: Path, mo
     ref, ref_calls, ref_reads = _search_counting(space, tmp_path / "ref.db", _one_by_one,
                                                  monkeypatch)
     got, calls, reads = _search_counting(space, tmp_path / "got.db",
-                                         population_module._prune_decisions, monkeypatch)
+                                         population_module.prune_decisions, monkeypatch)
     assert any(t.state == TrialState.PRUNED for t in ref), "no trial was pruned"
     assert len(got) == len(ref) == 12
     for g, r in zip(got, ref, strict=True):

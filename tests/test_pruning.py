@@ -51,3 +51,40 @@ def test_multi_objective_study_prunes_hopeless_trials(write_space, tmp_path: Pat
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
         assert len(t.values) == 2 and t.values[0] == pytest.approx(t.user_attrs["val_acc"])
         assert t.values[1] >= 0 and "dead_frac" in t.user_attrs["probes"]
+
+
+@pytest.mark.parametrize("pruner", [
+    {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
+    {"name": "percentile", "percentile": 40.0, "n_startup_trials": 2},
+    {"name": "successive_halving", "min_resource": 1, "reduction_factor": 2},
+])
+def test_trial_pruning_decides_as_should_prune(write_space, tmp_path: Path, monkeypatch,
+                                               pruner) -> None:
+    import actsearch.pruning as pruning
+
+    space = load_space(write_space({"train.epochs": 5, "sampler.name": "random",
+                                    "pruner": pruner}))
+    data = to_device(load_data(space.data, 0), "cpu")
+
+    def search(name: str) -> list[optuna.trial.FrozenTrial]:
+        study, _ = open_study(space, name, f"sqlite:///{tmp_path}/{name}.db")
+        run_search(space, study, data, "cpu", 10)
+        return study.get_trials()
+
+    reads = []
+    real_init = pruning.StudySnapshot.__init__
+    monkeypatch.setattr(pruning.StudySnapshot, "__init__",
+                        lambda self, study: reads.append(1) or real_init(self, study))
+    fast = search("fast")
+    assert len(reads) == 10  # one snapshot per trial, not one read per epoch
+
+    def one_by_one(self, value: float, step: int) -> bool:
+        self.trial.report(value, step)
+        return self.trial.should_prune()
+
+    monkeypatch.setattr(pruning.TrialPruning, "report_and_decide", one_by_one)
+    slow = search("slow")
+    assert any(t.state == TrialState.PRUNED for t in slow), "nothing was pruned"
+    for f, s in zip(fast, slow, strict=True):
+        assert (f.state, f.params, f.intermediate_values, f.system_attrs) == \
+               (s.state, s.params, s.intermediate_values, s.system_attrs)
