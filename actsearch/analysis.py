@@ -130,6 +130,7 @@ class FinalistComparison:
     std: float | None
     ci_low: float | None
     ci_high: float | None
+    stability: float | None  # instability of the search trial + std over seeds (lower: steadier)
     versus_uniform: WelchResult | None  # None for the baseline itself or too few seeds
 
 
@@ -149,7 +150,7 @@ def compare_finalists(finalists: Sequence[dict[str, Any]]) -> list[FinalistCompa
             versus = welch_test(test, reference["test_acc"], f["layout"], reference["layout"])
         rows.append(FinalistComparison(f["number"], f["layout"], bool(f.get("uniform")), test,
                                        f.get("mean"), f.get("std"), f.get("ci_low"),
-                                       f.get("ci_high"), versus))
+                                       f.get("ci_high"), f.get("stability"), versus))
     return rows
 
 

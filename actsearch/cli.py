@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "on this host (default: 1, this process)")
     p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     p.add_argument("--heartbeat-interval", type=_positive_int, help="seconds between "
-                   "heartbeats (default: 10 for database servers, none for SQLite files)")
+                   "heartbeats on database storages (default: 10)")
     p.add_argument("--grace-period", type=_positive_int, default=30, help="seconds without a "
                    "heartbeat before a trial is retried (default: 30)")
     p.add_argument("--quiet", action="store_true", help="no line per finished trial")

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.data import DeviceData
 from actsearch.layout import candidate_from_params
+from actsearch.objective import instability
 from actsearch.population import train_seeds
 from actsearch.space import SearchSpace
 from actsearch.stats import describe
@@ -66,8 +67,9 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
 
     Returns:
         One dict per finalist (also stored as the study's ``finalists`` user attribute):
-        trial number, layout, uniform, seeds, per-seed test and validation accuracy, and the
-        test accuracy's mean, std and 95% confidence interval.
+        trial number, layout, uniform, seeds, per-seed test and validation accuracy, the test
+        accuracy's mean, std and 95% confidence interval, and ``stability`` (lower is
+        steadier): the trial's ``instability`` plus the test accuracy's std over seeds.
     """
     if k < 1 or seeds < 1:
         raise ValueError("k and seeds must be at least 1")
@@ -93,6 +95,10 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
             "ci_low": None if summary is None or summary.n < 2 else round(summary.ci_low, 6),
             "ci_high": None if summary is None or summary.n < 2 else round(summary.ci_high, 6),
         }
+        # Stability: the trial's single-run instability plus the spread over seeds.
+        single = instability(trial.user_attrs.get("probes") or {})
+        entry["stability"] = (None if entry["std"] is None or single != single
+                              else round(single + entry["std"], 6))
         results.append(entry)
         if progress is not None:
             spread = f" +- {entry['std']:.4f}" if entry["std"] is not None else ""

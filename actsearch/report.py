@@ -67,14 +67,16 @@ def _tables(analysis: Analysis) -> list[_Table]:
             v = f.versus_uniform
             ci = "-" if f.ci_low is None else f"[{f.ci_low:.4f}, {f.ci_high:.4f}]"
             rows.append([str(f.number), f.layout + (" (uniform)" if f.uniform else ""),
-                         str(len(f.test_acc)), _f(f.mean), _f(f.std), ci,
+                         str(len(f.test_acc)), _f(f.mean), _f(f.std), ci, _f(f.stability, 3),
                          "-" if v is None else f"{v.difference:+.4f}",
                          "-" if v is None else f"[{v.ci_low:+.4f}, {v.ci_high:+.4f}]",
                          "-" if v is None else f"{v.p_value:.3f}"])
         tables.append(_Table(
             "finalists: test accuracy over fresh seeds",
-            ["trial", "layout", "seeds", "mean", "std", "95% CI", "vs best uniform",
-             "diff 95% CI", "p (Welch)"], rows, analysis.verdict))
+            ["trial", "layout", "seeds", "mean", "std", "95% CI", "stability",
+             "vs best uniform", "diff 95% CI", "p (Welch)"], rows,
+            analysis.verdict + "\nstability (lower is steadier): the search trial's instability "
+            "plus the std of test accuracy over seeds"))
     if analysis.preferences:
         acts = sorted({a for p in analysis.preferences for a in p.overall})
         rows = [[str(p.layer), str(p.n_top),

@@ -72,9 +72,10 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
         url: ``sqlite:///``, ``postgresql://``, ``mysql://`` (any SQLAlchemy driver suffix) or
             ``journal:///path.log``.
         heartbeat_interval: Seconds between heartbeats of a running trial (RDB storages).
-            Default: 10 for database servers; none for SQLite files, which one host uses,
-            where a resumed run finds a dead process's trials by process id instead
-            (``actsearch.workers.fail_stale_trials``) and trials save ~10 ms each.
+            Default: 10 for database servers; none for SQLite files, which a lone search
+            uses: a resumed run finds a dead process's trials by process id instead
+            (``actsearch.workers.fail_stale_trials``), and trials save ~10 ms each.
+            Workers (``actsearch.workers.run_worker``) ask for heartbeats on SQLite too.
         grace_period: Seconds without a heartbeat after which a trial is failed and retried.
         max_retry: How often one trial is retried after its worker died (None: no limit).
 

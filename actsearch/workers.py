@@ -31,6 +31,7 @@ from actsearch.errors import ActsearchError, mask_url
 from actsearch.objective import ERROR_ATTR, WORKER_ATTR, worker_id
 from actsearch.storage import (
     GRACE_PERIOD,
+    HEARTBEAT_INTERVAL,
     MAX_RETRY,
     make_storage,
     requeue_trial,
@@ -157,8 +158,7 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         threads: CPU threads for torch.
         worker_index: Varies the sampler's seed between workers (default: from the pid).
-        heartbeat_interval: Seconds between heartbeats (default: the storage's, see
-            ``actsearch.storage.make_storage``).
+        heartbeat_interval: Seconds between heartbeats on database storages (default 10).
         grace_period: Seconds without a heartbeat before a trial counts as lost.
         quiet: No line per trial.
 
@@ -174,7 +174,10 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         # running trial failed, finished trials are already stored.
         signal.signal(signal.SIGTERM, _raise_interrupt)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    store = make_storage(storage, heartbeat_interval=heartbeat_interval,
+    # Workers share the study with other processes: on every database storage, SQLite files
+    # included, a running trial sends heartbeats so that a surviving worker can fail and
+    # retry it if this process dies (a lone search relies on the pid check on resume).
+    store = make_storage(storage, heartbeat_interval=heartbeat_interval or HEARTBEAT_INTERVAL,
                          grace_period=grace_period)
     try:
         names = optuna.study.get_all_study_names(store)

@@ -85,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     medians: dict[tuple[str, int], list[float]] = {}
     iqrs: dict[tuple[str, int], list[float]] = {}
     ratios: dict[tuple[str, int], list[float]] = {}
-    # Interleaved: each round measures every model at every batch size once.
-    for _ in range(args.repeats):
+    # Interleaved: each round measures every model at every batch size once. Round 0 is a
+    # warm-up and is not recorded: the first passes fill caches and settle the clock.
+    for round_ in range(args.repeats + 1):
         for batch in args.batch_sizes:
             for act, model in models.items():
                 c = compare_latency(model, reference, x, batch, device, blocks=args.blocks,
                                     block_seconds=args.block_seconds)
+                if round_ == 0:
+                    continue
                 medians.setdefault((act, batch), []).append(c.model.median_s)
                 iqrs.setdefault((act, batch), []).append(c.model.iqr_s)
                 ratios.setdefault((act, batch), []).append(c.ratio)

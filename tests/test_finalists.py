@@ -37,4 +37,5 @@ def test_finalists_are_retrained_with_fresh_seeds(write_space, tmp_path: Path) -
     for r in results:
         assert len(r["test_acc"]) == 3 and not set(r["seeds"]) & trial_seeds
         assert r["ci_low"] <= r["mean"] <= r["ci_high"] and r["std"] >= 0
+        assert r["stability"] >= r["std"]  # the seed spread is part of the score
     assert sum(r["uniform"] for r in results) >= 1
