@@ -213,9 +213,13 @@ class Analysis:
     @property
     def verdict(self) -> str:
         """One sentence: does the best mixed finalist beat the best uniform one?"""
+        if not self.finalists:
+            return "no finalists were retrained: no verdict on mixed vs uniform layouts"
+        if not any(f.uniform and len(f.test_acc) >= 2 for f in self.finalists):
+            return "no uniform finalist finished two seeds: no verdict on mixed vs uniform"
         mixed = [f for f in self.finalists if not f.uniform and f.versus_uniform is not None]
         if not mixed:
-            return "no finalists were retrained: no verdict on mixed vs uniform layouts"
+            return "no mixed layout among the finalists: the best layouts found are uniform"
         best = max(mixed, key=lambda f: f.mean if f.mean is not None else -1.0)
         return best.versus_uniform.verdict  # type: ignore[union-attr]
 

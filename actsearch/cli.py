@@ -34,6 +34,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _natural(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -244,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", help="study name (default: the space's name)")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///runs/STUDY/study.db)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
-    p.add_argument("--seed", type=int, help="sampler and training seed (default: the space's)")
+    p.add_argument("--seed", type=_natural, help="sampler and training seed (default: the "
+                   "space's)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1, fastest for "
                    "small models)")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")

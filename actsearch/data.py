@@ -195,6 +195,10 @@ def load_data(spec: DataSpec, seed: int) -> Dataset:
         keep, test = _split(len(x), spec.test_fraction, _TEST_SPLIT_SEED)
         x, y, x_test, y_test = x[keep], y[keep], x[test], y[test]
     train, val = _split(len(x), spec.val_fraction, seed)
+    if len(train) < 2 or len(np.unique(y[train])) < 2:
+        raise ActsearchError(f"{spec.path or spec.name}: data: {len(y) + len(y_test)} samples "
+                             f"leave {len(train)} for training; expected enough for two "
+                             f"classes in every split")
     x_train, x_val = x[train], x[val]
     # Standardise per feature with statistics of the training split only.
     mean = x_train.mean(axis=0)

@@ -24,6 +24,7 @@ from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
 __all__ = [
     "ERROR_ATTR",
+    "instability",
     "objective_values",
     "probe_model",
     "TRACEBACK_ATTR",
@@ -96,12 +97,17 @@ def objective_values(space: SearchSpace, attrs: dict[str, object]) -> tuple[floa
 
 
 def instability(probes: dict) -> float:
-    """Noise sensitivity + largest dead fraction + |log10 gradient ratio| / 10 (README)."""
+    """Noise sensitivity + largest dead fraction + min(|log10 gradient ratio|, 10) / 10.
+
+    A gradient ratio that is zero or not finite (probes store None for it) counts as the
+    largest term, 1: exactly the unstable models must not drop out as "not measured".
+    """
     noise, dead, ratio = (probes.get(k) for k in ("robust_noise_0.1", "dead_frac_max",
                                                   "grad_ratio"))
-    if noise is None or dead is None or not ratio:
+    if noise is None or dead is None:
         return float("nan")
-    return max(0.0, 1.0 - noise) + dead + abs(math.log10(ratio)) / 10
+    gradient = min(abs(math.log10(ratio)), 10.0) / 10 if ratio else 1.0
+    return max(0.0, 1.0 - noise) + dead + gradient
 
 
 def probe_model(model: torch.nn.Module, data: DeviceData, device: torch.device | str,

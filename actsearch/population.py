@@ -39,11 +39,14 @@ from actsearch.errors import ActsearchError
 from actsearch.layout import Candidate, Layout, suggest_candidate
 from actsearch.models import build_model
 from actsearch.objective import (
+    ERROR_ATTR,
+    WORKER_ATTR,
     TrialListener,
     probe_model,
     recipe_for,
     record_result,
     trial_seed,
+    worker_id,
 )
 from actsearch.pruning import prune_decisions
 from actsearch.space import SearchSpace
@@ -87,6 +90,8 @@ def population_support(space: SearchSpace) -> str | None:
         return "model.norm: populations support norm none only"
     if model.dropout > 0:
         return "model.dropout: populations support dropout 0 only"
+    if len(space.objectives) > 1:
+        return "objectives: populations serve single-objective studies only"
     other = [name for name in space.choices if name not in _ELU_FORM]
     if other:
         return f"activations.choices: populations support {', '.join(_ELU_FORM)}, not " \
@@ -613,6 +618,8 @@ def run_population_search(
         running[trial_number] = trial
         candidate = suggest_candidate(trial, space)
         layout = str(candidate.layout)
+        # The worker attribute lets a resumed run find the trials of a killed process.
+        trial.set_user_attr(WORKER_ATTR, worker_id())
         trial.set_user_attr("layout", layout)
         trial.set_user_attr("seed", trial_seed(seed, trial_number))
         trial.set_user_attr("uniform", candidate.layout.is_uniform)
@@ -650,8 +657,13 @@ def run_population_search(
     with _OptimizeLoop(study) as loop:
         try:
             _drive(space, data, size, next_job, on_epochs, on_done)
-        except BaseException:
+        except BaseException as e:
+            # The stacked computation is one: a fault (out of memory, an exception) or an
+            # interrupt ends every running member. Each records why; the error propagates.
+            reason = ("interrupted: stopped by a signal or Ctrl-C"
+                      if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}")
             for trial in running.values():
+                trial.set_user_attr(ERROR_ATTR, reason.splitlines()[0][:500])
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
     return len(study.get_trials(deepcopy=False, states=_FINISHED)) - finished_before

@@ -8,6 +8,7 @@ This module does not import torch, so `actsearch spaces` starts fast.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from actsearch.errors import ActsearchError
 __all__ = [
     "DATASETS",
     "OBJECTIVES",
+    "STUDY_NAME",
     "DataSpec",
     "FloatRange",
     "IntRange",
@@ -53,6 +55,8 @@ PRUNER_SETTINGS: dict[str, dict[str, type]] = {
     "none": {},
 }
 DEFAULT_SPACE = "mnist1d_mlp"
+# A space's and a study's name become a folder under runs/: no path separators, no "..".
+STUDY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # Objective names a space may list, with their natural direction and exact meaning. The values
 # come from a trial's user attributes (train.py and probes.py measure them; README defines).
 OBJECTIVES: dict[str, tuple[str, str]] = {
@@ -173,9 +177,9 @@ class _Fields:
         if key not in self.value or self.value[key] is None and default is None:
             return default
         value = self.value[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
         kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
             expected = " or ".join(k.__name__ for k in kinds)
             self.fail(self.path(key), f"expected {expected}, got {_type_name(value)}")
@@ -342,6 +346,8 @@ def _parse_pruner(f: _Fields) -> PrunerSpec:
     for key, kind in PRUNER_SETTINGS[name].items():
         if key in f.value:
             settings[key] = f.get(key, kind, None)
+            if settings[key] is None:
+                f.fail(f.path(key), f"expected {kind.__name__}, got nothing")
             if settings[key] < 0:
                 f.fail(f.path(key), f"expected a non-negative number, got {settings[key]}")
     f.done()
@@ -369,6 +375,10 @@ def _parse_objectives(top: _Fields) -> tuple[tuple[str, str], ...]:
         if any(name == seen for seen, _ in objectives):
             top.fail(where, f"objective {name!r} is listed twice")
         objectives.append((name, direction))
+    if objectives[0] != ("accuracy", "max"):
+        # Pruning and every table rank by validation accuracy: it leads, the rest follow.
+        top.fail("objectives[0]", "expected 'accuracy: max' first (pruning and tables rank by "
+                 f"it), got '{objectives[0][0]}: {objectives[0][1]}'")
     return tuple(objectives)
 
 
@@ -376,6 +386,9 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
     """Validate a parsed space document; ``source`` names it in error messages."""
     top = _Fields(source, "", document)
     name = top.get("name", str, Path(source).stem)
+    if not STUDY_NAME.fullmatch(name):
+        top.fail("name", f"expected letters, digits, '_', '-' or '.' (it names the run "
+                 f"folder), got {name!r}")
     description = top.get("description", str, "")
     data = _parse_data(top.sub("data"), base)
     model = _parse_model(top.sub("model"))
@@ -386,6 +399,8 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
     sampler = _one_of(sampler_f, "name", SAMPLERS, "tpe")
     seed = sampler_f.get("seed", int, 0)
     sampler_f.done()
+    if seed < 0:
+        sampler_f.fail(sampler_f.path("seed"), f"expected a seed >= 0, got {seed}")
     budget = top.sub("budget")
     trials = budget.get("trials", int, 50)
     timeout = budget.get("timeout", float, None)

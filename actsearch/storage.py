@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ActsearchError, mask_url
-from actsearch.space import SearchSpace, parse_space
+from actsearch.space import STUDY_NAME, SearchSpace, parse_space
 
 __all__ = [
     "GRACE_PERIOD",
@@ -55,6 +55,9 @@ def resolve_storage_url(url: str | None, study_name: str, runs_dir: str | Path =
     """
     if url:
         return url
+    if not STUDY_NAME.fullmatch(study_name):  # before it names a folder
+        raise ActsearchError(f"--study: expected letters, digits, '_', '-' or '.' (it names "
+                             f"the run folder), got {study_name!r}")
     folder = Path(runs_dir) / study_name
     journal = (folder / "journal.log").resolve()
     if journal.exists() or (workers > 1 and not (folder / "study.db").exists()):

@@ -17,7 +17,7 @@ from actsearch.errors import ActsearchError, mask_url
 from actsearch.layout import uniform_candidates
 from actsearch.objective import GuardedObjective, Objective, TrialFailed, TrialListener
 from actsearch.population import population_support, run_population_search
-from actsearch.space import SearchSpace, space_to_document
+from actsearch.space import STUDY_NAME, SearchSpace, space_to_document
 from actsearch.storage import SPACE_ATTR, make_storage, space_of_study
 
 __all__ = [
@@ -71,16 +71,20 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     Returns:
         The study and the space it searches.
     """
-    url = storage
+    where = mask_url(storage) if isinstance(storage, str) else type(storage).__name__
+    if isinstance(storage, str):
+        storage = make_storage(storage)  # raises a one-line ActsearchError itself
     try:
-        storage = make_storage(url) if isinstance(url, str) else url
         existing = optuna.study.get_all_study_names(storage)
-    except Exception as e:  # bad URL, missing driver, unreachable server
-        where = mask_url(str(url))
-        raise ActsearchError(f"--storage {where}: cannot open storage ({e})") from None
+    except Exception as e:  # unreachable server, not a database
+        first = mask_url(str(e)).splitlines()[0] if str(e) else type(e).__name__
+        raise ActsearchError(f"--storage {where}: cannot open storage ({first})") from None
+    if not STUDY_NAME.fullmatch(study_name):
+        raise ActsearchError(f"--study: expected letters, digits, '_', '-' or '.' (it names "
+                             f"the run folder), got {study_name!r}")
     if space is None:
         if study_name not in existing:
-            raise ActsearchError(f"--study: no study {study_name!r} in {mask_url(str(url))}; "
+            raise ActsearchError(f"--study: no study {study_name!r} in {where}; "
                                  f"studies there: {', '.join(existing) or 'none'}")
         probe = optuna.load_study(study_name=study_name, storage=storage)
         space = space_of_study(probe)
@@ -102,7 +106,10 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     directions = [{"max": "maximize", "min": "minimize"}[d] for _, d in space.objectives]
     # Several objectives: Optuna refuses trial.report, so its pruner stays idle and the
     # objective prunes on stored curves (actsearch.pruning).
-    pruner = make_pruner(space) if len(directions) == 1 else optuna.pruners.NopPruner()
+    try:
+        pruner = make_pruner(space) if len(directions) == 1 else optuna.pruners.NopPruner()
+    except ValueError as e:  # settings Optuna refuses, e.g. reduction_factor: 1
+        raise ActsearchError(f"{space.source}: pruner: {e}") from None
     study = optuna.create_study(storage=storage, study_name=study_name, directions=directions,
                                 sampler=sampler, pruner=pruner, load_if_exists=True)
     if created:

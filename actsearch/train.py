@@ -76,6 +76,9 @@ def select_device(requested: str | None = None) -> torch.device:
                              f"cuda:N or auto") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ActsearchError(f"--device: {requested!r} requested but CUDA is not available")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ActsearchError(f"--device: {requested!r} requested but this machine has "
+                             f"{torch.cuda.device_count()} GPU(s)")
     return device
 
 

@@ -134,8 +134,8 @@ class _TrialLines:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         layout = trial.user_attrs.get("layout", "?")
-        if trial.state == TrialState.COMPLETE:
-            result = f"val_acc {trial.value:.4f}"
+        if trial.state == TrialState.COMPLETE:  # (trial.value fails on several objectives)
+            result = f"val_acc {trial.user_attrs.get('val_acc', float('nan')):.4f}"
         elif trial.state == TrialState.FAIL:
             result = f"FAILED ({trial.user_attrs.get(ERROR_ATTR, 'unknown')})"
         else:

@@ -29,6 +29,10 @@ def test_defaults_and_ranges(write_space) -> None:
                                     "train.lr": {"low": 1e-4, "high": 1e-1, "log": True}}))
     assert space.model.depth == IntRange(2, 4) and space.depths == [2, 3, 4]
     assert space.train.lr == FloatRange(1e-4, 1e-1, True)
+    assert space.objectives == (("accuracy", "max"),)
+    space = load_space(write_space({"train.lr": 1, "objectives": ["accuracy", "latency"]}))
+    assert space.train.lr == 1.0  # an integer where a float is expected is fine
+    assert space.objectives == (("accuracy", "max"), ("latency", "min"))
 
 
 @pytest.mark.parametrize(
@@ -55,6 +59,13 @@ def test_defaults_and_ranges(write_space) -> None:
         ({"budget.trials": 0}, "budget.trials", "at least 1"),
         ({"model": [1, 2]}, "model", "expected a mapping"),
         ({"train.lr": -0.1}, "train.lr", "positive"),
+        ({"pruner.n_startup_trials": None}, "pruner.n_startup_trials", "expected int"),
+        ({"sampler.seed": -1}, "sampler.seed", "expected a seed >= 0"),
+        ({"name": "../elsewhere"}, "name", "names the run folder"),
+        ({"objectives": [{"latency": "min"}]}, "objectives[0]", "'accuracy: max' first"),
+        ({"objectives": [{"accuracy": "max"}, {"speed": "max"}]}, "objectives[1]",
+         "unknown objective 'speed'"),
+        ({"objectives": [{"accuracy": "up"}]}, "objectives[0]", "expected max or min"),
     ],
 )
 def test_malformed_space_names_file_and_field(write_space, changes, field, expected) -> None:

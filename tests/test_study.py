@@ -119,6 +119,16 @@ def test_mask_url() -> None:
     assert mask_url("sqlite:///runs/a/study.db") == "sqlite:///runs/a/study.db"
 
 
-def test_bad_storage_url() -> None:
-    with pytest.raises(ActsearchError, match="--storage nosuch://x: cannot open storage"):
+def test_bad_storage_url_names_and_pruner_settings(write_space, tmp_path: Path) -> None:
+    with pytest.raises(ActsearchError, match="--storage nosuch://x: unknown storage"):
         open_study(load_space(None), "x", "nosuch://x")
+    with pytest.raises(ActsearchError) as info:
+        open_study(load_space(None), "x", f"sqlite:///{tmp_path}/not-a-folder/x.db")
+    assert str(info.value).count("cannot open storage") == 1 and "\n" not in str(info.value)
+    with pytest.raises(ActsearchError, match="--study: expected letters"):
+        open_study(load_space(None), "../x", f"sqlite:///{tmp_path}/n.db")
+    # Settings the space schema accepts but Optuna refuses are still one-line user errors.
+    space = load_space(write_space({"pruner": {"name": "successive_halving",
+                                               "reduction_factor": 1}}))
+    with pytest.raises(ActsearchError, match=r"space.yaml: pruner: .*reduction_factor"):
+        open_study(space, "sh", f"sqlite:///{tmp_path}/sh.db")
