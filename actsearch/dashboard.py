@@ -259,12 +259,8 @@ def serve_dashboard(storage: str, study_name: str, host: str = "127.0.0.1", port
         on_ready(server.url)
     if threading.current_thread() is threading.main_thread():
         # A service manager (or a test) stops the server with SIGTERM: stop as on Ctrl+C.
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt

@@ -22,6 +22,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from actsearch.stats import pareto_front
+
 __all__ = [
     "FIGURE_TITLES",
     "all_figures",
@@ -106,18 +108,6 @@ def _title(graph_id: str, detail: str) -> dict[str, object]:
     return {"text": f"{FIGURE_TITLES[graph_id]}<br><sup>{html.escape(detail)}</sup>"}
 
 
-def _dominates(a: Sequence[float], b: Sequence[float], signs: Sequence[int]) -> bool:
-    """Whether ``a`` dominates ``b``; ``signs`` is +1 for maximised, -1 for minimised."""
-    not_worse = all(s * x >= s * y for x, y, s in zip(a, b, signs, strict=True))
-    better = any(s * x > s * y for x, y, s in zip(a, b, signs, strict=True))
-    return not_worse and better
-
-
-def _non_dominated(points: Sequence[Sequence[float]], signs: Sequence[int]) -> list[bool]:
-    # Quadratic, but studies hold hundreds of trials, not millions.
-    return [not any(_dominates(q, p, signs) for q in points) for p in points]
-
-
 # ----------------------------------------------------------------------------- Pareto front
 
 
@@ -165,9 +155,9 @@ def _get_pareto_info(trials: Sequence[FrozenTrial], directions: Sequence[StudyDi
     keep = [i for i, r in enumerate(rows) if not any(math.isnan(v) for v in r)]
     rows = [rows[i] for i in keep]
     complete = [complete[i] for i in keep]
-    front = _non_dominated(rows, signs)
-    points = [_ParetoPoint(t.number, _layout_of(t), _is_uniform(t), tuple(r), f)
-              for t, r, f in zip(complete, rows, front, strict=True)]
+    on_front = set(pareto_front(rows, ["maximize" if s > 0 else "minimize" for s in signs]))
+    points = [_ParetoPoint(t.number, _layout_of(t), _is_uniform(t), tuple(r), i in on_front)
+              for i, (t, r) in enumerate(zip(complete, rows, strict=True))]
     return _ParetoInfo(axes, signs, points)
 
 

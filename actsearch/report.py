@@ -18,7 +18,7 @@ from rich.table import Table
 
 from actsearch.analysis import Analysis, StudySummary, failure_reasons
 
-__all__ = ["failure_line", "print_analysis", "print_summary", "write_report"]
+__all__ = ["failure_line", "print_analysis", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,6 @@ def _rich(table: _Table, console: Console) -> None:
     console.print(t)
     if table.note:
         console.print(table.note, highlight=False)
-
-
-def print_summary(summary: StudySummary, console: Console, title: str = "top layouts") -> None:
-    """The closing table of a search: the best layouts, then the uniform baselines."""
-    _rich(_summary_table(summary, title), console)
 
 
 def print_analysis(analysis: Analysis, console: Console) -> None:

@@ -122,10 +122,6 @@ def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeu
 # --- running trials ---------------------------------------------------------------------------
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 class _TrialLines:
     """Prints one line per finished trial of this worker (workers have no live view)."""
 
@@ -172,7 +168,7 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     if threading_main():
         # SIGTERM (a scheduler's or run_workers' stop) is handled like Ctrl-C: Optuna marks the
         # running trial failed, finished trials are already stored.
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     # Workers share the study with other processes: on every database storage, SQLite files
     # included, a running trial sends heartbeats so that a surviving worker can fail and
