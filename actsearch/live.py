@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -16,7 +17,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from actsearch.train import EpochStats
+if TYPE_CHECKING:  # only a type here: the live view itself needs no torch
+    from actsearch.train import EpochStats
 
 __all__ = ["LiveView", "sparkline"]
 

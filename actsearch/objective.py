@@ -35,6 +35,7 @@ __all__ = [
     "TrialListener",
     "recipe_for",
     "record_result",
+    "start_trial",
     "trial_seed",
     "worker_id",
 ]
@@ -151,14 +152,7 @@ class Objective:
         self._references: dict[tuple[int, str], torch.nn.Module] = {}
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        candidate = suggest_candidate(trial, self.space)
-        layout = str(candidate.layout)
-        seed = trial_seed(self.seed, trial.number)
-        trial.set_user_attr("layout", layout)
-        trial.set_user_attr("seed", seed)
-        trial.set_user_attr("uniform", candidate.layout.is_uniform)
-        if self.listener is not None:
-            self.listener.trial_started(trial.number, layout)
+        candidate, seed = start_trial(trial, self.space, self.seed, self.listener)
 
         torch.manual_seed(seed)
         model = build_model(self.space.model, candidate.layout, self.data.input_shape,
@@ -206,6 +200,20 @@ class Objective:
                 self.space.model, relu, self.data.input_shape, self.data.n_classes, norm
             ).to(self.device).eval()
         return self._references[key]
+
+
+def start_trial(trial: optuna.Trial, space: SearchSpace, study_seed: int,
+                listener: TrialListener | None = None) -> tuple[Candidate, int]:
+    """Sample the trial's candidate and record what identifies it; returns it and its seed."""
+    candidate = suggest_candidate(trial, space)
+    layout = str(candidate.layout)
+    seed = trial_seed(study_seed, trial.number)
+    trial.set_user_attr("layout", layout)
+    trial.set_user_attr("seed", seed)
+    trial.set_user_attr("uniform", candidate.layout.is_uniform)
+    if listener is not None:
+        listener.trial_started(trial.number, layout)
+    return candidate, seed
 
 
 def record_result(trial: optuna.Trial, result: FitResult) -> None:

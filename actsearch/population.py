@@ -36,7 +36,7 @@ from torch import nn
 from actsearch.activations import SELU_ALPHA, SELU_SCALE
 from actsearch.data import DeviceData
 from actsearch.errors import ActsearchError
-from actsearch.layout import Candidate, Layout, suggest_candidate
+from actsearch.layout import Candidate, Layout
 from actsearch.models import build_model
 from actsearch.objective import (
     ERROR_ATTR,
@@ -45,11 +45,12 @@ from actsearch.objective import (
     probe_model,
     recipe_for,
     record_result,
-    trial_seed,
+    start_trial,
     worker_id,
 )
 from actsearch.pruning import prune_decisions
 from actsearch.space import SearchSpace
+from actsearch.storage import FINISHED
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
 __all__ = [
@@ -65,7 +66,6 @@ __all__ = [
     "train_seeds",
 ]
 
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Activations a population can mix: those of the form x > 0 ? pos * x : neg * expm1(x).
 _ELU_FORM = ("relu", "elu", "selu")
 _BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, which train.fit uses
@@ -588,7 +588,7 @@ def run_population_search(
     Returns the number of trials this call finished. A KeyboardInterrupt marks the running
     trials failed and propagates; finished trials are already stored.
     """
-    finished_before = len(study.get_trials(deepcopy=False, states=_FINISHED))
+    finished_before = len(study.get_trials(deepcopy=False, states=FINISHED))
     remaining = trials - finished_before
     if remaining <= 0:
         return 0
@@ -610,22 +610,15 @@ def run_population_search(
         if timeout is not None and time.perf_counter() - started >= timeout:
             return None
         # Other workers on the same storage count too (as MaxTrialsCallback does).
-        if len(study.get_trials(deepcopy=False, states=_FINISHED)) + len(running) >= trials:
+        if len(study.get_trials(deepcopy=False, states=FINISHED)) + len(running) >= trials:
             return None
         trial = study.ask()
         asked += 1
-        trial_number = trial.number
-        running[trial_number] = trial
-        candidate = suggest_candidate(trial, space)
-        layout = str(candidate.layout)
+        running[trial.number] = trial
         # The worker attribute lets a resumed run find the trials of a killed process.
         trial.set_user_attr(WORKER_ATTR, worker_id())
-        trial.set_user_attr("layout", layout)
-        trial.set_user_attr("seed", trial_seed(seed, trial_number))
-        trial.set_user_attr("uniform", candidate.layout.is_uniform)
-        if listener is not None:
-            listener.trial_started(trial_number, layout)
-        return _Job(candidate, trial_seed(seed, trial_number), trial)
+        candidate, trial_seed_ = start_trial(trial, space, seed, listener)
+        return _Job(candidate, trial_seed_, trial)
 
     def on_epochs(trained: list[tuple[Member, EpochStats]]) -> list[Member]:
         # Every member reports first (one write each), then the pruner decides for all of
@@ -666,4 +659,4 @@ def run_population_search(
                 trial.set_user_attr(ERROR_ATTR, reason.splitlines()[0][:500])
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
-    return len(study.get_trials(deepcopy=False, states=_FINISHED)) - finished_before
+    return len(study.get_trials(deepcopy=False, states=FINISHED)) - finished_before

@@ -17,6 +17,7 @@ from actsearch.errors import ActsearchError, mask_url
 from actsearch.space import STUDY_NAME, SearchSpace, parse_space
 
 __all__ = [
+    "FINISHED",
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",
     "MAX_RETRY",
@@ -27,8 +28,10 @@ __all__ = [
     "resolve_run",
     "resolve_storage_url",
     "space_of_study",
+    "study_names",
 ]
 
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a study's trial budget counts
 SPACE_ATTR = "actsearch_space"  # the study user attribute that holds its space document
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
@@ -182,6 +185,15 @@ class _Requeue:
         requeue_trial(study, trial, self.max_retry)
 
 
+def study_names(storage: optuna.storages.BaseStorage, shown: str) -> list[str]:
+    """The studies in a storage; ``shown`` names it (password masked) in the one-line error."""
+    try:
+        return optuna.study.get_all_study_names(storage)
+    except Exception as e:  # unreachable server, not a database, unreadable file
+        first = mask_url(str(e)).splitlines()[0] if str(e) else type(e).__name__
+        raise ActsearchError(f"--storage {shown}: cannot open storage ({first})") from None
+
+
 def resolve_run(run_or_study: str | Path, storage: str | None = None,
                 runs_dir: str | Path = "runs") -> tuple[str, str]:
     """The storage URL and study name that ``RUN_OR_STUDY [--storage URL]`` names.
@@ -210,13 +222,7 @@ def resolve_run(run_or_study: str | Path, storage: str | None = None,
         else:
             raise ActsearchError(f"{text}: neither a run folder nor a study in {run}; pass "
                                  f"--storage URL for a study stored elsewhere")
-    try:
-        names = optuna.study.get_all_study_names(make_storage(storage))
-    except ActsearchError:
-        raise
-    except Exception as e:  # not a database, unreadable file
-        raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage "
-                             f"({mask_url(str(e)).splitlines()[0]})") from None
+    names = study_names(make_storage(storage), mask_url(storage))
     if name is None or (name not in names and len(names) == 1 and path.is_dir()):
         # A .db file, or a renamed run folder: the one study in it.
         if len(names) != 1:

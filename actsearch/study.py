@@ -18,7 +18,7 @@ from actsearch.layout import uniform_candidates
 from actsearch.objective import GuardedObjective, Objective, TrialFailed, TrialListener
 from actsearch.population import population_support, run_population_search
 from actsearch.space import STUDY_NAME, SearchSpace, space_to_document
-from actsearch.storage import SPACE_ATTR, make_storage, space_of_study
+from actsearch.storage import FINISHED, SPACE_ATTR, make_storage, space_of_study, study_names
 
 __all__ = [
     "FINISHED",
@@ -29,7 +29,6 @@ __all__ = [
     "space_of_study",
 ]
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def make_pruner(space: SearchSpace) -> optuna.pruners.BasePruner:
@@ -74,11 +73,7 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     where = mask_url(storage) if isinstance(storage, str) else type(storage).__name__
     if isinstance(storage, str):
         storage = make_storage(storage)  # raises a one-line ActsearchError itself
-    try:
-        existing = optuna.study.get_all_study_names(storage)
-    except Exception as e:  # unreachable server, not a database
-        first = mask_url(str(e)).splitlines()[0] if str(e) else type(e).__name__
-        raise ActsearchError(f"--storage {where}: cannot open storage ({first})") from None
+    existing = study_names(storage, where)
     if not STUDY_NAME.fullmatch(study_name):
         raise ActsearchError(f"--study: expected letters, digits, '_', '-' or '.' (it names "
                              f"the run folder), got {study_name!r}")

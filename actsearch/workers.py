@@ -35,6 +35,7 @@ from actsearch.storage import (
     MAX_RETRY,
     make_storage,
     requeue_trial,
+    study_names,
 )
 from actsearch.study import make_sampler, open_study, run_search
 
@@ -175,13 +176,8 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     # retry it if this process dies (a lone search relies on the pid check on resume).
     store = make_storage(storage, heartbeat_interval=heartbeat_interval or HEARTBEAT_INTERVAL,
                          grace_period=grace_period)
-    try:
-        names = optuna.study.get_all_study_names(store)
-    except Exception as e:  # server gone between storage_for and now
-        raise ActsearchError(f"--storage {mask_url(storage)}: cannot open storage "
-                             f"({mask_url(str(e)).splitlines()[0]})") from None
-    if study_name not in names:
-        # open_study would say the same, but these workers hold a storage object, not a URL.
+    names = study_names(store, mask_url(storage))
+    if study_name not in names:  # with the hint a worker needs: create the study first
         raise ActsearchError(f"--study: no study {study_name!r} in {mask_url(storage)}; "
                              f"studies there: {', '.join(names) or 'none'}; create it first "
                              f"with 'actsearch search SPACE --storage URL --study NAME'")
