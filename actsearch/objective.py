@@ -74,26 +74,10 @@ _PROBE_BATCH = 512  # the first training samples: a fixed batch for the stabilit
 def objective_values(space: SearchSpace, attrs: dict[str, object]) -> tuple[float, ...]:
     """The values of the space's objectives, from a finished trial's user attributes."""
     probes: dict = attrs.get("probes") or {}  # type: ignore[assignment]
-
-    def number(value: object) -> float:
-        return float("nan") if value is None else float(value)  # type: ignore[arg-type]
-
     values = []
     for name, _ in space.objectives:
-        if name == "accuracy":
-            values.append(number(attrs.get("val_acc")))
-        elif name == "latency":
-            values.append(number(probes.get("lat_b1_rel")))
-        elif name == "latency_big":
-            values.append(number(probes.get("lat_big_rel")))
-        elif name == "throughput":
-            values.append(number(attrs.get("samples_per_second")))
-        elif name == "convergence":
-            values.append(number(probes.get("epochs_to_95")))
-        elif name == "dead_units":
-            values.append(number(probes.get("dead_frac_max")))
-        elif name == "instability":
-            values.append(instability(probes))
+        value = _OBJECTIVE_SOURCES[name](attrs, probes)
+        values.append(float("nan") if value is None else float(value))
     return tuple(values)
 
 
@@ -125,6 +109,18 @@ def probe_model(model: torch.nn.Module, data: DeviceData, device: torch.device |
         # The cheap mode (about 0.03 s for the default MLP on a CPU): bench/latency.py
         # measures at length.
         latency_blocks=5, latency_block_seconds=0.002, reference=reference)
+
+
+# Where each objective of ``space.OBJECTIVES`` comes from: (trial attrs, probes) -> value.
+_OBJECTIVE_SOURCES: dict[str, Callable[[dict, dict], object]] = {
+    "accuracy": lambda attrs, probes: attrs.get("val_acc"),
+    "latency": lambda attrs, probes: probes.get("lat_b1_rel"),
+    "latency_big": lambda attrs, probes: probes.get("lat_big_rel"),
+    "throughput": lambda attrs, probes: attrs.get("samples_per_second"),
+    "convergence": lambda attrs, probes: probes.get("epochs_to_95"),
+    "dead_units": lambda attrs, probes: probes.get("dead_frac_max"),
+    "instability": lambda attrs, probes: instability(probes),
+}
 
 
 class Objective:
