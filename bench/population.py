@@ -66,7 +66,7 @@ def sequential(space: SearchSpace, data: DeviceData, jobs: list[tuple[Candidate,
     for candidate, seed in jobs:
         torch.manual_seed(seed)
         model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
-                            candidate.norm).to(device)
+                            candidate.norm).to(device, data.x_train.dtype)
         result = fit(model, data, recipe_for(space, candidate), seed)
         evaluate(model, data.x_test, data.y_test)  # as a complete trial does
         out.append((str(candidate.layout), result.history[-1].val_acc))
@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                         "quick 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a small setting for a CPU")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="float64 makes populations follow the sequential runs exactly, "
+                        "so the best layout must be the same (float32 rounds differently)")
     args = parser.parse_args(argv)
     n = args.candidates or (12 if args.quick else 128)
     sizes = [int(s) for s in (args.sizes or ("1,4,12" if args.quick else "1,8,32,128"))
@@ -114,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     space = load_space("mnist1d_mlp")
     epochs = args.epochs or (3 if args.quick else space.train.epochs)
     space = dataclasses.replace(space, train=dataclasses.replace(space.train, epochs=epochs))
-    data = to_device(load_data(space.data, args.seed), device)
+    data = to_device(load_data(space.data, args.seed), device, getattr(torch, args.dtype))
     jobs = candidates(space, n, args.seed)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"{n} candidates of {space.name} x {epochs} epochs on {device} ({name}"
+    print(f"{n} candidates of {space.name} x {epochs} epochs in {args.dtype} on {device} ({name}"
           f"{f', {threads} thread' if threads else ''}), torch {torch.__version__}")
 
     # Warm-up (CUDA context, cuBLAS handles, allocator) outside the timings.
