@@ -81,6 +81,10 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     if population > 1 and (reason := population_support(space)) is not None:
         console.print(f"one candidate at a time: {reason}", highlight=False)
         population = 1
+    if population > 1 and args.workers > 1:
+        console.print("one candidate at a time: each worker trains its own trials",
+                      highlight=False)
+        population = 1
     previous = study.get_trials(deepcopy=False, states=FINISHED)
     console.print(
         f"actsearch: study [bold]{study_name}[/bold] in {mask_url(storage)}: space {space.name}, "
@@ -114,7 +118,12 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
                            callbacks=[view], population=population)
             except KeyboardInterrupt:
                 interrupted = True
-    if not interrupted and args.finalists > 0:
+    finished = study.get_trials(deepcopy=False, states=FINISHED)
+    unchanged = len(finished) == len(previous) and "finalists" in study.user_attrs
+    if unchanged:
+        console.print("finalists: unchanged since the last run (no new trials)",
+                      highlight=False)
+    elif not interrupted and args.finalists > 0:
         try:
             run_finalists(study, space, data, args.finalists, args.seeds,
                           progress=lambda line: console.print(line, highlight=False))
