@@ -79,13 +79,13 @@ def _tables(analysis: Analysis) -> list[_Table]:
             "plus the std of test accuracy over seeds"))
     if analysis.preferences:
         acts = sorted({a for p in analysis.preferences for a in p.overall})
-        rows = [[str(p.layer), str(p.n_top),
+        rows = [[str(p.layer + 1), str(p.n_top),
                  *(f"{p.top.get(a, 0):.2f} ({p.overall.get(a, 0):.2f})" for a in acts),
                  p.favourite or "-", _f(analysis.importance.get(f"act_{p.layer}"), 3)]
                 for p in analysis.preferences]
         tables.append(_Table(
             "per-layer preference: share in the top quartile (share in all complete trials)",
-            ["layer", "top trials", *acts, "favourite", "importance"], rows,
+            ["layer (1: input side)", "top trials", *acts, "favourite", "importance"], rows,
             "importance: Optuna's fANOVA share of validation-accuracy variance explained by "
             "the layer's activation choice"))
     if analysis.probes:
