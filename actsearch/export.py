@@ -42,12 +42,12 @@ from actsearch.models import build_model
 from actsearch.objective import recipe_for, trial_seed
 from actsearch.space import (
     DataSpec,
+    FieldReader,
     ModelSpec,
     SearchSpace,
-    _Fields,
-    _parse_data,
-    _parse_model,
-    _parse_train,
+    parse_data_spec,
+    parse_model_spec,
+    parse_train_spec,
 )
 from actsearch.train import Recipe, evaluate, fit, select_device
 
@@ -426,7 +426,7 @@ def _read_document(path: Path) -> Any:
         raise ActsearchError(f"{path}: {where}: not valid YAML ({problem})") from None
 
 
-def _require(f: _Fields, keys: tuple[str, ...]) -> None:
+def _require(f: FieldReader, keys: tuple[str, ...]) -> None:
     # The space parsers fill in defaults; an exported config must say everything, since a
     # default that changed between versions would silently train a different model.
     for key in keys:
@@ -434,7 +434,7 @@ def _require(f: _Fields, keys: tuple[str, ...]) -> None:
             f.fail(f.path(key), "missing field")
 
 
-def _parse_architecture(f: _Fields) -> tuple[ModelSpec, tuple[int, ...], int]:
+def _parse_architecture(f: FieldReader) -> tuple[ModelSpec, tuple[int, ...], int]:
     _require(f, ("family", "width", "depth", "norm", "dropout", "kernel_size", "stride",
                  "input_shape", "n_classes"))
     shape = f.get("input_shape", list, None)
@@ -446,11 +446,11 @@ def _parse_architecture(f: _Fields) -> tuple[ModelSpec, tuple[int, ...], int]:
     f.get("depth", int, None)  # one depth, not a searched range
     f.get("norm", str, None)  # the norm the trial used, not a list of choices
     rest = {k: v for k, v in f.value.items() if k not in ("input_shape", "n_classes")}
-    arch = _parse_model(_Fields(f.source, f.where, rest))
+    arch = parse_model_spec(FieldReader(f.source, f.where, rest))
     return arch, tuple(shape), n_classes
 
 
-def _parse_layers(f: _Fields, raw: Any, depth: int) -> Layout:
+def _parse_layers(f: FieldReader, raw: Any, depth: int) -> Layout:
     if not isinstance(raw, list):
         f.fail("layers", "missing field; expected a list of layers"
                if raw is None else "expected a list of layers")
@@ -458,7 +458,7 @@ def _parse_layers(f: _Fields, raw: Any, depth: int) -> Layout:
         f.fail("layers", f"expected {depth} layers (architecture.depth), got {len(raw)}")
     layers = []
     for i, item in enumerate(raw):
-        lf = _Fields(f.source, f"layers[{i}]", item)
+        lf = FieldReader(f.source, f"layers[{i}]", item)
         _require(lf, ("activation",))
         name = lf.get("activation", str, None)
         try:
@@ -476,25 +476,25 @@ def _parse_layers(f: _Fields, raw: Any, depth: int) -> Layout:
     return Layout(tuple(layers))
 
 
-def _parse_recipe(f: _Fields) -> Recipe:
+def _parse_recipe(f: FieldReader) -> Recipe:
     _require(f, ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule"))
     f.get("lr", float, None)  # one learning rate, not a searched range
-    t = _parse_train(f)
+    t = parse_train_spec(f)
     assert isinstance(t.lr, float)
     return Recipe(t.optimizer, t.lr, t.weight_decay, t.batch_size, t.epochs, t.schedule)
 
 
-def _parse_data_section(f: _Fields, base: Path) -> tuple[DataSpec, int, str]:
+def _parse_data_section(f: FieldReader, base: Path) -> tuple[DataSpec, int, str]:
     _require(f, ("name", "val_fraction", "test_fraction", "samples", "split_seed",
                  "fingerprint"))
     split_seed = f.get("split_seed", int, None)
     fingerprint = f.get("fingerprint", str, None)
     rest = {k: v for k, v in f.value.items() if k not in ("split_seed", "fingerprint")}
-    spec = _parse_data(_Fields(f.source, f.where, rest), base)
+    spec = parse_data_spec(FieldReader(f.source, f.where, rest), base)
     return spec, split_seed, fingerprint
 
 
-def _parse_file_ref(f: _Fields, base: Path, extra: tuple[str, ...]) -> tuple[Path, str]:
+def _parse_file_ref(f: FieldReader, base: Path, extra: tuple[str, ...]) -> tuple[Path, str]:
     _require(f, ("file", "sha256"))
     name = f.get("file", str, None)
     if Path(name).name != name or name in ("", ".", ".."):
@@ -513,7 +513,7 @@ def read_config(path: str | Path) -> ExportedConfig:
     path = Path(path)
     document = _read_document(path)
     source = str(path)
-    top = _Fields(source, "", document)
+    top = FieldReader(source, "", document)
     _require(top, ("schema_version",))
     version = top.get("schema_version", int, None)
     if version > SCHEMA_VERSION:

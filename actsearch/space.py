@@ -21,6 +21,7 @@ from actsearch.errors import ActsearchError
 
 __all__ = [
     "DATASETS",
+    "FieldReader",
     "OBJECTIVES",
     "STUDY_NAME",
     "DataSpec",
@@ -32,8 +33,12 @@ __all__ = [
     "TrainSpec",
     "list_shipped_spaces",
     "load_space",
+    "parse_data_spec",
+    "parse_model_spec",
     "parse_space",
+    "parse_train_spec",
     "resolve_space_path",
+    "space_to_document",
 ]
 
 DATASETS = ("mnist1d", "digits", "synthetic", "npz", "csv")
@@ -154,8 +159,12 @@ class SearchSpace:
         return list(range(d.low, d.high + 1)) if isinstance(d, IntRange) else [d]
 
 
-class _Fields:
-    """Reads one mapping of a space file, naming file and field in every error."""
+class FieldReader:
+    """Reads one mapping of a YAML document, naming file and field in every error.
+
+    Space files use it, and so do exported configs (``actsearch.export``), whose errors must
+    read the same way.
+    """
 
     def __init__(self, source: str, where: str, value: Any) -> None:
         self.source, self.where = source, where
@@ -185,9 +194,9 @@ class _Fields:
             self.fail(self.path(key), f"expected {expected}, got {_type_name(value)}")
         return value
 
-    def sub(self, key: str) -> _Fields:
+    def sub(self, key: str) -> FieldReader:
         self.seen.add(key)
-        return _Fields(self.source, self.path(key), self.value.get(key))
+        return FieldReader(self.source, self.path(key), self.value.get(key))
 
     def done(self) -> None:
         unknown = sorted(set(self.value) - self.seen, key=str)
@@ -201,20 +210,20 @@ def _type_name(value: Any) -> str:
             type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
-def _one_of(f: _Fields, key: str, options: tuple[str, ...], default: str) -> str:
+def _one_of(f: FieldReader, key: str, options: tuple[str, ...], default: str) -> str:
     value = f.get(key, str, default)
     if value not in options:
         f.fail(f.path(key), f"unknown value {value!r}; expected one of: {', '.join(options)}")
     return value
 
 
-def _positive(f: _Fields, key: str, value: float, *, allow_zero: bool = False) -> None:
+def _positive(f: FieldReader, key: str, value: float, *, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero) or not math.isfinite(value):
         f.fail(f.path(key), f"expected a {'non-negative' if allow_zero else 'positive'} "
                f"number, got {value}")
 
 
-def _float_range(f: _Fields, key: str, default_low: float, default_high: float,
+def _float_range(f: FieldReader, key: str, default_low: float, default_high: float,
                  default_log: bool) -> FloatRange:
     r = f.sub(key)
     low = r.get("low", float, default_low)
@@ -228,7 +237,7 @@ def _float_range(f: _Fields, key: str, default_low: float, default_high: float,
     return FloatRange(low, high, log)
 
 
-def _parse_data(f: _Fields, base: Path | None) -> DataSpec:
+def parse_data_spec(f: FieldReader, base: Path | None) -> DataSpec:
     name = _one_of(f, "name", DATASETS, "mnist1d")
     path = f.get("path", str, None)
     label = f.get("label", str, None)
@@ -255,7 +264,7 @@ def _parse_data(f: _Fields, base: Path | None) -> DataSpec:
     return spec
 
 
-def _parse_model(f: _Fields) -> ModelSpec:
+def parse_model_spec(f: FieldReader) -> ModelSpec:
     family = _one_of(f, "family", FAMILIES, "mlp")
     width = f.get("width", int, 100)
     if width < 1:
@@ -293,7 +302,7 @@ def _parse_model(f: _Fields) -> ModelSpec:
     return spec
 
 
-def _parse_activations(f: _Fields) -> tuple[tuple[str, ...], dict[str, FloatRange]]:
+def _parse_activations(f: FieldReader) -> tuple[tuple[str, ...], dict[str, FloatRange]]:
     raw = f.get("choices", list, list(DEFAULT_CHOICES))
     if not raw:
         f.fail(f.path("choices"), "expected a non-empty list of activation names")
@@ -316,7 +325,7 @@ def _parse_activations(f: _Fields) -> tuple[tuple[str, ...], dict[str, FloatRang
     return tuple(choices), ranges
 
 
-def _parse_train(f: _Fields) -> TrainSpec:
+def parse_train_spec(f: FieldReader) -> TrainSpec:
     raw_lr = f.get("lr", (float, dict), 1e-3)
     lr: float | FloatRange
     if isinstance(raw_lr, dict):
@@ -340,7 +349,7 @@ def _parse_train(f: _Fields) -> TrainSpec:
     return spec
 
 
-def _parse_pruner(f: _Fields) -> PrunerSpec:
+def _parse_pruner(f: FieldReader) -> PrunerSpec:
     name = _one_of(f, "name", tuple(PRUNER_SETTINGS), "median")
     settings: dict[str, Any] = {}
     for key, kind in PRUNER_SETTINGS[name].items():
@@ -354,7 +363,7 @@ def _parse_pruner(f: _Fields) -> PrunerSpec:
     return PrunerSpec(name, settings)
 
 
-def _parse_objectives(top: _Fields) -> tuple[tuple[str, str], ...]:
+def _parse_objectives(top: FieldReader) -> tuple[tuple[str, str], ...]:
     """``objectives: [accuracy: max, latency: min]`` (a bare name takes its usual direction)."""
     raw = top.get("objectives", list, [{"accuracy": "max"}])
     if not raw:
@@ -384,16 +393,16 @@ def _parse_objectives(top: _Fields) -> tuple[tuple[str, str], ...]:
 
 def parse_space(document: Any, source: str, base: Path | None = None) -> SearchSpace:
     """Validate a parsed space document; ``source`` names it in error messages."""
-    top = _Fields(source, "", document)
+    top = FieldReader(source, "", document)
     name = top.get("name", str, Path(source).stem)
     if not STUDY_NAME.fullmatch(name):
         top.fail("name", f"expected letters, digits, '_', '-' or '.' (it names the run "
                  f"folder), got {name!r}")
     description = top.get("description", str, "")
-    data = _parse_data(top.sub("data"), base)
-    model = _parse_model(top.sub("model"))
+    data = parse_data_spec(top.sub("data"), base)
+    model = parse_model_spec(top.sub("model"))
     choices, ranges = _parse_activations(top.sub("activations"))
-    train = _parse_train(top.sub("train"))
+    train = parse_train_spec(top.sub("train"))
     pruner = _parse_pruner(top.sub("pruner"))
     sampler_f = top.sub("sampler")
     sampler = _one_of(sampler_f, "name", SAMPLERS, "tpe")
