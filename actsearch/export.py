@@ -298,7 +298,8 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
     split_seed = int(study.user_attrs.get("seed", space.seed))
     dataset = load_data(space.data, split_seed)
     retrain = weights or fmt == "onnx"
-    torch_device = select_device(None if device is None else str(device))
+    # A plain config needs no device: only retraining (weights, ONNX) asks for one.
+    torch_device = select_device(None if device is None else str(device)) if retrain else None
     data = to_device(dataset, torch_device) if retrain else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

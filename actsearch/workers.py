@@ -262,8 +262,13 @@ def run_workers(n: int, worker_args: Sequence[str], *, gpus: int | None = None,
             child_env.setdefault("MKL_NUM_THREADS", str(threads))
         # Own process group: a terminal's Ctrl-C reaches only us, and we stop each worker
         # once (two SIGINTs would interrupt a worker while it records the failed trial).
-        procs.append(subprocess.Popen([*command, *child_args], env=child_env,
-                                      process_group=0))
+        try:
+            procs.append(subprocess.Popen([*command, *child_args], env=child_env,
+                                          process_group=0))
+        except OSError as e:  # e.g. out of processes: stop those already started
+            for p in procs:
+                p.kill()
+            raise ActsearchError(f"--workers {n}: cannot start worker {i} ({e})") from None
     signals_seen: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
