@@ -168,10 +168,10 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     from actsearch.train import configure_threads, select_device
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = load_run(args.run, storage=args.storage, runs_dir=args.runs_dir)
+    study = load_run(args.run_or_study, storage=args.storage, runs_dir=args.runs_dir)
     out = args.out
     if out is None:  # beside the study: runs/<study>/exports
-        run = Path(args.run)
+        run = Path(args.run_or_study)
         folder = run if run.is_dir() else run.parent if run.is_file() else None
         out = (folder or Path(args.runs_dir) / study.study_name) / "exports"
     device = select_device(args.device)
@@ -246,6 +246,14 @@ def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """RUN_OR_STUDY, --storage and --runs-dir: how export, report and dashboard find a study."""
+    p.add_argument("run_or_study", metavar="RUN_OR_STUDY", help="a run folder (runs/<study>), "
+                   "its .db file, or a study name (with --storage: the name in that storage)")
+    p.add_argument("--storage", help="Optuna storage URL (default: the run folder's)")
+    p.add_argument("--runs-dir", default="runs", help="where run folders are (default: runs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="actsearch", description="Search per-layer activation layouts "
                      "(ReLU, ELU with its alpha, SELU) with Optuna.")
@@ -301,8 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_spaces)
 
     p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
-    p.add_argument("run", metavar="RUN_OR_STUDY", help="a run folder (runs/NAME), its study.db, "
-                   "or a study name (with --storage: the name in that storage)")
+    _add_run_arguments(p)
     p.add_argument("--top", type=_positive_int, default=1, help="how many of the best complete "
                    "trials (default: 1)")
     p.add_argument("--out", type=Path, help="output folder (default: RUN/exports)")
@@ -310,8 +317,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="config format; onnx also writes NAME.onnx (needs actsearch[onnx])")
     p.add_argument("--weights", action="store_true", help="retrain with the trial's seed and "
                    "save the weights beside each config (NAME.pt)")
-    p.add_argument("--storage", help="Optuna storage URL holding the study")
-    p.add_argument("--runs-dir", default="runs", help="where run folders are (default: runs)")
     p.add_argument("--device", help="where to retrain: cpu, cuda, cuda:N or auto (default: "
                    "auto; use the device the study ran on)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1)")
@@ -326,24 +331,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
-    p.add_argument("run_or_study", metavar="RUN_OR_STUDY", help="a run folder (runs/<study>) "
-                   "or a study name")
-    p.add_argument("--storage", help="Optuna storage URL (default: the run folder's)")
-    p.add_argument("--runs-dir", default="runs", help="where run folders are (default: runs)")
+    _add_run_arguments(p)
     p.add_argument("--out", help="folder for report.html and report.md (default: the run "
                    "folder)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("dashboard", help=cmd_dashboard.__doc__, description=cmd_dashboard.__doc__)
-    p.add_argument("run_or_study", metavar="RUN_OR_STUDY", help="a run folder (runs/<study> "
-                   "holding study.db) or a study name")
-    p.add_argument("--storage", help="Optuna storage URL (default: the run folder's study.db)")
+    _add_run_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
                    "127.0.0.1; any other is reachable from the network)")
     p.add_argument("--port", type=int, default=8080, help="port (default: 8080; 0: any free one)")
     p.add_argument("--refresh", type=_positive_float, metavar="S", help="redraw the graphs "
                    "every S seconds, for a study that is still running")
-    p.add_argument("--runs-dir", default="runs", help="where run folders are (default: runs)")
     p.set_defaults(func=cmd_dashboard)
     return parser
 
