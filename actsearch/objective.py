@@ -131,7 +131,7 @@ class Objective:
     ``seed`` and ``end`` (``complete``, ``pruned at epoch k`` or ``diverged at epoch k``);
     complete trials also ``test_acc`` and ``probes`` (speed and stability, one dict: see
     ``actsearch.probes.METRICS``). With one objective, pruning is Optuna's (per-epoch
-    ``trial.report``); with several, Optuna refuses reports, and ``CurveMedianPruner`` prunes
+    ``trial.report``, written in batches: ``actsearch.pruning.ReportBuffer``); with several, Optuna refuses reports, and ``CurveMedianPruner`` prunes
     on the validation accuracy instead.
     """
 
@@ -165,7 +165,11 @@ class Objective:
             best[0] = max(best[0], stats.val_acc)
             return not self.curve_pruner.should_prune(trial.study, stats.epoch, best[0])
 
-        result = fit(model, self.data, recipe_for(self.space, candidate), seed, on_epoch)
+        try:
+            result = fit(model, self.data, recipe_for(self.space, candidate), seed, on_epoch)
+        finally:  # the values of an interrupted or failed trial are worth keeping too
+            if pruning is not None:
+                pruning.flush()
         record_result(trial, result)
         if result.status != "complete":
             # Diverged candidates are pruned too: the sampler learns they are bad, and the

@@ -21,6 +21,7 @@ does.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -48,7 +49,7 @@ from actsearch.objective import (
     start_trial,
     worker_id,
 )
-from actsearch.pruning import prune_decisions
+from actsearch.pruning import ReportBuffer, prune_decisions
 from actsearch.space import SearchSpace
 from actsearch.storage import FINISHED
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
@@ -620,19 +621,25 @@ def run_population_search(
         candidate, trial_seed_ = start_trial(trial, space, seed, listener)
         return _Job(candidate, trial_seed_, trial)
 
+    # Reports wait in memory and are written about once a second: K writes an epoch would
+    # cost more than a GPU epoch of the population (see actsearch.pruning.ReportBuffer).
+    reports = ReportBuffer()
+
     def on_epochs(trained: list[tuple[Member, EpochStats]]) -> list[Member]:
-        # Every member reports first (one write each), then the pruner decides for all of
-        # them against one read of the study (see actsearch.pruning.prune_decisions).
+        # Every member reports first, then the pruner decides for all of them against one
+        # read of the study (see actsearch.pruning.prune_decisions).
         for member, stats in trained:
             if listener is not None:
                 listener.epoch_done(member.tag.number, stats)
-            member.tag.report(stats.val_acc, stats.epoch)
-        decisions = prune_decisions(study, [m.tag for m, _ in trained])
+            reports.report(member.tag, stats.val_acc, stats.epoch)
+        decisions = prune_decisions(study, [m.tag for m, _ in trained], reports)
+        reports.flush_if_due()
         return [m for (m, _), prune in zip(trained, decisions, strict=True) if prune]
 
     def on_done(member: Member) -> None:
         trial = member.tag
         result = member.result
+        reports.flush(trial)  # before tell: a pruned trial's value is its last report
         record_result(trial, result)  # the same attributes as a sequential trial
         trial.set_user_attr("population", member.shared_with)
         if result.status == "complete":
@@ -655,6 +662,8 @@ def run_population_search(
             # interrupt ends every running member. Each records why; the error propagates.
             reason = ("interrupted: stopped by a signal or Ctrl-C"
                       if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}")
+            with contextlib.suppress(Exception):  # the storage may be what failed
+                reports.flush()
             for trial in running.values():
                 trial.set_user_attr(ERROR_ATTR, reason.splitlines()[0][:500])
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)

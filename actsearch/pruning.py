@@ -8,6 +8,14 @@ population of K decides one by one. ``StudySnapshot`` gives a pruner the trials 
 ``prune_decisions`` decides a population's epoch with it, ``TrialPruning`` a whole sequential
 trial (the complete trials do not change while one process trains one trial).
 
+Writes are batched too: each ``trial.report`` is one storage write (about 1.75 ms on SQLite
+between two epochs of training, when the caches are cold: a sixth of the default trial's
+overhead budget). ``ReportBuffer`` keeps reports in memory, pruners decide against the
+snapshot plus those reports, and the buffer writes them at most once a second and when the
+trial ends: every epoch's value reaches Optuna (and optuna-dashboard's intermediate-value
+chart), a running trial's values at most a second late. TensorBoard's SummaryWriter
+(``flush_secs``) makes the same trade.
+
 Optuna refuses ``trial.report`` when a study has several objectives, so its pruners never see
 a learning curve there. ``CurveMedianPruner`` prunes such studies on the primary metric, the
 validation accuracy, median-style: at epoch k a running trial whose best accuracy so far is
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import statistics
+import time
 from collections.abc import Container, Sequence
 from typing import Any
 
@@ -27,7 +36,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.space import SearchSpace
 
-__all__ = ["CurveMedianPruner", "StudySnapshot", "TrialPruning", "prune_decisions"]
+__all__ = ["CurveMedianPruner", "ReportBuffer", "StudySnapshot", "TrialPruning",
+           "prune_decisions"]
+
+FLUSH_SECONDS = 1.0  # the longest a report waits in memory before it reaches the storage
 
 
 class CurveMedianPruner:
@@ -141,44 +153,96 @@ class StudySnapshot:
         return getattr(self._study, name)
 
 
-def prune_decisions(study: optuna.Study, trials: Sequence[optuna.Trial]) -> list[bool]:
+class ReportBuffer:
+    """``trial.report`` for several epochs and trials, written to the storage together.
+
+    ``report`` keeps a value in memory; ``flush`` writes what waits (with ``trial.report``,
+    so Optuna sees exactly the values and steps it would have seen); ``flush_if_due`` does
+    so once ``flush_seconds`` passed since the last write. Whoever ends a trial flushes it
+    first: Optuna gives a pruned trial its last reported value.
+    """
+
+    def __init__(self, flush_seconds: float = FLUSH_SECONDS) -> None:
+        self.flush_seconds = flush_seconds
+        self._pending: dict[int, tuple[optuna.Trial, list[tuple[int, float]]]] = {}
+        self._last_flush = time.monotonic()
+
+    def report(self, trial: optuna.Trial, value: float, step: int) -> None:
+        self._pending.setdefault(trial.number, (trial, []))[1].append((step, value))
+
+    def pending(self) -> list[tuple[int, int, float]]:
+        """What waits, as ``(trial number, step, value)``."""
+        return [(number, step, value) for number, (_, reports) in self._pending.items()
+                for step, value in reports]
+
+    def flush(self, trial: optuna.Trial | None = None) -> None:
+        """Write what waits: ``trial``'s reports, or everyone's."""
+        numbers = list(self._pending) if trial is None else [trial.number]
+        for number in numbers:
+            owner, reports = self._pending.pop(number, (None, []))
+            for step, value in reports:
+                owner.report(value, step)
+        if trial is None:
+            self._last_flush = time.monotonic()
+
+    def flush_if_due(self) -> None:
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+
+def prune_decisions(study: optuna.Study, trials: Sequence[optuna.Trial],
+                    reports: ReportBuffer | None = None) -> list[bool]:
     """``[t.should_prune() for t in trials]`` (after all of them reported), in one read.
 
-    Pruners outside SNAPSHOT_PRUNERS, and multi-objective studies (where should_prune
-    raises), go through ``should_prune`` itself.
+    ``reports`` holds reports not written yet; the decisions count them. Pruners outside
+    SNAPSHOT_PRUNERS, and multi-objective studies (where should_prune raises), go through
+    ``should_prune`` itself, after the reports are written.
     """
     pruner = study.pruner
     if type(pruner) is optuna.pruners.NopPruner:
         return [False] * len(trials)
     if type(pruner) not in SNAPSHOT_PRUNERS or len(study.directions) > 1:
+        if reports is not None:
+            reports.flush()
         return [trial.should_prune() for trial in trials]
     snapshot = StudySnapshot(study)
+    for number, step, value in reports.pending() if reports is not None else ():
+        snapshot.add_report(number, step, value)
     return [bool(pruner.prune(snapshot, snapshot.frozen(trial))) for trial in trials]
 
 
 class TrialPruning:
-    """``trial.should_prune()`` for each epoch of one trial, against one read of the study.
+    """``trial.report`` and ``trial.should_prune()`` for each epoch of one trial, against one
+    read of the study, with the reports written by a ``ReportBuffer``.
 
     The snapshot is taken when the trial starts; the trial's own reports are added to it as
     they are made. With one process the decisions are exactly ``should_prune``'s (the complete
     trials do not change meanwhile); with several workers, trials that others complete during
-    this trial count from the next trial on. Pruners outside ``SNAPSHOT_PRUNERS`` go through
-    ``should_prune`` itself.
+    this trial count from the next trial on. Pruners outside ``SNAPSHOT_PRUNERS`` read the
+    storage, so there each report is written at once and ``should_prune`` decides. Call
+    ``flush`` when the trial's training ends, whichever way.
     """
 
-    def __init__(self, trial: optuna.Trial) -> None:
+    def __init__(self, trial: optuna.Trial, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.trial = trial
         study = trial.study
         self.pruner = study.pruner
         snapshotable = type(self.pruner) in SNAPSHOT_PRUNERS and len(study.directions) == 1
         self.snapshot = StudySnapshot(study) if snapshotable else None
+        self.reports = ReportBuffer(flush_seconds)
 
     def report_and_decide(self, value: float, step: int) -> bool:
-        """Report the epoch's value (one write) and say whether to stop."""
-        self.trial.report(value, step)
+        """Report the epoch's value and say whether to stop."""
+        if self.snapshot is None:
+            self.trial.report(value, step)
+            return self.trial.should_prune()
+        self.reports.report(self.trial, value, step)
+        self.reports.flush_if_due()
         if type(self.pruner) is optuna.pruners.NopPruner:
             return False
-        if self.snapshot is None:
-            return self.trial.should_prune()
         self.snapshot.add_report(self.trial.number, step, value)
         return bool(self.pruner.prune(self.snapshot, self.snapshot.frozen(self.trial)))
+
+    def flush(self) -> None:
+        """Write the reports that wait."""
+        self.reports.flush()

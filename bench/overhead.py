@@ -1,10 +1,19 @@
 """What does actsearch's objective cost over a bare hand-written PyTorch loop?
 
 Trains the same model (the default space's MLP, all-ELU layout) with the same recipe on the
-same device, once through actsearch's Objective inside a real Optuna study (SQLite storage,
-per-epoch report and pruner query) and once in a plain loop, alternating, several rounds.
-Prints each round's wall times and the median ratio (goal: at most 1.05), and the same with
-the per-trial measurements (probes.py), which a bare loop does not make.
+same device, alternating, several rounds:
+
+- bare: a plain PyTorch loop;
+- optuna floor: that loop as the objective of a real Optuna study (the same storage), with
+  nothing but the suggest calls: what any Optuna search pays per trial (ask, params, tell);
+- hand-written optuna: the same plus ``trial.report`` and ``trial.should_prune`` each epoch,
+  as optuna-examples and ../shared/peers write it;
+- actsearch: one more trial of a running study through actsearch's Objective (per-epoch
+  report and pruner query, the user attributes reports need), and the same with the
+  per-trial measurements (probes.py), which the others do not make.
+
+Prints each round's wall times and the median ratios to the bare loop (goal for actsearch:
+at most 1.05) and of actsearch to the hand-written Optuna trial.
 
     python bench/overhead.py [--rounds 5] [--device cpu] [--threads 1]
 """
@@ -25,7 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actsearch.data import load_data, to_device  # noqa: E402
-from actsearch.layout import parse_layout  # noqa: E402
+from actsearch.layout import parse_layout, suggest_candidate  # noqa: E402
 from actsearch.models import build_model  # noqa: E402
 from actsearch.objective import Objective, trial_seed  # noqa: E402
 from actsearch.space import load_space  # noqa: E402
@@ -35,8 +44,11 @@ from actsearch.train import configure_threads, select_device  # noqa: E402
 LAYOUT = "elu(1.00) | elu(1.00) | elu(1.00)"
 
 
-def bare_loop(space, data, device, seed: int) -> float:
-    """The loop a careful user writes by hand: tensors on the device, randperm batches."""
+def bare_loop(space, data, device, seed: int, on_epoch=None) -> float:
+    """The loop a careful user writes by hand: tensors on the device, randperm batches.
+
+    ``on_epoch(epoch, val_acc)`` runs after each epoch's validation (Optuna's report).
+    """
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     model = build_model(space.model, parse_layout(LAYOUT), data.input_shape,
@@ -58,7 +70,31 @@ def bare_loop(space, data, device, seed: int) -> float:
             opt.step()
         model.eval()
         with torch.inference_mode():
-            (model(data.x_val).argmax(1) == data.y_val).float().mean().item()
+            acc = (model(data.x_val).argmax(1) == data.y_val).float().mean().item()
+        if on_epoch is not None:
+            on_epoch(epoch + 1, acc)
+    return time.perf_counter() - t0
+
+
+def hand_written_optuna(study: optuna.Study, space, data, device, seed: int,
+                        report: bool) -> float:
+    """The bare loop as an Optuna objective: the same suggest calls as actsearch (the
+    layout's params), and with ``report`` a report and a pruner query each epoch."""
+    study.enqueue_trial(parse_layout(LAYOUT).to_params())
+
+    def objective(trial: optuna.Trial) -> float:
+        suggest_candidate(trial, space)
+
+        def on_epoch(epoch: int, acc: float) -> None:
+            trial.report(acc, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        bare_loop(space, data, device, seed, on_epoch if report else None)
+        return 0.0
+
+    t0 = time.perf_counter()
+    study.optimize(objective, n_trials=1)
     return time.perf_counter() - t0
 
 
@@ -87,35 +123,52 @@ def main() -> None:
     data = to_device(load_data(space.data, 0), device)
     seed = trial_seed(0, 0)
     with tempfile.TemporaryDirectory() as tmp:
-        # One study for all rounds, as in a search: creating it and opening the database
-        # happen once per search, not per trial, and stay outside the timings.
+        # One storage and one study per variant for all rounds, as in a search: creating
+        # them happens once per search, not per trial, and stays outside the timings.
         # The space's pruner kind, asked every epoch as in a search, but never allowed to
         # stop a trial: every round trains the full recipe.
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=10**9)
         url = (f"sqlite:///{tmp}/bench.db" if args.storage == "sqlite"
                else f"journal://{tmp}/journal.log")
-        study = optuna.create_study(storage=make_storage(url), direction="maximize",
-                                    pruner=pruner)
-        bare_loop(space, data, device, seed)  # warm-up: allocator, lazy imports
-        through_actsearch(study, space, data, device, seed, True)
-        ratios, probed = [], []
-        print(f"device {device}, threads {torch.get_num_threads()}, {space.train.epochs} epochs, "
-              f"layout {LAYOUT}, storage {args.storage}")
-        print(f"{'round':>5} {'bare s':>8} {'actsearch s':>12} {'ratio':>6} "
-              f"{'+probes s':>10} {'ratio':>6}")
-        for r in range(args.rounds):
-            bare = bare_loop(space, data, device, seed)
-            ours = through_actsearch(study, space, data, device, seed, False)
-            full = through_actsearch(study, space, data, device, seed, True)
-            ratios.append(ours / bare)
-            probed.append(full / bare)
-            print(f"{r:>5} {bare:>8.3f} {ours:>12.3f} {ours / bare:>6.3f} {full:>10.3f} "
-                  f"{full / bare:>6.3f}")
-    print(f"median ratio actsearch/bare, training and bookkeeping: "
-          f"{statistics.median(ratios):.3f} (goal <= 1.05)")
-    print(f"median ratio with the per-trial measurements (probes) too: "
-          f"{statistics.median(probed):.3f}")
+        storage = make_storage(url)
 
+        def study(name: str) -> optuna.Study:
+            return optuna.create_study(
+                storage=storage, study_name=name, direction="maximize",
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=10**9))
+
+        floor_study, hand_study, ours_study = study("floor"), study("hand"), study("actsearch")
+        variants = {
+            "bare": lambda: bare_loop(space, data, device, seed),
+            "floor": lambda: hand_written_optuna(floor_study, space, data, device, seed, False),
+            "hand": lambda: hand_written_optuna(hand_study, space, data, device, seed, True),
+            "actsearch": lambda: through_actsearch(ours_study, space, data, device, seed,
+                                                   False),
+            "+probes": lambda: through_actsearch(ours_study, space, data, device, seed, True),
+        }
+        for run in variants.values():  # warm-up: allocator, lazy imports, first writes
+            run()
+        print(f"device {device}, threads {torch.get_num_threads()}, {space.train.epochs} epochs, "
+              f"layout {LAYOUT}, storage {args.storage}; wall seconds per trial")
+        print(f"{'round':>5} " + " ".join(f"{name:>10}" for name in variants)
+              + f" {'actsearch/bare':>15}")
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        for r in range(args.rounds):
+            for name, run in variants.items():
+                times[name].append(run())
+            print(f"{r:>5} " + " ".join(f"{times[n][-1]:>10.3f}" for n in variants)
+                  + f" {times['actsearch'][-1] / times['bare'][-1]:>15.3f}")
+
+    def ratio(a: str, b: str) -> float:  # paired: the same round's two runs
+        return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
+    print("median ratios (same round):")
+    print(f"  actsearch / bare loop:            {ratio('actsearch', 'bare'):.3f} (goal <= 1.05)")
+    print(f"  optuna floor / bare loop:         {ratio('floor', 'bare'):.3f} "
+          "(ask, suggest, tell: any Optuna search)")
+    print(f"  hand-written optuna / bare loop:  {ratio('hand', 'bare'):.3f} "
+          "(+ report and should_prune each epoch)")
+    print(f"  actsearch / hand-written optuna:  {ratio('actsearch', 'hand'):.3f}")
+    print(f"  actsearch with probes / bare:     {ratio('+probes', 'bare'):.3f}")
 
 if __name__ == "__main__":
     main()

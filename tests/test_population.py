@@ -246,6 +246,10 @@ def test_interrupt_fails_the_running_trials(write_space, tmp_path: Path, monkeyp
         run_population_search(space, study, data, "cpu", 6, population=2)
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE] * 2 + [TrialState.FAIL] * 2
+    # Reports waiting in memory are written before the trials fail: each keeps its epochs.
+    for trial in study.trials:
+        assert list(trial.intermediate_values) == list(range(1, trial.last_step + 1))
+    assert all(t.last_step for t in study.trials[2:])
 
 
 @pytest.mark.parametrize(("optimizer", "weight_decay"), [("sgd", 1e-3), ("adamw", 0.05),
@@ -269,7 +273,8 @@ def test_every_optimizer_matches_fit(write_space, optimizer: str, weight_decay: 
 _TIMED = ("train_seconds", "samples_per_second", "probes")  # timings vary run to run
 
 
-def _one_by_one(study, trials) -> list[bool]:
+def _one_by_one(study, trials, reports) -> list[bool]:
+    reports.flush()  # each member's report in the storage, as trial.report leaves it
     return [trial.should_prune() for trial in trials]
 
 

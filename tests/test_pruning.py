@@ -88,3 +88,45 @@ def test_trial_pruning_decides_as_should_prune(write_space, tmp_path: Path, monk
     for f, s in zip(fast, slow, strict=True):
         assert (f.state, f.params, f.intermediate_values, f.system_attrs) == \
                (s.state, s.params, s.intermediate_values, s.system_attrs)
+
+
+def test_report_buffer_writes_on_flush_or_when_due(tmp_path: Path) -> None:
+    from actsearch.pruning import ReportBuffer
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/r.db")
+    trial = study.ask()
+    stored = lambda: study._storage.get_trial(trial._trial_id).intermediate_values  # noqa: E731
+    reports = ReportBuffer(flush_seconds=3600)
+    reports.report(trial, 0.25, 1)
+    reports.report(trial, 0.5, 2)
+    reports.flush_if_due()
+    assert stored() == {} and reports.pending() == [(trial.number, 1, 0.25),
+                                                   (trial.number, 2, 0.5)]
+    reports.flush(trial)
+    assert stored() == {1: 0.25, 2: 0.5} and reports.pending() == []
+    eager = ReportBuffer(flush_seconds=0)
+    eager.report(trial, 0.75, 3)
+    eager.flush_if_due()
+    assert stored() == {1: 0.25, 2: 0.5, 3: 0.75}
+
+
+def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path) -> None:
+    # The buffer writes when the trial ends, whichever way: an epoch-2 interrupt leaves the
+    # epoch-1 report (made before the interrupt) in the storage.
+    from actsearch.objective import Objective
+
+    class InterruptAtEpoch2:
+        def trial_started(self, number: int, layout: str) -> None: ...
+
+        def epoch_done(self, number: int, stats) -> None:
+            if stats.epoch == 2:
+                raise KeyboardInterrupt
+
+    space = load_space(write_space({"train.epochs": 5}))
+    data = to_device(load_data(space.data, 0), "cpu")
+    study, space = open_study(space, "k", f"sqlite:///{tmp_path}/k.db")
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(Objective(space, data, "cpu", 0, InterruptAtEpoch2()), n_trials=1)
+    (trial,) = study.get_trials(states=(TrialState.FAIL,))
+    assert trial.state == TrialState.FAIL
+    assert list(trial.intermediate_values) == [1]
