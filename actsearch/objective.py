@@ -131,8 +131,8 @@ class Objective:
     ``seed`` and ``end`` (``complete``, ``pruned at epoch k`` or ``diverged at epoch k``);
     complete trials also ``test_acc`` and ``probes`` (speed and stability, one dict: see
     ``actsearch.probes.METRICS``). With one objective, pruning is Optuna's (per-epoch
-    ``trial.report``, written in batches: ``actsearch.pruning.ReportBuffer``); with several, Optuna refuses reports, and ``CurveMedianPruner`` prunes
-    on the validation accuracy instead.
+    ``trial.report``, written in batches: ``actsearch.pruning.ReportBuffer``); with several,
+    Optuna refuses reports, and ``CurveMedianPruner`` prunes on the validation accuracy.
     """
 
     def __init__(self, space: SearchSpace, data: DeviceData, device: torch.device, seed: int,
