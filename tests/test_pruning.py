@@ -7,7 +7,7 @@ import pytest
 from optuna.trial import TrialState
 
 from actsearch.data import load_data, to_device
-from actsearch.pruning import CurveMedianPruner
+from actsearch.pruning import CurveMedianPruner, ReportBuffer
 from actsearch.space import load_space
 from actsearch.study import FINISHED, open_study, run_search
 
@@ -91,11 +91,12 @@ def test_trial_pruning_decides_as_should_prune(write_space, tmp_path: Path, monk
 
 
 def test_report_buffer_writes_on_flush_or_when_due(tmp_path: Path) -> None:
-    from actsearch.pruning import ReportBuffer
-
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/r.db")
     trial = study.ask()
-    stored = lambda: study._storage.get_trial(trial._trial_id).intermediate_values  # noqa: E731
+
+    def stored() -> dict[int, float]:
+        return study._storage.get_trial(trial._trial_id).intermediate_values
+
     reports = ReportBuffer(flush_seconds=3600)
     reports.report(trial, 0.25, 1)
     reports.report(trial, 0.5, 2)
