@@ -73,8 +73,6 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     device = select_device(args.device)
     threads = configure_threads(device, args.threads) if device.type == "cpu" else None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study, space = open_study(space, study_name, make_storage(storage), seed=args.seed)
-    lost = fail_stale_trials(study)  # trials of dead processes on this host: failed, requeued
     trials = args.trials or space.trials
     timeout = args.timeout or space.timeout
     population = resolve_population(args.population or space.population, device, trials)
@@ -85,6 +83,9 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         console.print("one candidate at a time: each worker trains its own trials",
                       highlight=False)
         population = 1
+    study, space = open_study(space, study_name, make_storage(storage), seed=args.seed,
+                              concurrent=population > 1 or args.workers > 1)
+    lost = fail_stale_trials(study)  # trials of dead processes on this host: failed, requeued
     previous = study.get_trials(deepcopy=False, states=FINISHED)
     console.print(
         f"actsearch: study [bold]{study_name}[/bold] in {mask_url(storage)}: space {space.name}, "

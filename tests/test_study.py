@@ -132,3 +132,34 @@ def test_bad_storage_url_names_and_pruner_settings(write_space, tmp_path: Path) 
                                                "reduction_factor": 1}}))
     with pytest.raises(ActsearchError, match=r"space.yaml: pruner: .*reduction_factor"):
         open_study(space, "sh", f"sqlite:///{tmp_path}/sh.db")
+
+
+def test_lone_search_samples_as_with_the_constant_liar(write_space, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    # Without other running trials the liar changes nothing but the storage reads: the same
+    # trials, in fewer reads (make_sampler).
+    path = write_space({"train.epochs": 2})
+
+    def search(concurrent: bool) -> tuple[list, int]:
+        study, space = open_study(load_space(path), "s", f"sqlite:///{tmp_path}/{concurrent}.db",
+                                  concurrent=concurrent)
+        data = to_device(load_data(space.data, 0), "cpu")
+        reads = []
+        get_all_trials = study._storage.get_all_trials
+        monkeypatch.setattr(study._storage, "get_all_trials",
+                            lambda *a, **k: reads.append(1) or get_all_trials(*a, **k))
+        run_search(space, study, data, "cpu", 16)  # TPE samples from the 11th trial on
+        return [(t.params, t.state) for t in study.trials], len(reads)
+
+    (liar_trials, liar_reads), (lone_trials, lone_reads) = search(True), search(False)
+    assert lone_trials == liar_trials
+    assert lone_reads < liar_reads
+
+
+def test_resume_takes_the_budget_and_population_of_the_file(write_space,
+                                                             tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/b.db"
+    open_study(load_space(write_space({"budget.trials": 3})), "s", storage)
+    _, space = open_study(load_space(write_space({"budget.trials": 9, "population": 4},
+                                                 name="more.yaml")), "s", storage)
+    assert (space.trials, space.population) == (9, 4)
