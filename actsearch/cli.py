@@ -83,8 +83,11 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         console.print("one candidate at a time: each worker trains its own trials",
                       highlight=False)
         population = 1
+    # Without --storage the study lives in its own run folder: a lone sequential search
+    # there samples without the constant liar (see actsearch.study.make_sampler).
+    alone = population == 1 and args.workers == 1 and args.storage is None
     study, space = open_study(space, study_name, make_storage(storage), seed=args.seed,
-                              concurrent=population > 1 or args.workers > 1)
+                              concurrent=not alone)
     lost = fail_stale_trials(study)  # trials of dead processes on this host: failed, requeued
     previous = study.get_trials(deepcopy=False, states=FINISHED)
     console.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
@@ -167,9 +168,15 @@ class Objective:
 
         try:
             result = fit(model, self.data, recipe_for(self.space, candidate), seed, on_epoch)
-        finally:  # the values of an interrupted or failed trial are worth keeping too
+        except BaseException:
+            # The reports of an interrupted or failed trial are worth keeping too, but not at
+            # the price of the error that stopped it.
             if pruning is not None:
-                pruning.flush()
+                with contextlib.suppress(Exception):
+                    pruning.flush()
+            raise
+        if pruning is not None:
+            pruning.flush()
         record_result(trial, result)
         if result.status != "complete":
             # Diverged candidates are pruned too: the sampler learns they are bad, and the

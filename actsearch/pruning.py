@@ -154,7 +154,7 @@ class StudySnapshot:
 
 
 class ReportBuffer:
-    """``trial.report`` for several epochs and trials, written to the storage together.
+    """``trial.report`` for several epochs and trials, kept in memory and written in bursts.
 
     ``report`` keeps a value in memory; ``flush`` writes what waits (with ``trial.report``,
     so Optuna sees exactly the values and steps it would have seen); ``flush_if_due`` does
@@ -162,8 +162,8 @@ class ReportBuffer:
     first: Optuna gives a pruned trial its last reported value.
     """
 
-    def __init__(self, flush_seconds: float = FLUSH_SECONDS) -> None:
-        self.flush_seconds = flush_seconds
+    def __init__(self, flush_seconds: float | None = None) -> None:
+        self.flush_seconds = FLUSH_SECONDS if flush_seconds is None else flush_seconds
         self._pending: dict[int, tuple[optuna.Trial, list[tuple[int, float]]]] = {}
         self._last_flush = time.monotonic()
 
@@ -179,9 +179,12 @@ class ReportBuffer:
         """Write what waits: ``trial``'s reports, or everyone's."""
         numbers = list(self._pending) if trial is None else [trial.number]
         for number in numbers:
-            owner, reports = self._pending.pop(number, (None, []))
-            for step, value in reports:
+            owner, reports = self._pending.get(number, (None, []))
+            while reports:  # a failed write leaves the rest waiting
+                step, value = reports[0]
                 owner.report(value, step)
+                reports.pop(0)
+            self._pending.pop(number, None)
         if trial is None:
             self._last_flush = time.monotonic()
 
@@ -223,7 +226,7 @@ class TrialPruning:
     ``flush`` when the trial's training ends, whichever way.
     """
 
-    def __init__(self, trial: optuna.Trial, flush_seconds: float = FLUSH_SECONDS) -> None:
+    def __init__(self, trial: optuna.Trial, flush_seconds: float | None = None) -> None:
         self.trial = trial
         study = trial.study
         self.pruner = study.pruner

@@ -48,16 +48,17 @@ def make_pruner(space: SearchSpace) -> optuna.pruners.BasePruner:
 
 
 def make_sampler(space: SearchSpace, seed: int,
-                 concurrent: bool = False) -> optuna.samplers.BaseSampler:
-    """The space's sampler. ``concurrent``: other trials run while one is sampled."""
+                 concurrent: bool = True) -> optuna.samplers.BaseSampler:
+    """The space's sampler. ``concurrent``: other trials may run while one is sampled."""
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     # group=True lets the multivariate TPE model conditional params (an ELU alpha exists only
     # where that layer picked ELU) without falling back to independent sampling. The constant
     # liar (Optuna 5's default) counts running trials as bad ones so that trials sampled side
-    # by side (populations, workers) differ; it re-reads every trial from the storage for each
-    # group of params it samples, which cost a lone sequential search 6% of its time for
-    # nothing: there the only running trial is the one being sampled, which it leaves out.
+    # by side (populations, workers, other machines) differ; it re-reads every trial from the
+    # storage for each group of params it samples, which cost a lone sequential search about
+    # 6% of its time for nothing: there the only running trial is the one being sampled,
+    # which it leaves out (the same trials either way: tests/test_study.py).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
@@ -65,7 +66,7 @@ def make_sampler(space: SearchSpace, seed: int,
 
 
 def open_study(space: SearchSpace | None, study_name: str, storage: Any,
-               seed: int | None = None, concurrent: bool = False
+               seed: int | None = None, concurrent: bool = True
                ) -> tuple[optuna.Study, SearchSpace]:
     """Create the study, or load it when it exists (then the space must be the same but for
     its budget and population, which are ``space``'s).
@@ -75,8 +76,9 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
         study_name: The study's name in the storage.
         storage: An Optuna storage URL (or a storage object).
         seed: The sampler seed (default: the space's).
-        concurrent: Whether this process samples trials while others run (a population, or
-            several workers): see ``make_sampler``.
+        concurrent: Whether other trials may run while this process samples one (a
+            population, workers here or elsewhere); False only for a lone sequential search
+            on its own storage. See ``make_sampler``.
 
     Returns:
         The study and the space it searches.
@@ -105,6 +107,8 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
                                  f"space ({stored.name}); choose a new --study name")
         space = dataclasses.replace(stored, trials=space.trials, timeout=space.timeout,
                                     population=space.population)
+        if space != stored:  # workers elsewhere read the budget from the stored space
+            probe.set_user_attr(SPACE_ATTR, space_to_document(space))
         seed = probe.user_attrs.get("seed", seed)
         n_before = len(probe.trials)
     # On resume, offset the seed by the trials already run: the same seed would replay the

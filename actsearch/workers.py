@@ -186,7 +186,7 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     # Workers that start together see the same trial count, so open_study gives them the
     # same sampler seed: they would all propose the same layouts. Vary it by worker.
     study.sampler = make_sampler(space, study.user_attrs.get("seed", space.seed)
-                                 + len(study.trials) + 104_729 * (index + 1), concurrent=True)
+                                 + len(study.trials) + 104_729 * (index + 1))
     lost = fail_stale_trials(study)
     torch_device = select_device(device)
     if torch_device.type == "cpu":

@@ -230,6 +230,9 @@ def test_searched_depth_and_lr_train_in_separate_populations(write_space, monkey
 
 
 def test_interrupt_fails_the_running_trials(write_space, tmp_path: Path, monkeypatch) -> None:
+    import actsearch.pruning
+
+    monkeypatch.setattr(actsearch.pruning, "FLUSH_SECONDS", 3600)  # reports wait to the end
     space = load_space(write_space())
     study, space = open_study(space, "i", f"sqlite:///{tmp_path}/i.db")
     data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")

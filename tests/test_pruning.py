@@ -111,17 +111,42 @@ def test_report_buffer_writes_on_flush_or_when_due(tmp_path: Path) -> None:
     assert stored() == {1: 0.25, 2: 0.5, 3: 0.75}
 
 
-def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path) -> None:
+def test_a_failed_write_leaves_the_rest_waiting() -> None:
+    class FlakyTrial:  # the storage fails once, at step 2
+        number, written, failed = 7, [], False
+
+        def report(self, value: float, step: int) -> None:
+            if step == 2 and not self.failed:
+                self.failed = True
+                raise RuntimeError("database is locked")
+            self.written.append(step)
+
+    trial, reports = FlakyTrial(), ReportBuffer(flush_seconds=3600)
+    for step in (1, 2, 3):
+        reports.report(trial, 0.5, step)
+    with pytest.raises(RuntimeError):
+        reports.flush()
+    assert trial.written == [1] and [s for _, s, _ in reports.pending()] == [2, 3]
+    reports.flush()
+    assert trial.written == [1, 2, 3] and reports.pending() == []
+
+
+class InterruptAtEpoch2:
+    def trial_started(self, number: int, layout: str) -> None: ...
+
+    def epoch_done(self, number: int, stats) -> None:
+        if stats.epoch == 2:
+            raise KeyboardInterrupt
+
+
+def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path,
+                                                  monkeypatch) -> None:
     # The buffer writes when the trial ends, whichever way: an epoch-2 interrupt leaves the
     # epoch-1 report (made before the interrupt) in the storage.
+    from actsearch import pruning
     from actsearch.objective import Objective
 
-    class InterruptAtEpoch2:
-        def trial_started(self, number: int, layout: str) -> None: ...
-
-        def epoch_done(self, number: int, stats) -> None:
-            if stats.epoch == 2:
-                raise KeyboardInterrupt
+    monkeypatch.setattr(pruning, "FLUSH_SECONDS", 3600)  # no write before the trial ends
 
     space = load_space(write_space({"train.epochs": 5}))
     data = to_device(load_data(space.data, 0), "cpu")
@@ -131,3 +156,20 @@ def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path) -
     (trial,) = study.get_trials(states=(TrialState.FAIL,))
     assert trial.state == TrialState.FAIL
     assert list(trial.intermediate_values) == [1]
+
+
+def test_a_failing_write_does_not_hide_why_the_trial_stopped(write_space, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    from actsearch import pruning
+    from actsearch.objective import Objective
+
+    def storage_down(self, value: float, step: int) -> None:
+        raise RuntimeError("storage down")
+
+    space = load_space(write_space({"train.epochs": 5}))
+    data = to_device(load_data(space.data, 0), "cpu")
+    study, space = open_study(space, "k", f"sqlite:///{tmp_path}/k.db")
+    monkeypatch.setattr(pruning, "FLUSH_SECONDS", 3600)  # the only write: after the interrupt
+    monkeypatch.setattr(optuna.trial.Trial, "report", storage_down)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(Objective(space, data, "cpu", 0, InterruptAtEpoch2()), n_trials=1)

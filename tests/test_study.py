@@ -163,3 +163,5 @@ def test_resume_takes_the_budget_and_population_of_the_file(write_space,
     _, space = open_study(load_space(write_space({"budget.trials": 9, "population": 4},
                                                  name="more.yaml")), "s", storage)
     assert (space.trials, space.population) == (9, 4)
+    stored = space_of_study(optuna.load_study(study_name="s", storage=storage))
+    assert (stored.trials, stored.population) == (9, 4)  # what workers elsewhere read
