@@ -27,22 +27,29 @@ class _Parser(argparse.ArgumentParser):
         raise ActsearchError(f"{message} (see '{self.prog} --help')")
 
 
+def _number(kind: type, text: str, expected: str) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(int, text, "a positive integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
 
 
 def _natural(text: str) -> int:
-    value = int(text)
+    value = _number(int, text, "an integer >= 0")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(float, text, "a positive number")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
@@ -55,9 +62,9 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     import optuna
 
     from actsearch.analysis import analyze
-    from actsearch.data import load_data, to_device
+    from actsearch.data import load_data, read_data, to_device
     from actsearch.errors import mask_url
-    from actsearch.finalists import run_finalists
+    from actsearch.finalists import finalists_current, run_finalists
     from actsearch.live import LiveView
     from actsearch.population import population_support, resolve_population
     from actsearch.report import failure_line, print_analysis, write_report
@@ -72,7 +79,9 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     storage = resolve_storage_url(args.storage, study_name, args.runs_dir, args.workers)
     device = select_device(args.device)
     threads = configure_threads(device, args.threads) if device.type == "cpu" else None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna logs every failed trial with its traceback (Ctrl-C included); the live view and
+    # the closing lines say what failed and why, in one line each.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     trials = args.trials or space.trials
     timeout = args.timeout or space.timeout
     population = resolve_population(args.population or space.population, device, trials)
@@ -83,6 +92,9 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         console.print("one candidate at a time: each worker trains its own trials",
                       highlight=False)
         population = 1
+    # Read the data before the study exists: a missing or malformed file must not leave an
+    # empty study behind whose space then differs from the corrected file.
+    arrays = read_data(space.data)
     # Without --storage the study lives in its own run folder: a lone sequential search
     # there samples without the constant liar (see actsearch.study.make_sampler).
     alone = population == 1 and args.workers == 1 and args.storage is None
@@ -113,7 +125,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
             if value is not None:
                 worker_args += [flag, str(value)]
         interrupted = run_workers(args.workers, worker_args) == EXIT_INTERRUPTED
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), device)
+    data = to_device(load_data(space.data, study.user_attrs["seed"], arrays), device)
     if args.workers == 1:
         with LiveView(trials, timeout, console, live=None if not args.plain else False,
                       previous=previous) as view:
@@ -122,10 +134,8 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
                            callbacks=[view], population=population)
             except KeyboardInterrupt:
                 interrupted = True
-    finished = study.get_trials(deepcopy=False, states=FINISHED)
-    unchanged = len(finished) == len(previous) and "finalists" in study.user_attrs
-    if unchanged:
-        console.print("finalists: unchanged since the last run (no new trials)",
+    if args.finalists > 0 and finalists_current(study, args.finalists, args.seeds):
+        console.print("finalists: unchanged (the same best layouts, already retrained)",
                       highlight=False)
     elif not interrupted and args.finalists > 0:
         try:
@@ -153,10 +163,15 @@ def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
 
     if args.check is not None:
         space = load_space(Path(args.check))
+        data = space.data.name
+        if space.data.path is not None:  # a user file: read and check it too
+            from actsearch.data import read_data
+
+            x, y, _, _ = read_data(space.data)
+            data += f" {space.data.path}: {len(x)} samples, {len(set(y.tolist()))} classes"
         console.print(f"{args.check}: ok ({space.name}: {space.model.family}, "
                       f"{len(space.choices)} activations, depth "
-                      f"{'/'.join(map(str, space.depths))}, data {space.data.name})",
-                      highlight=False)
+                      f"{'/'.join(map(str, space.depths))}, data {data})", highlight=False)
         return 0
     for space in list_shipped_spaces():
         console.print(f"[bold]{space.name:<16}[/bold] {space.description}", highlight=False)
@@ -184,7 +199,9 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     paths = export_configs(study, top=args.top, out_dir=out, fmt=args.format,
                            weights=args.weights, device=device)
     for path in paths:
-        console.print(f"wrote {path}", highlight=False)
+        onnx = path.with_suffix(".onnx")
+        extra = f" and {onnx}" if args.format == "onnx" and onnx.is_file() else ""
+        console.print(f"wrote {path}{extra}", highlight=False)
     return 0
 
 

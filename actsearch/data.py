@@ -24,7 +24,7 @@ from actsearch.space import DataSpec
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Dataset", "DeviceData", "cache_dir", "load_data", "to_device"]
+__all__ = ["Arrays", "Dataset", "DeviceData", "cache_dir", "load_data", "read_data", "to_device"]
 
 _TEST_SPLIT_SEED = 0
 
@@ -175,21 +175,32 @@ def _fingerprint(name: str, *arrays: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def load_data(spec: DataSpec, seed: int) -> Dataset:
-    """Make or read the data set and split it; the same spec and seed give identical arrays."""
-    x_test = y_test = None
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
+def read_data(spec: DataSpec) -> Arrays:
+    """The data set's arrays before any split: X, y and, where the set has its own test
+    split (MNIST-1D), X_test and y_test, else None. User files are checked here: a missing
+    file, missing arrays or columns, or bad values raise a one-line ActsearchError."""
     if spec.name == "mnist1d":
-        x, y, x_test, y_test = _mnist1d()
-    elif spec.name == "digits":
-        x, y = _digits()
-    elif spec.name == "synthetic":
-        x, y = _synthetic(spec.samples)
-    else:
-        path = Path(spec.path or "")
-        if not path.is_file():
-            raise ActsearchError(f"{path}: data.path: file not found")
-        x, y = _npz(path) if spec.name == "npz" else _csv(path, spec.label or "")
-        x, y = _check_arrays(x, y, str(path))
+        return _mnist1d()
+    if spec.name == "digits":
+        return (*_digits(), None, None)
+    if spec.name == "synthetic":
+        return (*_synthetic(spec.samples), None, None)
+    path = Path(spec.path or "")
+    if not path.is_file():
+        raise ActsearchError(f"{path}: data.path: file not found")
+    x, y = _npz(path) if spec.name == "npz" else _csv(path, spec.label or "")
+    return (*_check_arrays(x, y, str(path)), None, None)
+
+
+def load_data(spec: DataSpec, seed: int, arrays: Arrays | None = None) -> Dataset:
+    """Make or read the data set and split it; the same spec and seed give identical arrays.
+
+    ``arrays``: what ``read_data(spec)`` returned, when the caller read it already.
+    """
+    x, y, x_test, y_test = read_data(spec) if arrays is None else arrays
     fingerprint = _fingerprint(spec.name, x, y, *(() if x_test is None else (x_test, y_test)))
     if x_test is None:
         keep, test = _split(len(x), spec.test_fraction, _TEST_SPLIT_SEED)

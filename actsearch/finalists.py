@@ -23,7 +23,7 @@ from actsearch.population import train_seeds
 from actsearch.space import SearchSpace
 from actsearch.stats import describe
 
-__all__ = ["FINALISTS_ATTR", "run_finalists", "select_finalists"]
+__all__ = ["FINALISTS_ATTR", "finalists_current", "run_finalists", "select_finalists"]
 
 FINALISTS_ATTR = "finalists"
 _SEED_OFFSET = 7_919  # finalist seeds differ from every search trial's seed
@@ -50,6 +50,17 @@ def select_finalists(study: optuna.Study, k: int) -> list[FrozenTrial]:
     if best_uniform is not None and best_uniform.user_attrs.get("layout") not in layouts:
         chosen.append(best_uniform)
     return chosen
+
+
+def finalists_current(study: optuna.Study, k: int, seeds: int) -> bool:
+    """Whether the stored finalists are the ones ``run_finalists(study, k, seeds)`` would
+    retrain now: the same trials, each with ``seeds`` seeds."""
+    stored = study.user_attrs.get(FINALISTS_ATTR)
+    if not stored:
+        return False
+    numbers = [t.number for t in select_finalists(study, k)]
+    return ([entry["number"] for entry in stored] == numbers
+            and all(len(entry["seeds"]) == seeds for entry in stored))
 
 
 def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: int = 5,

@@ -21,11 +21,14 @@ from actsearch.models import build_model
 from actsearch.probes import measure_all
 from actsearch.pruning import CurveMedianPruner, TrialPruning
 from actsearch.space import SearchSpace
+from actsearch.storage import BASELINE_ATTR
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
 __all__ = [
+    "BASELINE_ATTR",
     "ERROR_ATTR",
     "instability",
+    "is_baseline",
     "objective_values",
     "probe_model",
     "TRACEBACK_ATTR",
@@ -157,14 +160,17 @@ class Objective:
 
         best = [0.0]
         pruning = TrialPruning(trial) if self.curve_pruner is None else None
+        exempt = is_baseline(trial)
 
         def on_epoch(stats: EpochStats) -> bool:
             if self.listener is not None:
                 self.listener.epoch_done(trial.number, stats)
-            if pruning is not None:
-                return not pruning.report_and_decide(stats.val_acc, stats.epoch)
-            best[0] = max(best[0], stats.val_acc)
-            return not self.curve_pruner.should_prune(trial.study, stats.epoch, best[0])
+            if pruning is not None:  # asked even for a baseline: pruners keep rung records
+                prune = pruning.report_and_decide(stats.val_acc, stats.epoch)
+            else:
+                best[0] = max(best[0], stats.val_acc)
+                prune = self.curve_pruner.should_prune(trial.study, stats.epoch, best[0])
+            return exempt or not prune
 
         try:
             result = fit(model, self.data, recipe_for(self.space, candidate), seed, on_epoch)
@@ -207,6 +213,12 @@ class Objective:
                 self.space.model, relu, self.data.input_shape, self.data.n_classes, norm
             ).to(self.device).eval()
         return self._references[key]
+
+
+def is_baseline(trial: optuna.Trial | optuna.trial.FrozenTrial) -> bool:
+    """Whether the trial is one of the study's enqueued uniform baselines. Baselines are what
+    every layout is compared against, so they train to the end: never pruned."""
+    return bool(trial.user_attrs.get(BASELINE_ATTR))
 
 
 def start_trial(trial: optuna.Trial, space: SearchSpace, study_seed: int,

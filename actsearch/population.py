@@ -43,6 +43,7 @@ from actsearch.objective import (
     ERROR_ATTR,
     WORKER_ATTR,
     TrialListener,
+    is_baseline,
     probe_model,
     recipe_for,
     record_result,
@@ -634,7 +635,8 @@ def run_population_search(
             reports.report(member.tag, stats.val_acc, stats.epoch)
         decisions = prune_decisions(study, [m.tag for m, _ in trained], reports)
         reports.flush_if_due()
-        return [m for (m, _), prune in zip(trained, decisions, strict=True) if prune]
+        return [m for (m, _), prune in zip(trained, decisions, strict=True)
+                if prune and not is_baseline(m.tag)]
 
     def on_done(member: Member) -> None:
         trial = member.tag

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from actsearch.activations import DEFAULT_CHOICES, get_activation
+from actsearch.activations import DEFAULT_CHOICES, activation_names, get_activation
 from actsearch.errors import ActsearchError
 
 __all__ = [
@@ -198,11 +199,12 @@ class FieldReader:
         self.seen.add(key)
         return FieldReader(self.source, self.path(key), self.value.get(key))
 
-    def done(self) -> None:
+    def done(self, allowed: Iterable[str] = ()) -> None:
+        """Fail on a key nobody read; ``allowed``: optional keys absent from this document."""
         unknown = sorted(set(self.value) - self.seen, key=str)
         if unknown:
-            allowed = ", ".join(sorted(self.seen))
-            self.fail(self.path(str(unknown[0])), f"unknown key; expected one of: {allowed}")
+            names = ", ".join(sorted(self.seen | set(allowed)))
+            self.fail(self.path(str(unknown[0])), f"unknown key; expected one of: {names}")
 
 
 def _type_name(value: Any) -> str:
@@ -321,7 +323,15 @@ def _parse_activations(f: FieldReader) -> tuple[tuple[str, ...], dict[str, Float
         if spec.param is not None:
             # e.g. `elu_alpha: {low: 0.1, high: 2.0, log: false}`
             ranges[name] = _float_range(f, f"{name}_{spec.param}", spec.low, spec.high, spec.log)
-    f.done()
+    # A parameter range of an activation that is not a choice (e.g. elu_alpha without elu).
+    param_keys = {f"{name}_{get_activation(name).param}": name for name in activation_names()
+                  if get_activation(name).param is not None}
+    for key in f.value:
+        if key not in f.seen and key in param_keys:
+            f.fail(f.path(key), f"{param_keys[key]} is not in activations.choices; add it "
+                                f"there or remove {key}")
+    f.done(allowed=[f"{name}_{get_activation(name).param}" for name in choices
+                    if get_activation(name).param is not None])
     return tuple(choices), ranges
 
 
@@ -359,7 +369,7 @@ def _parse_pruner(f: FieldReader) -> PrunerSpec:
                 f.fail(f.path(key), f"expected {kind.__name__}, got nothing")
             if settings[key] < 0:
                 f.fail(f.path(key), f"expected a non-negative number, got {settings[key]}")
-    f.done()
+    f.done(allowed=PRUNER_SETTINGS[name])
     return PrunerSpec(name, settings)
 
 

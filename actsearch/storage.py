@@ -17,6 +17,7 @@ from actsearch.errors import ActsearchError, mask_url
 from actsearch.space import STUDY_NAME, SearchSpace, parse_space
 
 __all__ = [
+    "BASELINE_ATTR",
     "FINISHED",
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a study's trial budget counts
+BASELINE_ATTR = "baseline"  # True on the enqueued uniform baselines (never pruned)
 SPACE_ATTR = "actsearch_space"  # the study user attribute that holds its space document
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
@@ -100,6 +102,9 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
         except OSError as e:
             raise ActsearchError(f"--storage {url}: cannot open the journal ({e})") from None
         return optuna.storages.journal.JournalStorage(backend)
+    if scheme == "sqlite" and url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://"):
+        raise ActsearchError(f"--storage {url}: expected a file after sqlite:///, e.g. "
+                             f"sqlite:///runs/study.db")
     if scheme not in _RDB_SCHEMES:
         raise ActsearchError(f"--storage {mask_url(url)}: unknown storage; expected sqlite:///, "
                              f"postgresql://, mysql:// or journal:/// URL")
@@ -168,7 +173,7 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial,
     if max_retry is not None and len(system_attrs["retry_history"]) > max_retry:
         return False
     # Only what says where the trial came from; results and errors belong to the dead one.
-    user_attrs = {k: v for k, v in trial.user_attrs.items() if k == "baseline"}
+    user_attrs = {k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR}
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
         user_attrs=user_attrs, system_attrs=system_attrs))
@@ -220,8 +225,9 @@ def resolve_run(run_or_study: str | Path, storage: str | None = None,
             raise ActsearchError(f"{text}: a folder without study.db or journal.log; expected "
                                  f"a run folder (runs/<study>) or a study name")
         else:
-            raise ActsearchError(f"{text}: neither a run folder nor a study in {run}; pass "
-                                 f"--storage URL for a study stored elsewhere")
+            raise ActsearchError(f"{text}: neither a run folder nor the name of a study with "
+                                 f"a run folder in {runs_dir}/; pass --storage URL for a study "
+                                 f"stored elsewhere")
     names = study_names(make_storage(storage), mask_url(storage))
     if name is None or (name not in names and len(names) == 1 and path.is_dir()):
         # A .db file, or a renamed run folder: the one study in it.

@@ -19,7 +19,14 @@ from actsearch.layout import uniform_candidates
 from actsearch.objective import GuardedObjective, Objective, TrialFailed, TrialListener
 from actsearch.population import population_support, run_population_search
 from actsearch.space import STUDY_NAME, SearchSpace, space_to_document
-from actsearch.storage import FINISHED, SPACE_ATTR, make_storage, space_of_study, study_names
+from actsearch.storage import (
+    BASELINE_ATTR,
+    FINISHED,
+    SPACE_ATTR,
+    make_storage,
+    space_of_study,
+    study_names,
+)
 
 __all__ = [
     "FINISHED",
@@ -102,9 +109,10 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     if not created:
         probe = optuna.load_study(study_name=study_name, storage=storage)
         stored = space_of_study(probe)
-        if _comparable(stored) != _comparable(space):
+        differences = _differences(_comparable(stored), _comparable(space))
+        if differences:
             raise ActsearchError(f"--study {study_name}: the study was created from a different "
-                                 f"space ({stored.name}); choose a new --study name")
+                                 f"space ({'; '.join(differences)}); choose a new --study name")
         space = dataclasses.replace(stored, trials=space.trials, timeout=space.timeout,
                                     population=space.population)
         if space != stored:  # workers elsewhere read the budget from the stored space
@@ -143,6 +151,17 @@ def _comparable(space: SearchSpace) -> dict[str, Any]:
     return document
 
 
+def _differences(stored: Any, given: Any, where: str = "") -> list[str]:
+    """The fields where two space documents differ, as ``field: X in the study, Y here``."""
+    if isinstance(stored, dict) and isinstance(given, dict):
+        return [line for key in sorted(stored.keys() | given.keys(), key=str)
+                for line in _differences(stored.get(key), given.get(key),
+                                         f"{where}.{key}" if where else str(key))]
+    if stored == given:
+        return []
+    return [f"{where or 'space'}: {stored!r} in the study, {given!r} here"]
+
+
 def _enqueue_missing_baselines(study: optuna.Study, space: SearchSpace) -> None:
     """Queue each uniform baseline that has not finished and is not waiting already."""
     seen = [t.params for t in study.get_trials(deepcopy=False, states=FINISHED)]
@@ -150,7 +169,7 @@ def _enqueue_missing_baselines(study: optuna.Study, space: SearchSpace) -> None:
         deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))]
     for params in uniform_candidates(space):
         if params not in seen:
-            study.enqueue_trial(params, user_attrs={"baseline": True})
+            study.enqueue_trial(params, user_attrs={BASELINE_ATTR: True})
 
 
 def run_search(

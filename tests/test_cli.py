@@ -27,7 +27,8 @@ def test_check_good_and_bad_file(write_space, capsys) -> None:
     assert err.count("\n") == 1 and "bad.yaml: activations.choices[1]" in err
 
 
-@pytest.mark.parametrize("argv", [["search", "--trials", "0"], ["search", "--bogus"],
+@pytest.mark.parametrize("argv", [["search", "--trials", "0"], ["search", "--trials", "abc"],
+                                  ["search", "--bogus"], ["search", "--storage", "sqlite:///"],
                                   ["search", "nosuch_space"], ["search", "--device", "tpu9"],
                                   ["frobnicate"]])
 def test_user_mistakes_exit_2_with_one_line(argv, capsys, tmp_path: Path) -> None:
@@ -81,3 +82,33 @@ def test_export_and_train_commands(write_space, tmp_path: Path, capsys) -> None:
     assert main(["train", str(configs[0])]) == 0
     assert "test accuracy" in capsys.readouterr().out
     assert main(["export", str(tmp_path / "nosuch")]) == 2
+
+
+def test_bad_data_file_is_caught_before_a_study_exists(write_space, tmp_path: Path,
+                                                        capsys) -> None:
+    space = write_space({"data": {"name": "npz", "path": str(tmp_path / "nothere.npz")}})
+    assert main(["spaces", "--check", str(space)]) == 2
+    assert "nothere.npz: data.path: file not found" in capsys.readouterr().err
+    runs = tmp_path / "runs"
+    assert main(["search", str(space), "--trials", "3", "--runs-dir", str(runs)]) == 2
+    assert not list(runs.glob("*/study.db"))  # nothing to get in the way of the fixed file
+
+
+def test_finalists_are_retrained_when_the_best_layouts_change(write_space, tmp_path: Path,
+                                                              capsys) -> None:
+    args = [str(write_space()), "--study", "f", "--runs-dir", str(tmp_path), "--plain",
+            "--finalists", "2", "--seeds", "2"]
+    assert main(["search", *args, "--trials", "4"]) == 0
+    assert main(["search", *args, "--trials", "4"]) == 0  # nothing new: nothing retrained
+    assert "finalists: unchanged" in capsys.readouterr().out
+    study = optuna.load_study(study_name="f", storage=f"sqlite:///{tmp_path}/f/study.db")
+    best = max(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.value)
+    # A new best trial (what a run with --finalists 0 may add): the finalists are stale.
+    study.add_trial(optuna.trial.create_trial(
+        params=best.params, distributions=best.distributions, value=1.0,
+        user_attrs={**best.user_attrs, "val_acc": 1.0}))
+    assert main(["search", *args, "--trials", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "finalists: unchanged" not in out
+    finalists = study.user_attrs["finalists"]
+    assert finalists[0]["number"] == len(study.trials) - 1

@@ -83,7 +83,7 @@ def test_resolve_run(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_run("tiny", storage=url) == (url, "tiny")
     monkeypatch.chdir(runs.parent)
     assert resolve_run("tiny", runs_dir=runs.name) == (url, "tiny")
-    with pytest.raises(ActsearchError, match="neither a run folder nor a study in"):
+    with pytest.raises(ActsearchError, match="neither a run folder nor the name of a study"):
         resolve_run("nosuch", runs_dir=runs)
     with pytest.raises(ActsearchError, match="no study 'other' in .*; studies there: tiny"):
         resolve_run("other", storage=url)

@@ -173,7 +173,7 @@ def test_load_run_from_run_folder(tiny: tuple[optuna.Study, Path]) -> None:
     assert load_run(folder).study_name == study.study_name
     assert load_run(folder / "study.db").study_name == study.study_name
     assert load_run(folder.name, runs_dir=folder.parent).study_name == "tiny"
-    with pytest.raises(ActsearchError, match="neither a run folder nor a study"):
+    with pytest.raises(ActsearchError, match="neither a run folder nor the name of a study"):
         load_run("nosuch", runs_dir=folder)
 
 

@@ -55,6 +55,11 @@ def test_defaults_and_ranges(write_space) -> None:
         ({"model.norm": ["none", "group"]}, "model.norm[1]", "unknown value 'group'"),
         ({"pruner.name": "magic"}, "pruner.name", "unknown value 'magic'"),
         ({"pruner.n_warmup_steps": -1}, "pruner.n_warmup_steps", "non-negative"),
+        ({"pruner.foo": 3}, "pruner.foo",
+         "unknown key; expected one of: interval_steps, n_min_trials, n_startup_trials, "
+         "n_warmup_steps, name"),
+        ({"activations.choices": ["relu", "selu"], "activations.elu_alpha": {"low": 0.5}},
+         "activations.elu_alpha", "elu is not in activations.choices"),
         ({"data.name": "csv", "data.path": "x.csv"}, "data.label", "label column"),
         ({"budget.trials": 0}, "budget.trials", "at least 1"),
         ({"model": [1, 2]}, "model", "expected a mapping"),

@@ -110,7 +110,8 @@ def test_interrupted_trial_is_failed_and_resume_completes(write_space, tmp_path:
 def test_resume_with_a_different_space_is_refused(write_space, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/d.db"
     _search(write_space(), storage, 3)
-    with pytest.raises(ActsearchError, match="created from a different space"):
+    with pytest.raises(ActsearchError, match=r"created from a different space \(model\.width: "
+                                             r"16 in the study, 8 here\)"):
         _search(write_space({"model.width": 8}, name="other.yaml"), storage, 3)
 
 
@@ -165,3 +166,27 @@ def test_resume_takes_the_budget_and_population_of_the_file(write_space,
     assert (space.trials, space.population) == (9, 4)
     stored = space_of_study(optuna.load_study(study_name="s", storage=storage))
     assert (stored.trials, stored.population) == (9, 4)  # what workers elsewhere read
+
+
+@pytest.mark.parametrize("population", [1, 3])
+def test_uniform_baselines_are_never_pruned(write_space, tmp_path: Path,
+                                            population: int) -> None:
+    from actsearch.population import run_population_search
+
+    # A complete trial with a perfect curve, and a pruner that keeps the top 1%: every other
+    # trial is pruned at its first epoch, unless exempt.
+    space = load_space(write_space({"train.epochs": 6, "pruner": {
+        "name": "percentile", "percentile": 1.0, "n_startup_trials": 1}}))
+    study, space = open_study(space, "b", f"sqlite:///{tmp_path}/b.db")
+    study.add_trial(optuna.trial.create_trial(
+        value=1.0, intermediate_values={epoch: 1.0 for epoch in range(1, 7)}))
+    data = to_device(load_data(space.data, 0), "cpu")
+    if population == 1:
+        run_search(space, study, data, "cpu", 12)
+    else:
+        run_population_search(space, study, data, "cpu", 12, population=population)
+    baselines = [t for t in study.trials if t.user_attrs.get("baseline")]
+    assert len(baselines) == 3
+    assert all(t.state == TrialState.COMPLETE and t.user_attrs["epochs"] == 6
+               for t in baselines)
+    assert study.get_trials(states=(TrialState.PRUNED,)), "the pruner pruned nothing"
