@@ -52,6 +52,13 @@ def _summary_table(summary: StudySummary, title: str) -> _Table:
                           "train s"], rows, note)
 
 
+def _objective_value(name: str, value: float) -> str:
+    # Accuracies as in every other table; seconds to a tenth; other measures 4 significant.
+    if name in ("accuracy", "val acc"):
+        return f"{value:.4f}"
+    return f"{value:.1f}" if name == "train s" else f"{value:.4g}"
+
+
 def _tables(analysis: Analysis) -> list[_Table]:
     tables = [_summary_table(analysis.summary, f"top layouts of study {analysis.study_name}")]
     names = [n for n, _ in analysis.objectives]
@@ -59,7 +66,8 @@ def _tables(analysis: Analysis) -> list[_Table]:
         names = ["val acc", "train s"]
     tables.append(_Table(
         "Pareto front (" + ", ".join(names) + ")", ["trial", "layout", *names],
-        [[str(r.number), r.layout, *(f"{v:.4g}" for v in values)]
+        [[str(r.number), r.layout, *(_objective_value(n, v) for n, v in zip(names, values,
+                                                                             strict=True))]
          for r, values in analysis.pareto]))
     if analysis.finalists:
         rows = []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import optuna
@@ -47,6 +48,9 @@ def test_multi_objective_search_writes_reports(write_space, tmp_path: Path, caps
     assert "Pareto front (accuracy, latency)" in out and "finalists" in out
     md = (runs / "mo" / "report.md").read_text()
     html = (runs / "mo" / "report.html").read_text()
+    pareto = md[md.index("Pareto front"):].split("\n\n")[1]
+    accuracies = [row.split("|")[-3].strip() for row in pareto.splitlines()[2:]]
+    assert accuracies and all(re.fullmatch(r"\d\.\d{4}", a) for a in accuracies), pareto
     for text in (md, html):
         assert "Pareto front" in text and "vs best uniform" in text
         assert "p (Welch)" in text and "per-layer preference" in text
