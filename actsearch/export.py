@@ -161,8 +161,12 @@ def _data_document(spec: DataSpec, split_seed: int, fingerprint: str) -> dict[st
         document["path"] = str(Path(spec.path).resolve())
     if spec.label is not None:
         document["label"] = spec.label
-    document.update(val_fraction=spec.val_fraction, test_fraction=spec.test_fraction,
-                    samples=spec.samples, split_seed=split_seed, fingerprint=fingerprint)
+    document["val_fraction"] = spec.val_fraction
+    if spec.name != "mnist1d":  # MNIST-1D comes with its own test split
+        document["test_fraction"] = spec.test_fraction
+    if spec.name == "synthetic":  # the only generated set whose size is chosen
+        document["samples"] = spec.samples
+    document.update(split_seed=split_seed, fingerprint=fingerprint)
     return document
 
 

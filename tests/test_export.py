@@ -364,3 +364,14 @@ def test_not_a_mapping_and_not_a_config(config: Path) -> None:
     other = config.with_suffix(".txt")
     other.write_text("schema_version: 1\n")
     _one_line_error(other, r"expected a \.yaml, \.yml or \.json config")
+
+
+def test_data_section_lists_only_what_applies() -> None:
+    from actsearch.export import _data_document
+    from actsearch.space import DataSpec
+
+    mnist1d = _data_document(DataSpec("mnist1d"), 0, "f")
+    assert "test_fraction" not in mnist1d and "samples" not in mnist1d  # own test split
+    synthetic = _data_document(DataSpec("synthetic", samples=600), 0, "f")
+    assert synthetic["samples"] == 600 and synthetic["test_fraction"] == 0.2
+    assert "samples" not in _data_document(DataSpec("digits"), 0, "f")
