@@ -161,13 +161,19 @@ def _data_document(spec: DataSpec, split_seed: int, fingerprint: str) -> dict[st
         document["path"] = str(Path(spec.path).resolve())
     if spec.label is not None:
         document["label"] = spec.label
-    document["val_fraction"] = spec.val_fraction
-    if spec.name != "mnist1d":  # MNIST-1D comes with its own test split
-        document["test_fraction"] = spec.test_fraction
-    if spec.name == "synthetic":  # the only generated set whose size is chosen
-        document["samples"] = spec.samples
+    document.update({key: getattr(spec, key) for key in _split_keys(spec.name)})
     document.update(split_seed=split_seed, fingerprint=fingerprint)
     return document
+
+
+def _split_keys(name: str) -> tuple[str, ...]:
+    """The data settings that shape a data set's splits, the ones a config records."""
+    keys = ["val_fraction"]
+    if name != "mnist1d":  # MNIST-1D comes with its own test split
+        keys.append("test_fraction")
+    if name == "synthetic":  # the only generated set whose size is chosen
+        keys.append("samples")
+    return tuple(keys)
 
 
 def _layer_document(layer: Layer) -> dict[str, Any]:
@@ -490,8 +496,8 @@ def _parse_recipe(f: FieldReader) -> Recipe:
 
 
 def _parse_data_section(f: FieldReader, base: Path) -> tuple[DataSpec, int, str]:
-    _require(f, ("name", "val_fraction", "test_fraction", "samples", "split_seed",
-                 "fingerprint"))
+    _require(f, ("name",))
+    _require(f, (*_split_keys(f.value["name"]), "split_seed", "fingerprint"))
     split_seed = f.get("split_seed", int, None)
     fingerprint = f.get("fingerprint", str, None)
     rest = {k: v for k, v in f.value.items() if k not in ("split_seed", "fingerprint")}

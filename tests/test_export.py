@@ -366,12 +366,18 @@ def test_not_a_mapping_and_not_a_config(config: Path) -> None:
     _one_line_error(other, r"expected a \.yaml, \.yml or \.json config")
 
 
-def test_data_section_lists_only_what_applies() -> None:
-    from actsearch.export import _data_document
-    from actsearch.space import DataSpec
+@pytest.mark.parametrize("spec", [
+    {"name": "mnist1d"}, {"name": "digits"}, {"name": "synthetic", "samples": 600},
+    {"name": "npz", "path": "d.npz"}, {"name": "csv", "path": "d.csv", "label": "y"}])
+def test_data_section_lists_what_applies_and_reads_back(spec: dict, tmp_path: Path) -> None:
+    from actsearch.export import _data_document, _parse_data_section
+    from actsearch.space import DataSpec, FieldReader
 
-    mnist1d = _data_document(DataSpec("mnist1d"), 0, "f")
-    assert "test_fraction" not in mnist1d and "samples" not in mnist1d  # own test split
-    synthetic = _data_document(DataSpec("synthetic", samples=600), 0, "f")
-    assert synthetic["samples"] == 600 and synthetic["test_fraction"] == 0.2
-    assert "samples" not in _data_document(DataSpec("digits"), 0, "f")
+    written = DataSpec(**{**spec, "path": str(tmp_path / spec["path"])} if "path" in spec
+                       else spec)
+    document = _data_document(written, 3, "f00d")
+    assert ("test_fraction" in document) == (spec["name"] != "mnist1d")  # own test split
+    assert ("samples" in document) == (spec["name"] == "synthetic")
+    read, split_seed, fingerprint = _parse_data_section(
+        FieldReader("x.yaml", "data", document), tmp_path)
+    assert (read, split_seed, fingerprint) == (written, 3, "f00d")

@@ -65,3 +65,12 @@ def test_multi_objective_search_writes_reports(write_space, tmp_path: Path, caps
     (runs / "mo" / "report.md").unlink()
     assert main(["report", str(runs / "mo")]) == 0
     assert (runs / "mo" / "report.md").read_text() == md
+
+
+def test_objective_values_are_formatted_as_in_the_other_tables() -> None:
+    from actsearch.report import _objective_value
+
+    assert _objective_value("accuracy", 0.85) == "0.8500"  # .4g would print 0.85
+    assert _objective_value("val acc", 1.0) == "1.0000"
+    assert _objective_value("train s", 12.345) == "12.3"
+    assert _objective_value("latency", 1.0123456) == "1.012"
