@@ -13,12 +13,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from actsearch.errors import ActsearchError
+from actsearch.errors import EXIT_INTERRUPTED, ActsearchError
 
 __all__ = ["main"]
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):

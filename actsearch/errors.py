@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+EXIT_INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C or SIGTERM (128 + 2)
+
 
 class ActsearchError(Exception):
     """A user error: the CLI prints its message on one line and exits 2.

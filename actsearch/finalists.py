@@ -10,6 +10,7 @@ where ``analysis`` compares them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -108,7 +109,7 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
         }
         # Stability: the trial's single-run instability plus the spread over seeds.
         single = instability(trial.user_attrs.get("probes") or {})
-        entry["stability"] = (None if entry["std"] is None or single != single
+        entry["stability"] = (None if entry["std"] is None or math.isnan(single)
                               else round(single + entry["std"], 6))
         results.append(entry)
         if progress is not None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "BASELINE_ATTR",
     "Candidate",
     "Layer",
     "Layout",
@@ -139,6 +140,10 @@ def candidate_from_params(params: dict[str, Any], space: SearchSpace) -> Candida
     except KeyError as e:
         raise ActsearchError(f"trial params lack {e.args[0]!r} for space {space.name!r}") from None
     return Candidate(Layout(tuple(layers)), norm, lr)
+
+
+# The trial user attribute that marks an enqueued uniform baseline (never pruned).
+BASELINE_ATTR = "baseline"
 
 
 def uniform_candidates(space: SearchSpace) -> list[dict[str, Any]]:

@@ -16,16 +16,14 @@ import torch
 
 from actsearch.data import DeviceData
 from actsearch.errors import ActsearchError
-from actsearch.layout import Candidate, Layer, Layout, suggest_candidate
+from actsearch.layout import BASELINE_ATTR, Candidate, Layer, Layout, suggest_candidate
 from actsearch.models import build_model
 from actsearch.probes import measure_all
 from actsearch.pruning import CurveMedianPruner, TrialPruning
 from actsearch.space import SearchSpace
-from actsearch.storage import BASELINE_ATTR
 from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
 
 __all__ = [
-    "BASELINE_ATTR",
     "ERROR_ATTR",
     "instability",
     "is_baseline",
@@ -161,16 +159,17 @@ class Objective:
         best = [0.0]
         pruning = TrialPruning(trial) if self.curve_pruner is None else None
         exempt = is_baseline(trial)
+        if self.curve_pruner is not None and self.curve_pruner.enabled and not exempt:
+            self.curve_pruner.refresh(trial.study)  # one read a trial, not one an epoch
 
         def on_epoch(stats: EpochStats) -> bool:
             if self.listener is not None:
                 self.listener.epoch_done(trial.number, stats)
-            if pruning is not None:  # asked even for a baseline: pruners keep rung records
+            if pruning is not None:  # a baseline reports too, and pruners keep rung records
                 prune = pruning.report_and_decide(stats.val_acc, stats.epoch)
-            else:
-                best[0] = max(best[0], stats.val_acc)
-                prune = self.curve_pruner.should_prune(trial.study, stats.epoch, best[0])
-            return exempt or not prune
+                return exempt or not prune
+            best[0] = max(best[0], stats.val_acc)
+            return exempt or not self.curve_pruner.decide(stats.epoch, best[0])
 
         try:
             result = fit(model, self.data, recipe_for(self.space, candidate), seed, on_epoch)

@@ -53,7 +53,18 @@ from actsearch.objective import (
 from actsearch.pruning import ReportBuffer, prune_decisions
 from actsearch.space import SearchSpace
 from actsearch.storage import FINISHED
-from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
+from actsearch.train import (
+    ADAM_BETAS,
+    ADAM_EPS,
+    SGD_MOMENTUM,
+    EpochStats,
+    FitResult,
+    Recipe,
+    epoch_loss,
+    epoch_lr,
+    evaluate,
+    fit,
+)
 
 __all__ = [
     "Member",
@@ -70,9 +81,6 @@ __all__ = [
 
 # Activations a population can mix: those of the form x > 0 ? pos * x : neg * expm1(x).
 _ELU_FORM = ("relu", "elu", "selu")
-_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, which train.fit uses
-_EPS = 1e-8
-_MOMENTUM = 0.9  # train.fit's SGD: Nesterov momentum 0.9
 _EVAL_BATCH = 4096  # as train.evaluate
 # On a GPU the step of a small MLP is launch-bound, so K candidates cost about what one does
 # until the GPU fills up. On the 2-core CPU this was written on, K=8 trained 24 unpruned
@@ -323,11 +331,11 @@ class Population:
             if wd:
                 grad = grad.add(p, alpha=wd)
             # The buffer starts at zero, so 0.9 * 0 + grad is torch's first-step clone exactly.
-            self._moment1.mul_(_MOMENTUM).add_(grad)
-            grad = grad.add(self._moment1, alpha=_MOMENTUM)
+            self._moment1.mul_(SGD_MOMENTUM).add_(grad)
+            grad = grad.add(self._moment1, alpha=SGD_MOMENTUM)
             p.sub_(grad * lrs.to(dt)[:, None])
             return
-        beta1, beta2 = _BETAS
+        beta1, beta2 = ADAM_BETAS
         self._steps += 1
         # Per-member bias corrections from per-member step counts, in float64 as torch does,
         # computed on the device so that a step never waits for the host.
@@ -340,7 +348,7 @@ class Population:
                 grad = grad.add(p, alpha=wd)
         self._moment1.lerp_(grad, 1 - beta1)
         self._moment2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (self._moment2.sqrt() / bias2_sqrt.to(dt)[:, None]).add_(_EPS)
+        denom = (self._moment2.sqrt() / bias2_sqrt.to(dt)[:, None]).add_(ADAM_EPS)
         p.add_(self._moment1.mul((-lrs / bias1).to(dt)[:, None]).div_(denom))
 
     def train_epoch(self, on_step: Callable[[torch.Tensor, torch.Tensor], None] | None = None
@@ -361,12 +369,7 @@ class Population:
             return []
         x, y = self.data.x_train.flatten(1), self.data.y_train
         n, bs, recipe = len(x), self.recipe.batch_size, self.recipe
-        lrs = []
-        for m in members:
-            lr = m.lr
-            if recipe.schedule == "cosine":  # fit's formula, at the member's own epoch
-                lr = m.lr * 0.5 * (1.0 + math.cos(math.pi * m.epochs_done / recipe.epochs))
-            lrs.append(lr)
+        lrs = [epoch_lr(m.lr, m.epochs_done, recipe) for m in members]  # each at its epoch
         lr_tensor = torch.tensor(lrs, device=self.device, dtype=torch.float64)
         started = time.perf_counter()
         # One randperm per member and epoch from its own generator: fit's data order.
@@ -385,10 +388,7 @@ class Population:
                 on_step(step_losses.detach(), grad)
             self._update(grad, lr_tensor)
             losses.append(step_losses.detach())
-        batch_losses = torch.stack(losses)  # (steps, K)
-        sizes = torch.full_like(batch_losses[:, 0], float(bs))
-        sizes[-1] = n - bs * (len(losses) - 1)
-        train_losses = ((batch_losses * sizes[:, None]).sum(0) / n).tolist()
+        train_losses = epoch_loss(torch.stack(losses), n, bs).tolist()  # (steps, K) -> K
         seconds = (time.perf_counter() - started) / len(members)
         val = self.evaluate(self.data.x_val, self.data.y_val)
         out = []

@@ -68,12 +68,26 @@ class CurveMedianPruner:
 
     def should_prune(self, study: optuna.Study, epoch: int, best_so_far: float) -> bool:
         """Whether a trial whose best validation accuracy up to ``epoch`` is ``best_so_far``
-        should stop."""
+        should stop (``refresh`` then ``decide``)."""
         if not self.enabled or epoch < self.n_warmup_steps:
             return False
+        self.refresh(study)
+        return self.decide(epoch, best_so_far)
+
+    def refresh(self, study: optuna.Study) -> None:
+        """Read the curves of trials completed since the last refresh (one storage read).
+
+        A trial's decisions need one refresh when it starts: with one process no trial
+        completes while it trains.
+        """
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if trial.number not in self._curves:
                 self._curves[trial.number] = list(trial.user_attrs.get("val_acc_curve", []))
+
+    def decide(self, epoch: int, best_so_far: float) -> bool:
+        """``should_prune`` against the curves of the last ``refresh``."""
+        if not self.enabled or epoch < self.n_warmup_steps:
+            return False
         if len(self._curves) < max(self.n_startup_trials, 1):
             return False
         at_epoch = [c[epoch - 1] for c in self._curves.values() if len(c) >= epoch]
@@ -88,6 +102,12 @@ class CurveMedianPruner:
 # itself, so it (like any other pruner) goes through trial.should_prune() one by one.
 SNAPSHOT_PRUNERS = (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner,
                      optuna.pruners.SuccessiveHalvingPruner, optuna.pruners.NopPruner)
+
+
+def _snapshotable(study: optuna.Study) -> bool:
+    """Whether the study's pruner can decide against a StudySnapshot (multi-objective
+    studies cannot prune through Optuna at all)."""
+    return type(study.pruner) in SNAPSHOT_PRUNERS and len(study.directions) == 1
 
 
 class _SnapshotStorage:
@@ -204,7 +224,7 @@ def prune_decisions(study: optuna.Study, trials: Sequence[optuna.Trial],
     pruner = study.pruner
     if type(pruner) is optuna.pruners.NopPruner:
         return [False] * len(trials)
-    if type(pruner) not in SNAPSHOT_PRUNERS or len(study.directions) > 1:
+    if not _snapshotable(study):
         if reports is not None:
             reports.flush()
         return [trial.should_prune() for trial in trials]
@@ -230,18 +250,20 @@ class TrialPruning:
         self.trial = trial
         study = trial.study
         self.pruner = study.pruner
-        snapshotable = type(self.pruner) in SNAPSHOT_PRUNERS and len(study.directions) == 1
-        self.snapshot = StudySnapshot(study) if snapshotable else None
+        self.never = type(self.pruner) is optuna.pruners.NopPruner
+        # Only a pruner that decides needs the trials; one that reads the storage itself
+        # (outside SNAPSHOT_PRUNERS) gets each report written at once.
+        self.snapshot = StudySnapshot(study) if _snapshotable(study) and not self.never else None
         self.reports = ReportBuffer(flush_seconds)
 
     def report_and_decide(self, value: float, step: int) -> bool:
         """Report the epoch's value and say whether to stop."""
-        if self.snapshot is None:
+        if self.snapshot is None and not self.never:
             self.trial.report(value, step)
             return self.trial.should_prune()
         self.reports.report(self.trial, value, step)
         self.reports.flush_if_due()
-        if type(self.pruner) is optuna.pruners.NopPruner:
+        if self.snapshot is None:  # the NopPruner
             return False
         self.snapshot.add_report(self.trial.number, step, value)
         return bool(self.pruner.prune(self.snapshot, self.snapshot.frozen(self.trial)))

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _st
 
 __all__ = [
     "LayerPreference",
@@ -23,6 +22,14 @@ __all__ = [
     "pareto_front",
     "welch_test",
 ]
+
+
+def _student_t():
+    # scipy.stats takes ~0.65 s to import; only the intervals and tests need it, not the
+    # Pareto front the dashboard's graphs use.
+    from scipy import stats
+
+    return stats.t
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ def describe(values: Sequence[float], confidence: float = 0.95) -> Summary:
     if n < 2:
         return Summary(n, mean, math.nan, math.nan, math.nan, confidence)
     std = float(a.std(ddof=1))
-    half = float(_st.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    half = float(_student_t().ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half, confidence)
 
 
@@ -122,8 +129,8 @@ def welch_test(a: Sequence[float], b: Sequence[float], label_a: str = "A", label
     else:
         df = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
         t = diff / se
-        p = float(2 * _st.t.sf(abs(t), df))
-        half = float(_st.t.ppf(1 - alpha / 2, df)) * se
+        p = float(2 * _student_t().sf(abs(t), df))
+        half = float(_student_t().ppf(1 - alpha / 2, df)) * se
         lo, hi = diff - half, diff + half
     level = f"{100 * (1 - alpha):g}% CI"
     if p >= alpha:

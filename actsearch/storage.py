@@ -14,10 +14,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ActsearchError, mask_url
+from actsearch.layout import BASELINE_ATTR
 from actsearch.space import STUDY_NAME, SearchSpace, parse_space
 
 __all__ = [
-    "BASELINE_ATTR",
     "FINISHED",
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",
@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a study's trial budget counts
-BASELINE_ATTR = "baseline"  # True on the enqueued uniform baselines (never pruned)
 SPACE_ATTR = "actsearch_space"  # the study user attribute that holds its space document
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
@@ -210,6 +209,13 @@ def resolve_run(run_or_study: str | Path, storage: str | None = None,
     Raises:
         ActsearchError: when no such folder, file or study exists.
     """
+    url, name, _ = _resolve_run(run_or_study, storage, runs_dir)
+    return url, name
+
+
+def _resolve_run(run_or_study: str | Path, storage: str | None,
+                 runs_dir: str | Path) -> tuple[str, str, optuna.storages.BaseStorage]:
+    """``resolve_run``, and the storage it opened to find the study."""
     text = str(run_or_study)
     path = Path(text)
     name = path.name if path.is_dir() else None if path.is_file() else text
@@ -228,25 +234,26 @@ def resolve_run(run_or_study: str | Path, storage: str | None = None,
             raise ActsearchError(f"{text}: neither a run folder nor the name of a study with "
                                  f"a run folder in {runs_dir}/; pass --storage URL for a study "
                                  f"stored elsewhere")
-    names = study_names(make_storage(storage), mask_url(storage))
+    opened = make_storage(storage)
+    names = study_names(opened, mask_url(storage))
     if name is None or (name not in names and len(names) == 1 and path.is_dir()):
         # A .db file, or a renamed run folder: the one study in it.
         if len(names) != 1:
             raise ActsearchError(f"{text}: expected one study in {mask_url(storage)}, found "
                                  f"{len(names)} ({', '.join(names) or 'none'}); pass "
                                  f"--storage and the study name")
-        return storage, names[0]
+        return storage, names[0], opened
     if name not in names:
         raise ActsearchError(f"no study {name!r} in {mask_url(storage)}; studies there: "
                              f"{', '.join(names) or 'none'}")
-    return storage, name
+    return storage, name, opened
 
 
 def load_run(run_or_study: str | Path, storage: str | None = None,
              runs_dir: str | Path = "runs") -> optuna.Study:
     """Load the study ``resolve_run`` names, without changing it."""
-    url, name = resolve_run(run_or_study, storage, runs_dir)
-    return optuna.load_study(study_name=name, storage=make_storage(url))
+    _, name, opened = _resolve_run(run_or_study, storage, runs_dir)
+    return optuna.load_study(study_name=name, storage=opened)
 
 
 def space_of_study(study: optuna.Study) -> SearchSpace:

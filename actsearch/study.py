@@ -15,12 +15,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ActsearchError, mask_url
-from actsearch.layout import uniform_candidates
+from actsearch.layout import BASELINE_ATTR, uniform_candidates
 from actsearch.objective import GuardedObjective, Objective, TrialFailed, TrialListener
 from actsearch.population import population_support, run_population_search
 from actsearch.space import STUDY_NAME, SearchSpace, space_to_document
 from actsearch.storage import (
-    BASELINE_ATTR,
     FINISHED,
     SPACE_ATTR,
     make_storage,
@@ -97,18 +96,17 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     if not STUDY_NAME.fullmatch(study_name):
         raise ActsearchError(f"--study: expected letters, digits, '_', '-' or '.' (it names "
                              f"the run folder), got {study_name!r}")
-    if space is None:
-        if study_name not in existing:
-            raise ActsearchError(f"--study: no study {study_name!r} in {where}; "
-                                 f"studies there: {', '.join(existing) or 'none'}")
-        probe = optuna.load_study(study_name=study_name, storage=storage)
-        space = space_of_study(probe)
-    seed = space.seed if seed is None else seed
     created = study_name not in existing
+    if space is None and created:
+        raise ActsearchError(f"--study: no study {study_name!r} in {where}; "
+                             f"studies there: {', '.join(existing) or 'none'}")
     n_before = 0
-    if not created:
+    if created:
+        seed = space.seed if seed is None else seed
+    else:
         probe = optuna.load_study(study_name=study_name, storage=storage)
         stored = space_of_study(probe)
+        space = stored if space is None else space
         differences = _differences(_comparable(stored), _comparable(space))
         if differences:
             raise ActsearchError(f"--study {study_name}: the study was created from a different "
@@ -117,8 +115,8 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
                                     population=space.population)
         if space != stored:  # workers elsewhere read the budget from the stored space
             probe.set_user_attr(SPACE_ATTR, space_to_document(space))
-        seed = probe.user_attrs.get("seed", seed)
-        n_before = len(probe.trials)
+        seed = probe.user_attrs.get("seed", space.seed if seed is None else seed)
+        n_before = len(probe.get_trials(deepcopy=False))
     # On resume, offset the seed by the trials already run: the same seed would replay the
     # sampler's random start-up suggestions and repeat finished trials.
     sampler = make_sampler(space, seed + n_before, concurrent)

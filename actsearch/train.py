@@ -94,17 +94,40 @@ def configure_threads(device: torch.device, threads: int | None = None) -> int:
     return threads
 
 
+# The optimisers' settings besides the recipe's; actsearch.population applies the same.
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults
+SGD_MOMENTUM = 0.9  # with Nesterov
+
+
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     params = list(model.parameters())
     if recipe.optimizer in ("adam", "adamw"):
         cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
         # The fused kernel updates all tensors in one op: about 20% off a step of a small
         # MLP on the CPU (bench/overhead.py), with the same update rule.
-        return cls(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
+        return cls(params, lr=recipe.lr, betas=ADAM_BETAS, eps=ADAM_EPS,
+                   weight_decay=recipe.weight_decay, fused=True)
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, nesterov=True,
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=SGD_MOMENTUM, nesterov=True,
                                weight_decay=recipe.weight_decay)
     raise ActsearchError(f"train.optimizer: unknown optimizer {recipe.optimizer!r}")
+
+
+def epoch_lr(lr: float, epoch: int, recipe: Recipe) -> float:
+    """The learning rate of ``epoch`` (0-based) under the recipe's schedule."""
+    if recipe.schedule == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * epoch / recipe.epochs))
+    return lr
+
+
+def epoch_loss(batch_losses: torch.Tensor, n: int, batch_size: int) -> torch.Tensor:
+    """An epoch's mean per-sample loss from its batch means (batches along dim 0; the last
+    batch may be smaller)."""
+    steps = batch_losses.shape[0]
+    sizes = torch.full((steps,), float(batch_size), dtype=batch_losses.dtype,
+                       device=batch_losses.device)
+    sizes[-1] = n - batch_size * (steps - 1)
+    return (batch_losses * sizes.reshape(steps, *[1] * (batch_losses.dim() - 1))).sum(0) / n
 
 
 @torch.inference_mode()
@@ -142,9 +165,8 @@ def fit(model: nn.Module, data: DeviceData, recipe: Recipe, seed: int,
     result = FitResult("complete")
     for epoch in range(recipe.epochs):
         if recipe.schedule == "cosine":
-            lr = recipe.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / recipe.epochs))
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = epoch_lr(recipe.lr, epoch, recipe)
         started = time.perf_counter()
         model.train()
         order = torch.randperm(n, device=x.device, generator=generator)
@@ -157,10 +179,7 @@ def fit(model: nn.Module, data: DeviceData, recipe: Recipe, seed: int,
             optimizer.step()
             losses.append(loss.detach())
         # One host read per epoch; it also waits for the device, so the time is honest.
-        batch_losses = torch.stack(losses)
-        sizes = torch.full_like(batch_losses, float(bs))
-        sizes[-1] = n - bs * (len(losses) - 1)
-        train_loss = float((batch_losses * sizes).sum() / n)
+        train_loss = float(epoch_loss(torch.stack(losses), n, bs))
         result.train_seconds += time.perf_counter() - started
         result.samples_seen += n
         val_loss, val_acc = evaluate(model, data.x_val, data.y_val)

@@ -27,7 +27,7 @@ from types import FrameType
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.errors import ActsearchError, mask_url
+from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
 from actsearch.objective import ERROR_ATTR, WORKER_ATTR, worker_id
 from actsearch.storage import (
     GRACE_PERIOD,
@@ -45,8 +45,6 @@ __all__ = [
     "run_worker",
     "run_workers",
 ]
-
-_EXIT_INTERRUPTED = 130
 
 
 # --- dead workers -----------------------------------------------------------------------------
@@ -202,7 +200,7 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         run_search(space, study, data, torch_device, target, timeout,
                    callbacks=[] if quiet else [_TrialLines(prefix)])
     except KeyboardInterrupt:
-        return _EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -291,7 +289,7 @@ def run_workers(n: int, worker_args: Sequence[str], *, gpus: int | None = None,
         for s, handler in previous.items():
             signal.signal(s, handler)
     if signals_seen:
-        return _EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     for code in codes:
         if code != 0:
             return 128 - code if code < 0 else code
