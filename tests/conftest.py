@@ -30,31 +30,76 @@ def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     mp.undo()
 
 
+DELETE = object()  # as a value in ``space_document``'s changes: drop the key
+
+
+def space_document(changes: dict | None = None) -> dict:
+    """The tiny space as a document, updated by ``changes`` (dotted keys -> values)."""
+    document = yaml.safe_load(yaml.safe_dump(TINY_SPACE))
+    for dotted, value in (changes or {}).items():
+        *parents, key = dotted.split(".")
+        node = document
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is DELETE:
+            node.pop(key, None)
+        else:
+            node[key] = value
+    return document
+
+
+def search(space_path: Path, storage: str, trials: int, name: str = "s",
+           seed: int | None = None) -> optuna.Study:
+    """Open (or resume) study ``name`` of a space file and run it to ``trials`` on the CPU."""
+    from actsearch.data import load_data, to_device
+    from actsearch.space import load_space
+    from actsearch.study import open_study, run_search
+
+    study, space = open_study(load_space(space_path), name, storage, seed=seed)
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
+    run_search(space, study, data, "cpu", trials)
+    return study
+
+
+# The study the graph and dashboard tests look at: ten trials, four before pruning starts.
+GRAPHS_SPACE = space_document({"pruner.n_startup_trials": 4, "budget.trials": 10,
+                               "train.schedule": DELETE, "description": DELETE})
+
+
+def run_tiny_study(folder: Path, trials: int = 10, name: str = "tiny") -> tuple[str, str]:
+    """A finished study of GRAPHS_SPACE in ``folder/<name>/study.db``; returns (storage, name)."""
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    path = folder / "space.yaml"
+    path.write_text(yaml.safe_dump({**GRAPHS_SPACE, "name": name}))
+    storage = f"sqlite:///{folder / name / 'study.db'}"
+    search(path, storage, trials, name)
+    return storage, name
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread() -> None:
+    # Small models train fastest, and timings are steadiest, on one thread; other work
+    # shares this machine.
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def write_space(tmp_path: Path):
     """Write a space document (the tiny one, updated by ``changes``) and return its path."""
 
     def write(changes: dict | None = None, name: str = "space.yaml") -> Path:
-        document = yaml.safe_load(yaml.safe_dump(TINY_SPACE))
-        for dotted, value in (changes or {}).items():
-            *parents, key = dotted.split(".")
-            node = document
-            for p in parents:
-                node = node.setdefault(p, {})
-            if value is _DELETE:
-                node.pop(key, None)
-            else:
-                node[key] = value
         path = tmp_path / name
-        path.write_text(yaml.safe_dump(document))
+        path.write_text(yaml.safe_dump(space_document(changes)))
         return path
 
     return write
 
 
-_DELETE = object()
-
-
 @pytest.fixture
 def delete() -> object:
-    return _DELETE
+    return DELETE

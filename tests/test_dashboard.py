@@ -13,10 +13,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import run_tiny_study
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import create_trial
 from optuna_dashboard import get_note
-from test_graphs import run_tiny_study
 
 from actsearch import dashboard
 from actsearch.dashboard import DashboardServer, prepare_dashboard

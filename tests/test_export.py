@@ -8,6 +8,7 @@ import optuna
 import pytest
 import torch
 import yaml
+from conftest import DELETE, search, space_document
 from optuna.trial import TrialState
 
 from actsearch.data import load_data, to_device
@@ -22,9 +23,7 @@ from actsearch.export import (
 from actsearch.layout import candidate_from_params
 from actsearch.models import build_model
 from actsearch.objective import recipe_for
-from actsearch.space import load_space
 from actsearch.storage import load_run, space_of_study
-from actsearch.study import open_study, run_search
 from actsearch.train import fit
 
 KEY_ORDER = ["schema_version", "architecture", "layers", "recipe", "data", "metrics",
@@ -32,31 +31,10 @@ KEY_ORDER = ["schema_version", "architecture", "layers", "recipe", "data", "metr
 
 # A smaller space than conftest's, shared by the bad-file tests through one module-scoped
 # export (function-scoped write_space cannot feed a module-scoped fixture).
-SMALL_SPACE = {
-    "name": "small",
-    "data": {"name": "synthetic", "samples": 300},
-    "model": {"family": "mlp", "width": 8, "depth": 2},
-    "activations": {"choices": ["relu", "elu", "selu"]},
-    "train": {"lr": 0.01, "batch_size": 64, "epochs": 2},
-    "pruner": {"name": "none"},
-    "budget": {"trials": 3},
-}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> None:
-    # Small models train fastest on one thread, and other work shares this machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _search(space_path: Path, storage: str, trials: int) -> optuna.Study:
-    study, space = open_study(load_space(space_path), "tiny", storage)
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
-    run_search(space, study, data, "cpu", trials)
-    return study
+SMALL_SPACE = space_document({
+    "name": "small", "description": DELETE, "data.samples": 300, "model.width": 8,
+    "train.epochs": 2, "train.schedule": DELETE, "pruner": {"name": "none"},
+    "sampler": DELETE, "budget.trials": 3})
 
 
 def _retrained_trial_model(study: optuna.Study,
@@ -81,7 +59,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, Path]:
     folder.mkdir()
     space_path = folder / "small.yaml"
     space_path.write_text(yaml.safe_dump(SMALL_SPACE))
-    study = _search(space_path, f"sqlite:///{folder}/study.db", 3)
+    study = search(space_path, f"sqlite:///{folder}/study.db", 3, "tiny")
     [config] = export_configs(study, top=1, out_dir=folder / "out", weights=True, device="cpu")
     return study, config
 
@@ -114,7 +92,7 @@ def _one_line_error(path: Path, match: str, loader=load_model) -> str:
 
 
 def test_round_trip_with_weights(write_space, tmp_path: Path) -> None:
-    study = _search(write_space(), f"sqlite:///{tmp_path}/s.db", 6)
+    study = search(write_space(), f"sqlite:///{tmp_path}/s.db", 6, "tiny")
     paths = export_configs(study, top=2, out_dir=tmp_path / "out", weights=True, device="cpu")
     complete = sorted(study.get_trials(states=(TrialState.COMPLETE,)),
                       key=lambda t: (-t.value, t.number))
@@ -155,7 +133,7 @@ def test_round_trip_with_weights(write_space, tmp_path: Path) -> None:
 
 
 def test_json_export_without_weights(write_space, tmp_path: Path) -> None:
-    study = _search(write_space(), f"sqlite:///{tmp_path}/s.db", 4)
+    study = search(write_space(), f"sqlite:///{tmp_path}/s.db", 4, "tiny")
     [path] = export_configs(study, top=1, out_dir=tmp_path / "out", fmt="json")
     assert path.suffix == ".json" and sorted(p.suffix for p in path.parent.iterdir()) == [".json"]
     document = json.loads(path.read_text())
@@ -224,7 +202,7 @@ def test_train_config_reproduces_the_trial_and_other_seeds_come_close(
         write_space, delete, tmp_path: Path) -> None:
     path = write_space({"train.epochs": 8, "pruner.name": "none",
                         "pruner.n_startup_trials": delete, "pruner.n_warmup_steps": delete})
-    study = _search(path, f"sqlite:///{tmp_path}/s.db", 3)
+    study = search(path, f"sqlite:///{tmp_path}/s.db", 3, "tiny")
     [config] = export_configs(study, top=1, out_dir=tmp_path / "out")
     metrics = yaml.safe_load(config.read_text())["metrics"]
     same = train_config(config, device="cpu")

@@ -4,11 +4,10 @@ import math
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import optuna
 import pytest
-import yaml
+from conftest import run_tiny_study
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -28,34 +27,6 @@ def _dominates(a, b, signs) -> bool:
     """Brute force, independent of the code under test: a is no worse anywhere, better once."""
     return (all(s * x >= s * y for x, y, s in zip(a, b, signs, strict=True))
             and any(s * x > s * y for x, y, s in zip(a, b, signs, strict=True)))
-
-
-SPACE = {
-    "name": "tiny",
-    "data": {"name": "synthetic", "samples": 600},
-    "model": {"family": "mlp", "width": 16, "depth": 2},
-    "activations": {"choices": ["relu", "elu", "selu"]},
-    "train": {"lr": 0.01, "batch_size": 64, "epochs": 3},
-    "pruner": {"name": "median", "n_startup_trials": 4, "n_warmup_steps": 1},
-    "sampler": {"name": "tpe", "seed": 0},
-    "budget": {"trials": 10},
-}
-
-
-def run_tiny_study(folder: Path, trials: int = 10, name: str = "tiny") -> tuple[str, str]:
-    """A finished tiny study in ``folder/<name>/study.db``; returns (storage, name)."""
-    from actsearch.data import load_data, to_device
-    from actsearch.space import load_space
-    from actsearch.study import open_study, run_search
-
-    (folder / name).mkdir(parents=True, exist_ok=True)
-    path = folder / "space.yaml"
-    path.write_text(yaml.safe_dump({**SPACE, "name": name}))
-    storage = f"sqlite:///{folder / name / 'study.db'}"
-    study, space = open_study(load_space(path), name, storage)
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
-    run_search(space, study, data, "cpu", trials)
-    return storage, name
 
 
 @pytest.fixture(scope="module")

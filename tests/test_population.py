@@ -34,14 +34,6 @@ JOBS = [("relu | elu(0.37)", 3), ("selu | elu(1.70)", 11), ("elu(0.80) | relu", 
         ("selu | selu", 5)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def space(write_space):
     return load_space(write_space())

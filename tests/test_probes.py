@@ -22,9 +22,6 @@ from actsearch.probes import (
 )
 from actsearch.space import ModelSpec
 
-# Small models are fastest, and timings steadiest, on one thread.
-torch.set_num_threads(1)
-
 
 def _constant_preactivation(act: nn.Module, bias: float, width: int = 8) -> nn.Sequential:
     """Linear(4, width) with zero weights: every pre-activation equals ``bias``."""

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import search
 from optuna.trial import TrialState
 
 from actsearch.data import load_data, to_device
@@ -14,16 +15,8 @@ from actsearch.storage import space_of_study
 from actsearch.study import FINISHED, open_study, run_search
 
 
-def _search(space_path: Path, storage: str, trials: int, name: str = "s", seed: int | None = None):
-    space = load_space(space_path)
-    study, space = open_study(space, name, storage, seed=seed)
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
-    run_search(space, study, data, "cpu", trials)
-    return study
-
-
 def test_trials_record_what_reports_need(write_space, tmp_path: Path) -> None:
-    study = _search(write_space(), f"sqlite:///{tmp_path}/s.db", 6)
+    study = search(write_space(), f"sqlite:///{tmp_path}/s.db", 6)
     trials = study.get_trials(states=FINISHED)
     assert len(trials) == 6
     # The uniform baselines run first.
@@ -46,7 +39,7 @@ def test_bad_learning_rates_get_pruned(write_space, tmp_path: Path) -> None:
     path = write_space({"train.lr": {"low": 1e-7, "high": 3.0, "log": True},
                         "train.epochs": 6, "sampler.name": "random",
                         "pruner.n_startup_trials": 3})
-    study = _search(path, f"sqlite:///{tmp_path}/p.db", 16)
+    study = search(path, f"sqlite:///{tmp_path}/p.db", 16)
     pruned = study.get_trials(states=(TrialState.PRUNED,))
     assert pruned, "no trial was pruned"
     assert all(t.user_attrs["epochs"] < 6 for t in pruned)
@@ -58,26 +51,26 @@ def test_bad_learning_rates_get_pruned(write_space, tmp_path: Path) -> None:
 
 def test_resume_adds_trials_and_keeps_the_first_runs(write_space, tmp_path: Path) -> None:
     path, storage = write_space(), f"sqlite:///{tmp_path}/r.db"
-    first = _search(path, storage, 4)
+    first = search(path, storage, 4)
     before = {t.number: (t.params, t.state, t.value) for t in first.get_trials()}
-    second = _search(path, storage, 7)
+    second = search(path, storage, 7)
     after = second.get_trials()
     assert len(after) == 7
     assert {t.number: (t.params, t.state, t.value) for t in after[:4]} == before
     # Nothing reruns when the budget is reached already.
-    third = _search(path, storage, 7)
+    third = search(path, storage, 7)
     assert len(third.get_trials()) == 7
 
 
 def test_same_seed_same_trials_and_resume_does_not_repeat(write_space, tmp_path: Path) -> None:
     path = write_space({"train.epochs": 2, "sampler.name": "random"})
-    a = _search(path, f"sqlite:///{tmp_path}/a.db", 7)
-    b = _search(path, f"sqlite:///{tmp_path}/b.db", 7)
+    a = search(path, f"sqlite:///{tmp_path}/a.db", 7)
+    b = search(path, f"sqlite:///{tmp_path}/b.db", 7)
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
     assert [t.value for t in a.trials] == [t.value for t in b.trials]
     # A resumed study must not replay the sampler's sequence from the start.
-    _search(path, f"sqlite:///{tmp_path}/c.db", 5)
-    c = _search(path, f"sqlite:///{tmp_path}/c.db", 7)
+    search(path, f"sqlite:///{tmp_path}/c.db", 5)
+    c = search(path, f"sqlite:///{tmp_path}/c.db", 7)
     first_sampled = [t.params for t in c.trials[3:5]]  # after the 3 enqueued baselines
     assert [t.params for t in c.trials[5:7]] != first_sampled
 
@@ -97,11 +90,11 @@ def test_interrupted_trial_is_failed_and_resume_completes(write_space, tmp_path:
 
     monkeypatch.setattr(objective, "fit", interrupting_fit)
     with pytest.raises(KeyboardInterrupt):
-        _search(path, storage, 6)
+        search(path, storage, 6)
     study = optuna.load_study(study_name="s", storage=storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL]
     monkeypatch.setattr(objective, "fit", real_fit)
-    study = _search(path, storage, 6)
+    study = search(path, storage, 6)
     assert len(study.get_trials(states=FINISHED)) == 6
     layouts = [t.user_attrs["layout"] for t in study.get_trials(states=FINISHED)]
     assert "selu | selu" in layouts  # the interrupted baseline was queued again
@@ -109,10 +102,10 @@ def test_interrupted_trial_is_failed_and_resume_completes(write_space, tmp_path:
 
 def test_resume_with_a_different_space_is_refused(write_space, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/d.db"
-    _search(write_space(), storage, 3)
+    search(write_space(), storage, 3)
     with pytest.raises(ActsearchError, match=r"created from a different space \(model\.width: "
                                              r"16 in the study, 8 here\)"):
-        _search(write_space({"model.width": 8}, name="other.yaml"), storage, 3)
+        search(write_space({"model.width": 8}, name="other.yaml"), storage, 3)
 
 
 def test_mask_url() -> None:
