@@ -20,13 +20,12 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
-import yaml
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actsearch.errors import mask_url  # noqa: E402
-from actsearch.space import load_space  # noqa: E402
+from actsearch.space import parse_space  # noqa: E402
 from actsearch.storage import make_storage  # noqa: E402
 from actsearch.study import FINISHED, open_study  # noqa: E402
 from actsearch.workers import run_workers  # noqa: E402
@@ -65,8 +64,7 @@ def main() -> int:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("ACTSEARCH_CACHE", str(Path(tmp) / "cache"))
-        space_path = Path(tmp) / "space.yaml"
-        space_path.write_text(yaml.safe_dump(SPACE))
+        space = parse_space(SPACE, "bench_workers")
         url = args.storage or f"journal://{Path(tmp) / 'journal.log'}"
         cores = len(os.sched_getaffinity(0))
         print(f"storage {mask_url(url)}, {cores} cores, {args.trials} trials of "
@@ -77,7 +75,7 @@ def main() -> int:
         for n in args.workers:
             name = f"bench_workers_{n}_{os.getpid()}_{time.time_ns()}"
             storage = make_storage(url)
-            study, _ = open_study(load_space(space_path), name, storage)
+            study, _ = open_study(space, name, storage)
             started = time.perf_counter()
             code = run_workers(n, ["--storage", url, "--study", name, "--trials",
                                    str(args.trials), "--device", "cpu", "--quiet"])
