@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actsearch.activations import (
+from actsearch.models.activations import (
     ActivationSpec,
     activation_names,
     create_activation,
@@ -16,12 +16,12 @@ from actsearch.activations import (
     register_activation,
 )
 from actsearch.errors import ActsearchError
-from actsearch.layout import Candidate, Layer, Layout, candidate_from_params, parse_layout
-from actsearch.space import SearchSpace, list_shipped_spaces, load_space
+from actsearch.models.layout import Candidate, Layer, Layout, candidate_from_params, parse_layout
+from actsearch.schema.space import SearchSpace, list_shipped_spaces, load_space
 
 if TYPE_CHECKING:
-    from actsearch.export import export_configs, load_model, train_config
-    from actsearch.models import build_model
+    from actsearch.faces.export import export_configs, load_model, train_config
+    from actsearch.models.build import build_model
 
 __version__ = "0.1.0"
 
@@ -50,11 +50,11 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Names that need torch are imported on first use.
     if name == "build_model":
-        from actsearch.models import build_model
+        from actsearch.models.build import build_model
 
         return build_model
     if name in ("export_configs", "load_model", "train_config"):
-        from actsearch import export
+        from actsearch.faces import export
 
         return getattr(export, name)
     raise AttributeError(f"module 'actsearch' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from actsearch.cli import console_main
+from actsearch.faces.cli import console_main
 
 console_main()

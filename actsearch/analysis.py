@@ -137,7 +137,7 @@ class FinalistComparison:
 def compare_finalists(finalists: Sequence[dict[str, Any]]) -> list[FinalistComparison]:
     """Each finalist vs the uniform finalist with the best mean test accuracy (Welch's t-test).
 
-    ``finalists`` is the study's ``finalists`` attribute (see ``actsearch.finalists``).
+    ``finalists`` is the study's ``finalists`` attribute (see ``actsearch.search.finalists``).
     """
     uniform = [f for f in finalists if f.get("uniform") and f.get("test_acc")]
     reference = max(uniform, key=lambda f: f["mean"], default=None)

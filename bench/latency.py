@@ -1,7 +1,7 @@
 """Inference latency of the ReLU, ELU and SELU versions of one model, side by side.
 
 For each activation and batch size it prints the median latency (over repeated
-measurements, each the median of its timed blocks: ``actsearch.probes``), the typical
+measurements, each the median of its timed blocks: ``actsearch.training.probes``), the typical
 interquartile range within one measurement, the coefficient of variation (CV = std / mean) of
 the repeated measurements of the same model, and the latency relative to ReLU with its CV.
 
@@ -27,11 +27,11 @@ import sys
 
 import torch
 
-from actsearch.layout import parse_layout
-from actsearch.models import build_model
-from actsearch.probes import compare_latency
-from actsearch.space import ModelSpec
-from actsearch.train import configure_threads, select_device
+from actsearch.models.layout import parse_layout
+from actsearch.models.build import build_model
+from actsearch.training.probes import compare_latency
+from actsearch.schema.space import ModelSpec
+from actsearch.training.fit import configure_threads, select_device
 
 ACTIVATIONS = ("relu", "elu", "selu")
 CV_GOAL = 0.05

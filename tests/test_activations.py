@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from actsearch.activations import (
+from actsearch.models.activations import (
     SELU_ALPHA,
     SELU_SCALE,
     activation_names,
@@ -15,9 +15,9 @@ from actsearch.activations import (
     init_layer_for,
 )
 from actsearch.errors import ActsearchError
-from actsearch.layout import parse_layout
-from actsearch.models import build_model, hidden_activations
-from actsearch.space import ModelSpec
+from actsearch.models.layout import parse_layout
+from actsearch.models.build import build_model, hidden_activations
+from actsearch.schema.space import ModelSpec
 
 
 def test_default_three_and_open_registry() -> None:

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from actsearch.cli import main
+from actsearch.faces.cli import main
 
 
 def test_spaces_lists_shipped(capsys) -> None:

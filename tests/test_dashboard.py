@@ -18,11 +18,11 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import create_trial
 from optuna_dashboard import get_note
 
-from actsearch import dashboard
-from actsearch.dashboard import DashboardServer, prepare_dashboard
+from actsearch.faces import dashboard
+from actsearch.faces.dashboard import DashboardServer, prepare_dashboard
 from actsearch.errors import ActsearchError
-from actsearch.graphs import FIGURE_TITLES
-from actsearch.storage import resolve_run
+from actsearch.faces.graphs import FIGURE_TITLES
+from actsearch.search.storage import resolve_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

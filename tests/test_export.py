@@ -11,20 +11,20 @@ import yaml
 from conftest import DELETE, search, space_document
 from optuna.trial import TrialState
 
-from actsearch.data import load_data, to_device
+from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError
-from actsearch.export import (
+from actsearch.faces.export import (
     export_configs,
     load_model,
     read_config,
     select_trials,
     train_config,
 )
-from actsearch.layout import candidate_from_params
-from actsearch.models import build_model
-from actsearch.objective import recipe_for
-from actsearch.storage import load_run, space_of_study
-from actsearch.train import fit
+from actsearch.models.layout import candidate_from_params
+from actsearch.models.build import build_model
+from actsearch.search.objective import recipe_for
+from actsearch.search.storage import load_run, space_of_study
+from actsearch.training.fit import fit
 
 KEY_ORDER = ["schema_version", "architecture", "layers", "recipe", "data", "metrics",
              "provenance"]
@@ -348,8 +348,8 @@ def test_not_a_mapping_and_not_a_config(config: Path) -> None:
     {"name": "mnist1d"}, {"name": "digits"}, {"name": "synthetic", "samples": 600},
     {"name": "npz", "path": "d.npz"}, {"name": "csv", "path": "d.csv", "label": "y"}])
 def test_data_section_lists_what_applies_and_reads_back(spec: dict, tmp_path: Path) -> None:
-    from actsearch.export import _data_document, _parse_data_section
-    from actsearch.space import DataSpec, FieldReader
+    from actsearch.faces.export import _data_document, _parse_data_section
+    from actsearch.schema.space import DataSpec, FieldReader
 
     written = DataSpec(**{**spec, "path": str(tmp_path / spec["path"])} if "path" in spec
                        else spec)

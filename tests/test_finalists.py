@@ -4,10 +4,10 @@ from pathlib import Path
 
 import optuna
 
-from actsearch.data import load_data, to_device
-from actsearch.finalists import run_finalists, select_finalists
-from actsearch.space import load_space
-from actsearch.study import open_study, run_search
+from actsearch.training.data import load_data, to_device
+from actsearch.search.finalists import run_finalists, select_finalists
+from actsearch.schema.space import load_space
+from actsearch.search.study import open_study, run_search
 
 
 def _trial(acc: float, layout: str, uniform: bool) -> optuna.trial.FrozenTrial:

@@ -11,8 +11,8 @@ from conftest import run_tiny_study
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from actsearch import graphs
-from actsearch.graphs import (
+from actsearch.faces import graphs
+from actsearch.faces.graphs import (
     FIGURE_TITLES,
     _get_baseline_info,
     _get_curves_info,
@@ -157,6 +157,6 @@ def test_html_is_self_contained(study: optuna.Study) -> None:
 
 
 def test_graphs_and_dashboard_do_not_import_torch() -> None:
-    code = ("import sys, actsearch.graphs, actsearch.dashboard; "
+    code = ("import sys, actsearch.faces.graphs, actsearch.faces.dashboard; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

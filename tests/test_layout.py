@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from actsearch.errors import ActsearchError
-from actsearch.layout import (
+from actsearch.models.layout import (
     Layer,
     Layout,
     candidate_from_params,
@@ -12,7 +12,7 @@ from actsearch.layout import (
     suggest_candidate,
     uniform_candidates,
 )
-from actsearch.space import load_space
+from actsearch.schema.space import load_space
 
 
 def test_layout_string_and_parse() -> None:

@@ -6,8 +6,8 @@ import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
-from actsearch.live import LiveView, sparkline
-from actsearch.train import EpochStats
+from actsearch.faces.live import LiveView, sparkline
+from actsearch.training.fit import EpochStats
 
 
 def _trial(number: int, state: TrialState, **attrs) -> optuna.trial.FrozenTrial:

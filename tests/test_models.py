@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from actsearch.layout import parse_layout
-from actsearch.models import build_model, hidden_activations
-from actsearch.space import ModelSpec
+from actsearch.models.layout import parse_layout
+from actsearch.models.build import build_model, hidden_activations
+from actsearch.schema.space import ModelSpec
 
 
 def test_mlp_structure_follows_layout() -> None:

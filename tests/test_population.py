@@ -8,14 +8,14 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from actsearch import population as population_module
-from actsearch import train
-from actsearch.data import load_data, to_device
+from actsearch.training import population as population_module
+from actsearch.training import fit as train
+from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError
-from actsearch.layout import Candidate, candidate_from_params, parse_layout
-from actsearch.models import build_model
-from actsearch.objective import recipe_for, trial_seed
-from actsearch.population import (
+from actsearch.models.layout import Candidate, candidate_from_params, parse_layout
+from actsearch.models.build import build_model
+from actsearch.search.objective import recipe_for, trial_seed
+from actsearch.training.population import (
     Population,
     auto_population,
     population_support,
@@ -25,8 +25,8 @@ from actsearch.population import (
     train_candidates,
     train_seeds,
 )
-from actsearch.space import load_space
-from actsearch.study import FINISHED, open_study, space_of_study
+from actsearch.schema.space import load_space
+from actsearch.search.study import FINISHED, open_study, space_of_study
 
 RTOL = 1e-9
 # Mixed layouts: ReLU, ELU with different alphas, SELU; each with its own seed.
@@ -222,9 +222,9 @@ def test_searched_depth_and_lr_train_in_separate_populations(write_space, monkey
 
 
 def test_interrupt_fails_the_running_trials(write_space, tmp_path: Path, monkeypatch) -> None:
-    import actsearch.pruning
+    import actsearch.search.pruning
 
-    monkeypatch.setattr(actsearch.pruning, "FLUSH_SECONDS", 3600)  # reports wait to the end
+    monkeypatch.setattr(actsearch.search.pruning, "FLUSH_SECONDS", 3600)  # reports wait to the end
     space = load_space(write_space())
     study, space = open_study(space, "i", f"sqlite:///{tmp_path}/i.db")
     data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")

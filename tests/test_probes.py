@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from actsearch.layout import parse_layout
-from actsearch.models import build_model
-from actsearch.probes import (
+from actsearch.models.layout import parse_layout
+from actsearch.models.build import build_model
+from actsearch.training.probes import (
     METRICS,
     activation_stats,
     compare_latency,
@@ -20,7 +20,7 @@ from actsearch.probes import (
     measure_latency,
     robustness,
 )
-from actsearch.space import ModelSpec
+from actsearch.schema.space import ModelSpec
 
 
 def _constant_preactivation(act: nn.Module, bias: float, width: int = 8) -> nn.Sequential:

@@ -6,10 +6,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from actsearch.data import load_data, to_device
-from actsearch.pruning import CurveMedianPruner, ReportBuffer
-from actsearch.space import load_space
-from actsearch.study import FINISHED, open_study, run_search
+from actsearch.training.data import load_data, to_device
+from actsearch.search.pruning import CurveMedianPruner, ReportBuffer
+from actsearch.schema.space import load_space
+from actsearch.search.study import FINISHED, open_study, run_search
 
 
 def _study_with_curves(curves: list[list[float]]) -> optuna.Study:
@@ -60,7 +60,7 @@ def test_multi_objective_study_prunes_hopeless_trials(write_space, tmp_path: Pat
 ])
 def test_trial_pruning_decides_as_should_prune(write_space, tmp_path: Path, monkeypatch,
                                                pruner) -> None:
-    import actsearch.pruning as pruning
+    import actsearch.search.pruning as pruning
 
     space = load_space(write_space({"train.epochs": 5, "sampler.name": "random",
                                     "pruner": pruner}))
@@ -143,8 +143,8 @@ def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path,
                                                   monkeypatch) -> None:
     # The buffer writes when the trial ends, whichever way: an epoch-2 interrupt leaves the
     # epoch-1 report (made before the interrupt) in the storage.
-    from actsearch import pruning
-    from actsearch.objective import Objective
+    from actsearch.search import pruning
+    from actsearch.search.objective import Objective
 
     monkeypatch.setattr(pruning, "FLUSH_SECONDS", 3600)  # no write before the trial ends
 
@@ -160,8 +160,8 @@ def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path,
 
 def test_a_failing_write_does_not_hide_why_the_trial_stopped(write_space, tmp_path: Path,
                                                              monkeypatch) -> None:
-    from actsearch import pruning
-    from actsearch.objective import Objective
+    from actsearch.search import pruning
+    from actsearch.search.objective import Objective
 
     def storage_down(self, value: float, step: int) -> None:
         raise RuntimeError("storage down")

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from actsearch.analysis import compare_finalists, pareto_rows
-from actsearch.cli import main
+from actsearch.faces.cli import main
 
 
 def test_compare_finalists_uses_welch_against_the_best_uniform() -> None:
@@ -68,7 +68,7 @@ def test_multi_objective_search_writes_reports(write_space, tmp_path: Path, caps
 
 
 def test_objective_values_are_formatted_as_in_the_other_tables() -> None:
-    from actsearch.report import _objective_value
+    from actsearch.faces.report import _objective_value
 
     assert _objective_value("accuracy", 0.85) == "0.8500"  # .4g would print 0.85
     assert _objective_value("val acc", 1.0) == "1.0000"

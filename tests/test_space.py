@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from actsearch.errors import ActsearchError
-from actsearch.space import (
+from actsearch.schema.space import (
     FloatRange,
     IntRange,
     list_shipped_spaces,

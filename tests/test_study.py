@@ -7,12 +7,12 @@ import pytest
 from conftest import search
 from optuna.trial import TrialState
 
-from actsearch.data import load_data, to_device
+from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError, mask_url
-from actsearch.layout import candidate_from_params
-from actsearch.space import load_space
-from actsearch.storage import space_of_study
-from actsearch.study import FINISHED, open_study, run_search
+from actsearch.models.layout import candidate_from_params
+from actsearch.schema.space import load_space
+from actsearch.search.storage import space_of_study
+from actsearch.search.study import FINISHED, open_study, run_search
 
 
 def test_trials_record_what_reports_need(write_space, tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_same_seed_same_trials_and_resume_does_not_repeat(write_space, tmp_path:
 
 def test_interrupted_trial_is_failed_and_resume_completes(write_space, tmp_path: Path,
                                                           monkeypatch) -> None:
-    import actsearch.objective as objective
+    import actsearch.search.objective as objective
 
     path, storage = write_space(), f"sqlite:///{tmp_path}/i.db"
     real_fit, calls = objective.fit, []
@@ -164,7 +164,7 @@ def test_resume_takes_the_budget_and_population_of_the_file(write_space,
 @pytest.mark.parametrize("population", [1, 3])
 def test_uniform_baselines_are_never_pruned(write_space, tmp_path: Path,
                                             population: int) -> None:
-    from actsearch.population import run_population_search
+    from actsearch.training.population import run_population_search
 
     # A complete trial with a perfect curve, and a pruner that keeps the top 1%: every other
     # trial is pruned at its first epoch, unless exempt.

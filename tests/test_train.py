@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from actsearch.data import load_data, to_device
+from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError
-from actsearch.layout import parse_layout
-from actsearch.models import build_model
-from actsearch.space import DataSpec, ModelSpec
-from actsearch.train import Recipe, fit, select_device
+from actsearch.models.layout import parse_layout
+from actsearch.models.build import build_model
+from actsearch.schema.space import DataSpec, ModelSpec
+from actsearch.training.fit import Recipe, fit, select_device
 
 
 @pytest.fixture(scope="module")

@@ -25,18 +25,18 @@ import torch
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-import actsearch.objective as objective
+import actsearch.search.objective as objective
 from actsearch.analysis import failure_reasons
-from actsearch.data import load_data, to_device
+from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError
-from actsearch.objective import GuardedObjective
-from actsearch.report import failure_line
-from actsearch.space import load_space
-from actsearch.storage import make_storage, resolve_storage_url
-from actsearch.study import FINISHED, open_study
-from actsearch.study import run_search as search
-from actsearch.train import EpochStats, FitResult
-from actsearch.workers import fail_stale_trials
+from actsearch.search.objective import GuardedObjective
+from actsearch.faces.report import failure_line
+from actsearch.schema.space import load_space
+from actsearch.search.storage import make_storage, resolve_storage_url
+from actsearch.search.study import FINISHED, open_study
+from actsearch.search.study import run_search as search
+from actsearch.training.fit import EpochStats, FitResult
+from actsearch.search.workers import fail_stale_trials
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -71,8 +71,8 @@ def _assert_recorded_once(study: optuna.Study, trials: int) -> None:
 _PATCHED_WORKER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    import actsearch.objective as objective
-    from actsearch.cli import main
+    import actsearch.search.objective as objective
+    from actsearch.faces.cli import main
 
     marker, delay = os.environ.get("HANG_MARKER"), float(os.environ.get("STEP_DELAY", "0"))
     real_fit = objective.fit

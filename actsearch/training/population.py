@@ -34,12 +34,12 @@ import torch.nn.functional as F
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from actsearch.activations import SELU_ALPHA, SELU_SCALE
-from actsearch.data import DeviceData
+from actsearch.models.activations import SELU_ALPHA, SELU_SCALE
+from actsearch.training.data import DeviceData
 from actsearch.errors import ActsearchError
-from actsearch.layout import Candidate, Layout
-from actsearch.models import build_model
-from actsearch.objective import (
+from actsearch.models.layout import Candidate, Layout
+from actsearch.models.build import build_model
+from actsearch.search.objective import (
     ERROR_ATTR,
     WORKER_ATTR,
     TrialListener,
@@ -50,10 +50,10 @@ from actsearch.objective import (
     start_trial,
     worker_id,
 )
-from actsearch.pruning import ReportBuffer, prune_decisions
-from actsearch.space import SearchSpace
-from actsearch.storage import FINISHED
-from actsearch.train import (
+from actsearch.search.pruning import ReportBuffer, prune_decisions
+from actsearch.schema.space import SearchSpace
+from actsearch.search.storage import FINISHED
+from actsearch.training.fit import (
     ADAM_BETAS,
     ADAM_EPS,
     SGD_MOMENTUM,

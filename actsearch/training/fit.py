@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actsearch.data import DeviceData
+from actsearch.training.data import DeviceData
 from actsearch.errors import ActsearchError
 
 __all__ = [
@@ -94,7 +94,7 @@ def configure_threads(device: torch.device, threads: int | None = None) -> int:
     return threads
 
 
-# The optimisers' settings besides the recipe's; actsearch.population applies the same.
+# The optimisers' settings besides the recipe's; actsearch.training.population applies the same.
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults
 SGD_MOMENTUM = 0.9  # with Nesterov
 

@@ -14,14 +14,14 @@ from typing import Protocol
 import optuna
 import torch
 
-from actsearch.data import DeviceData
+from actsearch.training.data import DeviceData
 from actsearch.errors import ActsearchError
-from actsearch.layout import BASELINE_ATTR, Candidate, Layer, Layout, suggest_candidate
-from actsearch.models import build_model
-from actsearch.probes import measure_all
-from actsearch.pruning import CurveMedianPruner, TrialPruning
-from actsearch.space import SearchSpace
-from actsearch.train import EpochStats, FitResult, Recipe, evaluate, fit
+from actsearch.models.layout import BASELINE_ATTR, Candidate, Layer, Layout, suggest_candidate
+from actsearch.models.build import build_model
+from actsearch.training.probes import measure_all
+from actsearch.search.pruning import CurveMedianPruner, TrialPruning
+from actsearch.schema.space import SearchSpace
+from actsearch.training.fit import EpochStats, FitResult, Recipe, evaluate, fit
 
 __all__ = [
     "ERROR_ATTR",

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from actsearch.activations import (
+from actsearch.models.activations import (
     activation_names,
     create_activation,
     get_activation,
     init_layer_for,
 )
 from actsearch.errors import ActsearchError
-from actsearch.layout import Layout
-from actsearch.space import ModelSpec
+from actsearch.models.layout import Layout
+from actsearch.schema.space import ModelSpec
 
 __all__ = ["build_model", "hidden_activations"]
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actsearch.models import hidden_activations
+from actsearch.models.build import hidden_activations
 
 __all__ = [
     "DEAD_EPS",

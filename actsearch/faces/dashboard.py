@@ -1,6 +1,6 @@
 """Serve a study in optuna-dashboard, with actsearch's graphs and a summary note in it.
 
-``prepare_dashboard`` stores the figures of ``actsearch.graphs`` in the study (optuna-dashboard
+``prepare_dashboard`` stores the figures of ``actsearch.faces.graphs`` in the study (optuna-dashboard
 shows figures saved with ``save_plotly_graph_object`` on the study's page), a Markdown note
 that says what the search found, and the objective names. ``serve_dashboard`` runs the real
 optuna-dashboard WSGI app on a local server and, for a study that is still running, refreshes
@@ -30,7 +30,7 @@ import optuna
 from optuna.trial import TrialState
 
 from actsearch.errors import ActsearchError
-from actsearch.graphs import (
+from actsearch.faces.graphs import (
     FIGURE_TITLES,
     _get_baseline_info,
     _get_heatmap_info,
@@ -38,7 +38,7 @@ from actsearch.graphs import (
     _ranked,
     all_figures,
 )
-from actsearch.storage import make_storage, resolve_run
+from actsearch.search.storage import make_storage, resolve_run
 
 __all__ = [
     "DashboardServer",

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actsearch.activations import get_activation
+from actsearch.models.activations import get_activation
 from actsearch.errors import ActsearchError
-from actsearch.space import FloatRange, IntRange, SearchSpace
+from actsearch.schema.space import FloatRange, IntRange, SearchSpace
 
 if TYPE_CHECKING:
     import optuna

@@ -34,13 +34,13 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from actsearch.activations import get_activation
-from actsearch.data import DeviceData, load_data, to_device
+from actsearch.models.activations import get_activation
+from actsearch.training.data import DeviceData, load_data, to_device
 from actsearch.errors import ActsearchError
-from actsearch.layout import Candidate, Layer, Layout, candidate_from_params
-from actsearch.models import build_model
-from actsearch.objective import recipe_for, trial_seed
-from actsearch.space import (
+from actsearch.models.layout import Candidate, Layer, Layout, candidate_from_params
+from actsearch.models.build import build_model
+from actsearch.search.objective import recipe_for, trial_seed
+from actsearch.schema.space import (
     DataSpec,
     FieldReader,
     ModelSpec,
@@ -49,7 +49,7 @@ from actsearch.space import (
     parse_model_spec,
     parse_train_spec,
 )
-from actsearch.train import Recipe, evaluate, fit, select_device
+from actsearch.training.fit import Recipe, evaluate, fit, select_device
 
 __all__ = [
     "FORMATS",
@@ -196,7 +196,7 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
         "epochs": attrs.get("epochs"),
         "train_seconds": attrs.get("train_seconds"),
     }
-    # Finalist re-runs over fresh seeds (actsearch.finalists stores them on the study), where
+    # Finalist re-runs over fresh seeds (actsearch.search.finalists stores them on the study), where
     # this trial was a finalist: the test accuracy's mean, spread and 95% confidence interval.
     for entry in study.user_attrs.get("finalists", []):
         if entry.get("number") == trial.number:
@@ -301,7 +301,7 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
     if fmt == "onnx":
         _require_onnx()  # fail before any retraining
     if space is None:
-        from actsearch.storage import space_of_study
+        from actsearch.search.storage import space_of_study
 
         space = space_of_study(study)
     trials = select_trials(study, top)

@@ -15,11 +15,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ActsearchError, mask_url
-from actsearch.layout import BASELINE_ATTR, uniform_candidates
-from actsearch.objective import GuardedObjective, Objective, TrialFailed, TrialListener
-from actsearch.population import population_support, run_population_search
-from actsearch.space import STUDY_NAME, SearchSpace, space_to_document
-from actsearch.storage import (
+from actsearch.models.layout import BASELINE_ATTR, uniform_candidates
+from actsearch.search.objective import GuardedObjective, Objective, TrialFailed, TrialListener
+from actsearch.training.population import population_support, run_population_search
+from actsearch.schema.space import STUDY_NAME, SearchSpace, space_to_document
+from actsearch.search.storage import (
     FINISHED,
     SPACE_ATTR,
     make_storage,
@@ -122,7 +122,7 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     sampler = make_sampler(space, seed + n_before, concurrent)
     directions = [{"max": "maximize", "min": "minimize"}[d] for _, d in space.objectives]
     # Several objectives: Optuna refuses trial.report, so its pruner stays idle and the
-    # objective prunes on stored curves (actsearch.pruning).
+    # objective prunes on stored curves (actsearch.search.pruning).
     try:
         pruner = make_pruner(space) if len(directions) == 1 else optuna.pruners.NopPruner()
     except ValueError as e:  # settings Optuna refuses, e.g. reduction_factor: 1
@@ -185,7 +185,7 @@ def run_search(
 
     A trial that fails (out of memory, an unexpected exception) is recorded as FAIL with its
     reason and the search goes on. With ``population`` above 1 (and a space a population can
-    train), that many candidates train at once (``actsearch.population``). Returns the number
+    train), that many candidates train at once (``actsearch.training.population``). Returns the number
     of trials this call finished. A KeyboardInterrupt marks the running trials failed and
     propagates; finished trials are already stored.
     """

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from actsearch.activations import DEFAULT_CHOICES, activation_names, get_activation
+from actsearch.models.activations import DEFAULT_CHOICES, activation_names, get_activation
 from actsearch.errors import ActsearchError
 
 __all__ = [
@@ -163,7 +163,7 @@ class SearchSpace:
 class FieldReader:
     """Reads one mapping of a YAML document, naming file and field in every error.
 
-    Space files use it, and so do exported configs (``actsearch.export``), whose errors must
+    Space files use it, and so do exported configs (``actsearch.faces.export``), whose errors must
     read the same way.
     """
 
@@ -444,7 +444,7 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
 def _shipped_dir() -> Path:
     # A source checkout (or editable install) has search_spaces/ beside the package; an
     # installed wheel carries the same files as package data under actsearch/search_spaces.
-    checkout = Path(__file__).resolve().parent.parent / "search_spaces"
+    checkout = Path(__file__).resolve().parents[2] / "search_spaces"
     if checkout.is_dir():
         return checkout
     return Path(str(resources.files("actsearch") / "search_spaces"))

@@ -34,7 +34,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.space import SearchSpace
+from actsearch.schema.space import SearchSpace
 
 __all__ = ["CurveMedianPruner", "ReportBuffer", "StudySnapshot", "TrialPruning",
            "prune_decisions"]

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # only a type here: the live view itself needs no torch
-    from actsearch.train import EpochStats
+    from actsearch.training.fit import EpochStats
 
 __all__ = ["LiveView", "sparkline"]
 

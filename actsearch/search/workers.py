@@ -3,8 +3,8 @@
 A worker is ``actsearch worker --storage URL --study NAME``: it loads the study's stored
 space and runs trials until the study holds the requested number of finished trials.
 :func:`run_workers` starts N of them on one host (``actsearch search --workers N``).
-Storages, heartbeats and retries are in :mod:`actsearch.storage`; the fault handling inside a
-trial is in :mod:`actsearch.objective`.
+Storages, heartbeats and retries are in :mod:`actsearch.search.storage`; the fault handling inside a
+trial is in :mod:`actsearch.search.objective`.
 
 Storages with heartbeats (database servers) fail and retry a dead worker's trial after the grace
 period; for the journal file, :func:`fail_stale_trials` finds such trials by process id.
@@ -28,8 +28,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
-from actsearch.objective import ERROR_ATTR, WORKER_ATTR, worker_id
-from actsearch.storage import (
+from actsearch.search.objective import ERROR_ATTR, WORKER_ATTR, worker_id
+from actsearch.search.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
     MAX_RETRY,
@@ -37,7 +37,7 @@ from actsearch.storage import (
     requeue_trial,
     study_names,
 )
-from actsearch.study import make_sampler, open_study, run_search
+from actsearch.search.study import make_sampler, open_study, run_search
 
 __all__ = [
     "fail_stale_trials",
@@ -161,8 +161,8 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         The exit code: 0 done, 130 stopped by SIGINT/SIGTERM. User mistakes raise
         :class:`ActsearchError`.
     """
-    from actsearch.data import load_data, to_device
-    from actsearch.train import configure_threads, select_device
+    from actsearch.training.data import load_data, to_device
+    from actsearch.training.fit import configure_threads, select_device
 
     if threading_main():
         # SIGTERM (a scheduler's or run_workers' stop) is handled like Ctrl-C: Optuna marks the

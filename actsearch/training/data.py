@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from actsearch.errors import ActsearchError
-from actsearch.space import DataSpec
+from actsearch.schema.space import DataSpec
 
 if TYPE_CHECKING:
     import torch

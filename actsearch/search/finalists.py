@@ -17,11 +17,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.data import DeviceData
-from actsearch.layout import candidate_from_params
-from actsearch.objective import instability
-from actsearch.population import train_seeds
-from actsearch.space import SearchSpace
+from actsearch.training.data import DeviceData
+from actsearch.models.layout import candidate_from_params
+from actsearch.search.objective import instability
+from actsearch.training.population import train_seeds
+from actsearch.schema.space import SearchSpace
 from actsearch.stats import describe
 
 __all__ = ["FINALISTS_ATTR", "finalists_current", "run_finalists", "select_finalists"]

@@ -14,8 +14,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ActsearchError, mask_url
-from actsearch.layout import BASELINE_ATTR
-from actsearch.space import STUDY_NAME, SearchSpace, parse_space
+from actsearch.models.layout import BASELINE_ATTR
+from actsearch.schema.space import STUDY_NAME, SearchSpace, parse_space
 
 __all__ = [
     "FINISHED",

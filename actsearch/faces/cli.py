@@ -61,17 +61,17 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     import optuna
 
     from actsearch.analysis import analyze
-    from actsearch.data import load_data, read_data, to_device
+    from actsearch.training.data import load_data, read_data, to_device
     from actsearch.errors import mask_url
-    from actsearch.finalists import finalists_current, run_finalists
-    from actsearch.live import LiveView
-    from actsearch.population import population_support, resolve_population
-    from actsearch.report import failure_line, print_analysis, write_report
-    from actsearch.space import load_space
-    from actsearch.storage import make_storage, resolve_storage_url
-    from actsearch.study import FINISHED, open_study, run_search
-    from actsearch.train import configure_threads, select_device
-    from actsearch.workers import fail_stale_trials, run_workers
+    from actsearch.search.finalists import finalists_current, run_finalists
+    from actsearch.faces.live import LiveView
+    from actsearch.training.population import population_support, resolve_population
+    from actsearch.faces.report import failure_line, print_analysis, write_report
+    from actsearch.schema.space import load_space
+    from actsearch.search.storage import make_storage, resolve_storage_url
+    from actsearch.search.study import FINISHED, open_study, run_search
+    from actsearch.training.fit import configure_threads, select_device
+    from actsearch.search.workers import fail_stale_trials, run_workers
 
     space = load_space(args.space)
     study_name = args.study or space.name
@@ -158,13 +158,13 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
     """List the shipped search spaces, or validate a space file with --check."""
-    from actsearch.space import list_shipped_spaces, load_space
+    from actsearch.schema.space import list_shipped_spaces, load_space
 
     if args.check is not None:
         space = load_space(Path(args.check))
         data = space.data.name
         if space.data.path is not None:  # a user file: read and check it too
-            from actsearch.data import read_data
+            from actsearch.training.data import read_data
 
             x, y, _, _ = read_data(space.data)
             data += f" {space.data.path}: {len(x)} samples, {len(set(y.tolist()))} classes"
@@ -181,9 +181,9 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """Export the best layouts of a study as config files (with weights or as ONNX on request)."""
     import optuna
 
-    from actsearch.export import export_configs
-    from actsearch.storage import load_run
-    from actsearch.train import configure_threads, select_device
+    from actsearch.faces.export import export_configs
+    from actsearch.search.storage import load_run
+    from actsearch.training.fit import configure_threads, select_device
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = load_run(args.run_or_study, storage=args.storage, runs_dir=args.runs_dir)
@@ -206,8 +206,8 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
     """Retrain an exported config from scratch and report its test accuracy."""
-    from actsearch.export import read_config, train_config
-    from actsearch.train import configure_threads, select_device
+    from actsearch.faces.export import read_config, train_config
+    from actsearch.training.fit import configure_threads, select_device
 
     config = read_config(args.config)
     device = select_device(args.device)
@@ -227,7 +227,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     """Run trials of an existing study: start one per machine or GPU on the same storage."""
-    from actsearch.workers import run_from_args
+    from actsearch.search.workers import run_from_args
 
     return run_from_args(args)
 
@@ -237,8 +237,8 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     import optuna
 
     from actsearch.analysis import analyze
-    from actsearch.report import print_analysis, write_report
-    from actsearch.storage import load_run, space_of_study
+    from actsearch.faces.report import print_analysis, write_report
+    from actsearch.search.storage import load_run, space_of_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = load_run(args.run_or_study, args.storage, args.runs_dir)
@@ -257,8 +257,8 @@ def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
     """Serve a study in optuna-dashboard, with actsearch's graphs and a summary note."""
     import optuna
 
-    from actsearch.dashboard import serve_dashboard
-    from actsearch.storage import resolve_run
+    from actsearch.faces.dashboard import serve_dashboard
+    from actsearch.search.storage import resolve_run
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage, study_name = resolve_run(args.run_or_study, args.storage, args.runs_dir)

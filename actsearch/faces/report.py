@@ -1,7 +1,7 @@
 """Render the analysis for people: rich tables in the terminal, report.md and report.html.
 
 The tables are built once (``_tables``) and drawn three ways; the graphs come from
-``actsearch.graphs``, the same figures the dashboard shows.
+``actsearch.faces.graphs``, the same figures the dashboard shows.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ _CSS = ("<style>table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px s
 
 def write_report(analysis: Analysis, study: optuna.Study, folder: Path) -> tuple[Path, Path]:
     """Write ``report.md`` and a self-contained ``report.html`` (graphs inlined) to ``folder``."""
-    from actsearch.graphs import all_figures, figures_to_html
+    from actsearch.faces.graphs import all_figures, figures_to_html
 
     folder.mkdir(parents=True, exist_ok=True)
     tables = _tables(analysis)

@@ -1,0 +1,1 @@
+"""Activations (the registry), layouts and building models. No Optuna."""

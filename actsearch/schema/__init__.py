@@ -1,0 +1,1 @@
+"""File formats a user writes: space files (validated, one-line errors). No torch."""

@@ -1,0 +1,1 @@
+"""Studies, trials, pruning, storages, workers and finalists: where Optuna lives."""

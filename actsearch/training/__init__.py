@@ -1,0 +1,1 @@
+"""Data, the training loop, populations and probes. No Optuna."""
