@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from actsearch.errors import ActsearchError
 from actsearch.models.activations import (
     ActivationSpec,
     activation_names,
@@ -15,7 +16,6 @@ from actsearch.models.activations import (
     get_activation,
     register_activation,
 )
-from actsearch.errors import ActsearchError
 from actsearch.models.layout import Candidate, Layer, Layout, candidate_from_params, parse_layout
 from actsearch.schema.space import SearchSpace, list_shipped_spaces, load_space
 

@@ -27,11 +27,11 @@ import sys
 
 import torch
 
-from actsearch.models.layout import parse_layout
 from actsearch.models.build import build_model
-from actsearch.training.probes import compare_latency
+from actsearch.models.layout import parse_layout
 from actsearch.schema.space import ModelSpec
 from actsearch.training.fit import configure_threads, select_device
+from actsearch.training.probes import compare_latency
 
 ACTIVATIONS = ("relu", "elu", "selu")
 CV_GOAL = 0.05

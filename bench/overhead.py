@@ -33,12 +33,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actsearch.training.data import load_data, to_device  # noqa: E402
-from actsearch.models.layout import parse_layout, suggest_candidate  # noqa: E402
 from actsearch.models.build import build_model  # noqa: E402
-from actsearch.search.objective import Objective, trial_seed  # noqa: E402
+from actsearch.models.layout import parse_layout, suggest_candidate  # noqa: E402
 from actsearch.schema.space import load_space  # noqa: E402
+from actsearch.search.objective import Objective, trial_seed  # noqa: E402
 from actsearch.search.storage import make_storage  # noqa: E402
+from actsearch.training.data import load_data, to_device  # noqa: E402
 from actsearch.training.fit import configure_threads, select_device  # noqa: E402
 
 LAYOUT = "elu(1.00) | elu(1.00) | elu(1.00)"

@@ -28,10 +28,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actsearch.training.data import load_data, to_device  # noqa: E402
-from actsearch.models.layout import Layer, Layout, parse_layout  # noqa: E402
 from actsearch.models.build import build_model  # noqa: E402
+from actsearch.models.layout import Layer, Layout, parse_layout  # noqa: E402
 from actsearch.schema.space import load_space  # noqa: E402
+from actsearch.training.data import load_data, to_device  # noqa: E402
 from actsearch.training.fit import Recipe, evaluate, fit  # noqa: E402
 
 PEER_RECIPE = Recipe(optimizer="adam", lr=1e-3, batch_size=100, epochs=40, schedule="constant")

@@ -33,18 +33,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import optuna  # noqa: E402
 import torch  # noqa: E402
 
-from actsearch.training.data import DeviceData, load_data, to_device  # noqa: E402
+from actsearch.models.build import build_model  # noqa: E402
 from actsearch.models.layout import (  # noqa: E402
     Candidate,
     candidate_from_params,
     suggest_candidate,
     uniform_candidates,
 )
-from actsearch.models.build import build_model  # noqa: E402
-from actsearch.search.objective import recipe_for, trial_seed  # noqa: E402
-from actsearch.training.population import train_candidates  # noqa: E402
 from actsearch.schema.space import SearchSpace, load_space  # noqa: E402
-from actsearch.training.fit import configure_threads, evaluate, fit, select_device  # noqa: E402
+from actsearch.search.objective import trial_seed
+from actsearch.training.data import DeviceData, load_data, to_device  # noqa: E402
+from actsearch.training.fit import (  # noqa: E402
+    configure_threads,
+    evaluate,
+    fit,
+    recipe_for,  # noqa: E402
+    select_device,
+)
+from actsearch.training.population import train_candidates  # noqa: E402
 
 Run = list[tuple[str, float]]  # per candidate: layout, final validation accuracy
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from actsearch.errors import ActsearchError
 from actsearch.models.activations import (
     SELU_ALPHA,
     SELU_SCALE,
@@ -14,9 +15,8 @@ from actsearch.models.activations import (
     get_activation,
     init_layer_for,
 )
-from actsearch.errors import ActsearchError
-from actsearch.models.layout import parse_layout
 from actsearch.models.build import build_model, hidden_activations
+from actsearch.models.layout import parse_layout
 from actsearch.schema.space import ModelSpec
 
 

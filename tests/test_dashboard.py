@@ -18,9 +18,9 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import create_trial
 from optuna_dashboard import get_note
 
+from actsearch.errors import ActsearchError
 from actsearch.faces import dashboard
 from actsearch.faces.dashboard import DashboardServer, prepare_dashboard
-from actsearch.errors import ActsearchError
 from actsearch.faces.graphs import FIGURE_TITLES
 from actsearch.search.storage import resolve_run
 

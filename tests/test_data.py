@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError
 from actsearch.schema.space import DataSpec
+from actsearch.training.data import load_data, to_device
 
 
 def test_mnist1d_shapes_splits_and_global_rng_untouched() -> None:

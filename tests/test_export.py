@@ -11,7 +11,6 @@ import yaml
 from conftest import DELETE, search, space_document
 from optuna.trial import TrialState
 
-from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError
 from actsearch.faces.export import (
     export_configs,
@@ -20,11 +19,11 @@ from actsearch.faces.export import (
     select_trials,
     train_config,
 )
-from actsearch.models.layout import candidate_from_params
 from actsearch.models.build import build_model
-from actsearch.search.objective import recipe_for
+from actsearch.models.layout import candidate_from_params
 from actsearch.search.storage import load_run, space_of_study
-from actsearch.training.fit import fit
+from actsearch.training.data import load_data, to_device
+from actsearch.training.fit import fit, recipe_for
 
 KEY_ORDER = ["schema_version", "architecture", "layers", "recipe", "data", "metrics",
              "provenance"]

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import optuna
 
-from actsearch.training.data import load_data, to_device
-from actsearch.search.finalists import run_finalists, select_finalists
 from actsearch.schema.space import load_space
+from actsearch.search.finalists import run_finalists, select_finalists
 from actsearch.search.study import open_study, run_search
+from actsearch.training.data import load_data, to_device
 
 
 def _trial(acc: float, layout: str, uniform: bool) -> optuna.trial.FrozenTrial:

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from actsearch.models.layout import parse_layout
 from actsearch.models.build import build_model, hidden_activations
+from actsearch.models.layout import parse_layout
 from actsearch.schema.space import ModelSpec
 
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from actsearch.search.objective import instability, objective_values
 from actsearch.schema.space import load_space
+from actsearch.search.objective import instability, objective_values
 
 
 def test_instability_terms() -> None:

@@ -8,13 +8,16 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from actsearch.training import population as population_module
-from actsearch.training import fit as train
-from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError
-from actsearch.models.layout import Candidate, candidate_from_params, parse_layout
 from actsearch.models.build import build_model
-from actsearch.search.objective import recipe_for, trial_seed
+from actsearch.models.layout import Candidate, candidate_from_params, parse_layout
+from actsearch.schema.space import load_space
+from actsearch.search.objective import trial_seed
+from actsearch.search.study import FINISHED, open_study, space_of_study
+from actsearch.training import fit as train
+from actsearch.training import population as population_module
+from actsearch.training.data import load_data, to_device
+from actsearch.training.fit import recipe_for
 from actsearch.training.population import (
     Population,
     auto_population,
@@ -25,8 +28,6 @@ from actsearch.training.population import (
     train_candidates,
     train_seeds,
 )
-from actsearch.schema.space import load_space
-from actsearch.search.study import FINISHED, open_study, space_of_study
 
 RTOL = 1e-9
 # Mixed layouts: ReLU, ELU with different alphas, SELU; each with its own seed.

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from actsearch.models.layout import parse_layout
 from actsearch.models.build import build_model
+from actsearch.models.layout import parse_layout
+from actsearch.schema.space import ModelSpec
 from actsearch.training.probes import (
     METRICS,
     activation_stats,
@@ -20,7 +21,6 @@ from actsearch.training.probes import (
     measure_latency,
     robustness,
 )
-from actsearch.schema.space import ModelSpec
 
 
 def _constant_preactivation(act: nn.Module, bias: float, width: int = 8) -> nn.Sequential:

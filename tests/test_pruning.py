@@ -6,10 +6,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from actsearch.training.data import load_data, to_device
-from actsearch.search.pruning import CurveMedianPruner, ReportBuffer
 from actsearch.schema.space import load_space
+from actsearch.search.pruning import CurveMedianPruner, ReportBuffer
 from actsearch.search.study import FINISHED, open_study, run_search
+from actsearch.training.data import load_data, to_device
 
 
 def _study_with_curves(curves: list[list[float]]) -> optuna.Study:

@@ -7,12 +7,12 @@ import pytest
 from conftest import search
 from optuna.trial import TrialState
 
-from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError, mask_url
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.space import load_space
 from actsearch.search.storage import space_of_study
 from actsearch.search.study import FINISHED, open_study, run_search
+from actsearch.training.data import load_data, to_device
 
 
 def test_trials_record_what_reports_need(write_space, tmp_path: Path) -> None:

@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError
-from actsearch.models.layout import parse_layout
 from actsearch.models.build import build_model
+from actsearch.models.layout import parse_layout
 from actsearch.schema.space import DataSpec, ModelSpec
+from actsearch.training.data import load_data, to_device
 from actsearch.training.fit import Recipe, fit, select_device
 
 

@@ -27,16 +27,16 @@ from optuna.trial import TrialState
 
 import actsearch.search.objective as objective
 from actsearch.analysis import failure_reasons
-from actsearch.training.data import load_data, to_device
 from actsearch.errors import ActsearchError
-from actsearch.search.objective import GuardedObjective
 from actsearch.faces.report import failure_line
 from actsearch.schema.space import load_space
+from actsearch.search.objective import GuardedObjective
 from actsearch.search.storage import make_storage, resolve_storage_url
 from actsearch.search.study import FINISHED, open_study
 from actsearch.search.study import run_search as search
-from actsearch.training.fit import EpochStats, FitResult
 from actsearch.search.workers import fail_stale_trials
+from actsearch.training.data import load_data, to_device
+from actsearch.training.fit import EpochStats, FitResult
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 

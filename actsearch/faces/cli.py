@@ -61,17 +61,17 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     import optuna
 
     from actsearch.analysis import analyze
-    from actsearch.training.data import load_data, read_data, to_device
     from actsearch.errors import mask_url
-    from actsearch.search.finalists import finalists_current, run_finalists
     from actsearch.faces.live import LiveView
-    from actsearch.training.population import population_support, resolve_population
     from actsearch.faces.report import failure_line, print_analysis, write_report
     from actsearch.schema.space import load_space
+    from actsearch.search.finalists import finalists_current, run_finalists
     from actsearch.search.storage import make_storage, resolve_storage_url
     from actsearch.search.study import FINISHED, open_study, run_search
-    from actsearch.training.fit import configure_threads, select_device
     from actsearch.search.workers import fail_stale_trials, run_workers
+    from actsearch.training.data import load_data, read_data, to_device
+    from actsearch.training.fit import configure_threads, select_device
+    from actsearch.training.population import population_support, resolve_population
 
     space = load_space(args.space)
     study_name = args.study or space.name

@@ -34,12 +34,10 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from actsearch.models.activations import get_activation
-from actsearch.training.data import DeviceData, load_data, to_device
 from actsearch.errors import ActsearchError
-from actsearch.models.layout import Candidate, Layer, Layout, candidate_from_params
+from actsearch.models.activations import get_activation
 from actsearch.models.build import build_model
-from actsearch.search.objective import recipe_for, trial_seed
+from actsearch.models.layout import Candidate, Layer, Layout, candidate_from_params
 from actsearch.schema.space import (
     DataSpec,
     FieldReader,
@@ -49,7 +47,9 @@ from actsearch.schema.space import (
     parse_model_spec,
     parse_train_spec,
 )
-from actsearch.training.fit import Recipe, evaluate, fit, select_device
+from actsearch.search.objective import trial_seed
+from actsearch.training.data import DeviceData, load_data, to_device
+from actsearch.training.fit import Recipe, evaluate, fit, recipe_for, select_device
 
 __all__ = [
     "FORMATS",

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from torch import nn
 
+from actsearch.errors import ActsearchError
 from actsearch.models.activations import (
     activation_names,
     create_activation,
     get_activation,
     init_layer_for,
 )
-from actsearch.errors import ActsearchError
 from actsearch.models.layout import Layout
 from actsearch.schema.space import ModelSpec
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actsearch.models.activations import get_activation
 from actsearch.errors import ActsearchError
+from actsearch.models.activations import get_activation
 from actsearch.schema.space import FloatRange, IntRange, SearchSpace
 
 if TYPE_CHECKING:

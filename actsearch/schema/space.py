@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from actsearch.models.activations import DEFAULT_CHOICES, activation_names, get_activation
 from actsearch.errors import ActsearchError
+from actsearch.models.activations import DEFAULT_CHOICES, activation_names, get_activation
 
 __all__ = [
     "DATASETS",

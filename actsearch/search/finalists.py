@@ -17,12 +17,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.training.data import DeviceData
 from actsearch.models.layout import candidate_from_params
-from actsearch.search.objective import instability
-from actsearch.training.population import train_seeds
 from actsearch.schema.space import SearchSpace
+from actsearch.search.objective import instability
 from actsearch.stats import describe
+from actsearch.training.data import DeviceData
+from actsearch.training.population import train_seeds
 
 __all__ = ["FINALISTS_ATTR", "finalists_current", "run_finalists", "select_finalists"]
 

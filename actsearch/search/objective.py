@@ -14,14 +14,14 @@ from typing import Protocol
 import optuna
 import torch
 
-from actsearch.training.data import DeviceData
 from actsearch.errors import ActsearchError
-from actsearch.models.layout import BASELINE_ATTR, Candidate, Layer, Layout, suggest_candidate
 from actsearch.models.build import build_model
-from actsearch.training.probes import measure_all
-from actsearch.search.pruning import CurveMedianPruner, TrialPruning
+from actsearch.models.layout import BASELINE_ATTR, Candidate, Layer, Layout, suggest_candidate
 from actsearch.schema.space import SearchSpace
-from actsearch.training.fit import EpochStats, FitResult, Recipe, evaluate, fit
+from actsearch.search.pruning import CurveMedianPruner, TrialPruning
+from actsearch.training.data import DeviceData
+from actsearch.training.fit import EpochStats, FitResult, evaluate, fit, recipe_for
+from actsearch.training.probes import probe_model
 
 __all__ = [
     "ERROR_ATTR",
@@ -61,16 +61,10 @@ def trial_seed(seed: int, number: int) -> int:
     return (seed * 1_000_003 + number) % 2**31
 
 
-def recipe_for(space: SearchSpace, candidate: Candidate) -> Recipe:
-    t = space.train
-    return Recipe(t.optimizer, candidate.lr, t.weight_decay, t.batch_size, t.epochs, t.schedule)
-
-
 def _round(values: list[float]) -> list[float]:
     return [round(v, 6) for v in values]
 
 
-_PROBE_BATCH = 512  # the first training samples: a fixed batch for the stability probes
 
 
 def objective_values(space: SearchSpace, attrs: dict[str, object]) -> tuple[float, ...]:
@@ -95,22 +89,6 @@ def instability(probes: dict) -> float:
         return float("nan")
     gradient = min(abs(math.log10(ratio)), 10.0) / 10 if ratio else 1.0
     return max(0.0, 1.0 - noise) + dead + gradient
-
-
-def probe_model(model: torch.nn.Module, data: DeviceData, device: torch.device | str,
-                result: FitResult, reference: torch.nn.Module | None = None
-                ) -> dict[str, object]:
-    """A trained model's speed and stability probes (``actsearch.probes.METRICS``)."""
-    n = min(_PROBE_BATCH, len(data.x_train))
-    history = result.history
-    return measure_all(
-        model, data.x_train[:n], data.y_train[:n], data.x_val, data.y_val, device,
-        train_loss_curve=[h.train_loss for h in history],
-        val_acc_curve=[h.val_acc for h in history],
-        val_loss_curve=[h.val_loss for h in history],
-        # The cheap mode (about 0.03 s for the default MLP on a CPU): bench/latency.py
-        # measures at length.
-        latency_blocks=5, latency_block_seconds=0.002, reference=reference)
 
 
 # Where each objective of ``space.OBJECTIVES`` comes from: (trial attrs, probes) -> value.

@@ -16,9 +16,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ActsearchError, mask_url
 from actsearch.models.layout import BASELINE_ATTR, uniform_candidates
-from actsearch.search.objective import GuardedObjective, Objective, TrialFailed, TrialListener
-from actsearch.training.population import population_support, run_population_search
 from actsearch.schema.space import STUDY_NAME, SearchSpace, space_to_document
+from actsearch.search.objective import GuardedObjective, Objective, TrialFailed, TrialListener
 from actsearch.search.storage import (
     FINISHED,
     SPACE_ATTR,
@@ -26,6 +25,7 @@ from actsearch.search.storage import (
     space_of_study,
     study_names,
 )
+from actsearch.training.population import population_support, run_population_search
 
 __all__ = [
     "FINISHED",

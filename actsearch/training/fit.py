@@ -16,16 +16,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actsearch.training.data import DeviceData
 from actsearch.errors import ActsearchError
+from actsearch.models.layout import Candidate
+from actsearch.schema.space import SearchSpace
+from actsearch.training.data import DeviceData
 
 __all__ = [
     "EpochStats",
     "FitResult",
     "Recipe",
+    "Run",
     "configure_threads",
     "evaluate",
     "fit",
+    "recipe_for",
     "select_device",
 ]
 
@@ -63,6 +67,12 @@ class FitResult:
     @property
     def samples_per_second(self) -> float:
         return self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+def recipe_for(space: SearchSpace, candidate: Candidate) -> Recipe:
+    """How the space trains a candidate (its learning rate may be searched)."""
+    t = space.train
+    return Recipe(t.optimizer, candidate.lr, t.weight_decay, t.batch_size, t.epochs, t.schedule)
 
 
 def select_device(requested: str | None = None) -> torch.device:
@@ -146,6 +156,61 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return loss.item() / n, correct.item() / n
 
 
+class Run:
+    """One model's training, an epoch at a time (``fit`` is a loop over it).
+
+    Args:
+        model: The network, already on the data's device.
+        data: Splits on the device.
+        recipe: Optimiser, learning rate, batch size, epochs, schedule.
+        seed: Seeds the data order (the caller seeds the weights when building the model).
+    """
+
+    def __init__(self, model: nn.Module, data: DeviceData, recipe: Recipe, seed: int) -> None:
+        self.model, self.data, self.recipe = model, data, recipe
+        self.generator = torch.Generator(device=data.x_train.device).manual_seed(seed)
+        self.optimizer = _optimizer(model, recipe)
+        self.result = FitResult("running")
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.result.history)
+
+    def epoch(self) -> EpochStats:
+        """Train one epoch and validate; the result's status becomes ``complete`` after the
+        recipe's last epoch, ``diverged`` when a loss is not finite."""
+        model, recipe, result = self.model, self.recipe, self.result
+        x, y = self.data.x_train, self.data.y_train
+        n, bs = len(x), recipe.batch_size
+        if recipe.schedule == "cosine":
+            for group in self.optimizer.param_groups:
+                group["lr"] = epoch_lr(recipe.lr, self.epochs_done, recipe)
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, device=x.device, generator=self.generator)
+        xs, ys = x[order], y[order]
+        losses = []
+        for i in range(0, n, bs):
+            loss = F.cross_entropy(model(xs[i:i + bs]), ys[i:i + bs])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.detach())
+        # One host read per epoch; it also waits for the device, so the time is honest.
+        train_loss = float(epoch_loss(torch.stack(losses), n, bs))
+        result.train_seconds += time.perf_counter() - started
+        result.samples_seen += n
+        val_loss, val_acc = evaluate(model, self.data.x_val, self.data.y_val)
+        stats = EpochStats(self.epochs_done + 1, train_loss, val_loss, val_acc,
+                           result.train_seconds)
+        result.history.append(stats)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            result.status = "diverged"
+        elif stats.epoch >= recipe.epochs:
+            result.status = "complete"
+        return stats
+
+
 def fit(model: nn.Module, data: DeviceData, recipe: Recipe, seed: int,
         on_epoch: Callable[[EpochStats], bool] | None = None) -> FitResult:
     """Train ``model`` in place on ``data``'s training split; validate after every epoch.
@@ -158,37 +223,14 @@ def fit(model: nn.Module, data: DeviceData, recipe: Recipe, seed: int,
         on_epoch: Called after each epoch; returning False stops training (status
             ``stopped``), e.g. when a pruner gives up on the candidate.
     """
-    x, y = data.x_train, data.y_train
-    n, bs = len(x), recipe.batch_size
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    optimizer = _optimizer(model, recipe)
-    result = FitResult("complete")
-    for epoch in range(recipe.epochs):
-        if recipe.schedule == "cosine":
-            for group in optimizer.param_groups:
-                group["lr"] = epoch_lr(recipe.lr, epoch, recipe)
-        started = time.perf_counter()
-        model.train()
-        order = torch.randperm(n, device=x.device, generator=generator)
-        xs, ys = x[order], y[order]
-        losses = []
-        for i in range(0, n, bs):
-            loss = F.cross_entropy(model(xs[i:i + bs]), ys[i:i + bs])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach())
-        # One host read per epoch; it also waits for the device, so the time is honest.
-        train_loss = float(epoch_loss(torch.stack(losses), n, bs))
-        result.train_seconds += time.perf_counter() - started
-        result.samples_seen += n
-        val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
-        stats = EpochStats(epoch + 1, train_loss, val_loss, val_acc, result.train_seconds)
-        result.history.append(stats)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-            result.status = "diverged"
+    run = Run(model, data, recipe, seed)
+    result = run.result
+    while result.status == "running":
+        stats = run.epoch()
+        if result.status == "diverged":
             break
         if on_epoch is not None and on_epoch(stats) is False:
             result.status = "stopped"
-            break
+    if result.status == "running":  # a recipe of zero epochs
+        result.status = "complete"
     return result

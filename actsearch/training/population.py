@@ -34,25 +34,23 @@ import torch.nn.functional as F
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from actsearch.models.activations import SELU_ALPHA, SELU_SCALE
-from actsearch.training.data import DeviceData
 from actsearch.errors import ActsearchError
-from actsearch.models.layout import Candidate, Layout
+from actsearch.models.activations import SELU_ALPHA, SELU_SCALE
 from actsearch.models.build import build_model
+from actsearch.models.layout import Candidate, Layout
+from actsearch.schema.space import SearchSpace
 from actsearch.search.objective import (
     ERROR_ATTR,
     WORKER_ATTR,
     TrialListener,
     is_baseline,
-    probe_model,
-    recipe_for,
     record_result,
     start_trial,
     worker_id,
 )
 from actsearch.search.pruning import ReportBuffer, prune_decisions
-from actsearch.schema.space import SearchSpace
 from actsearch.search.storage import FINISHED
+from actsearch.training.data import DeviceData
 from actsearch.training.fit import (
     ADAM_BETAS,
     ADAM_EPS,
@@ -64,7 +62,9 @@ from actsearch.training.fit import (
     epoch_lr,
     evaluate,
     fit,
+    recipe_for,
 )
+from actsearch.training.probes import probe_model
 
 __all__ = [
     "Member",

@@ -23,8 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from actsearch.models.build import hidden_activations
+from actsearch.training.data import DeviceData
+from actsearch.training.fit import FitResult
 
 __all__ = [
+    "probe_model",
     "DEAD_EPS",
     "METRICS",
     "ActivationStats",
@@ -580,3 +583,22 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
     for factor, value in rob.scale.items():
         out[f"robust_scale_{factor:g}"] = _json(value)
     return out
+
+
+_PROBE_BATCH = 512  # the first training samples: a fixed batch for the stability probes
+
+
+def probe_model(model: torch.nn.Module, data: DeviceData, device: torch.device | str,
+                result: FitResult, reference: torch.nn.Module | None = None
+                ) -> dict[str, object]:
+    """A trained model's speed and stability probes (``actsearch.probes.METRICS``)."""
+    n = min(_PROBE_BATCH, len(data.x_train))
+    history = result.history
+    return measure_all(
+        model, data.x_train[:n], data.y_train[:n], data.x_val, data.y_val, device,
+        train_loss_curve=[h.train_loss for h in history],
+        val_acc_curve=[h.val_acc for h in history],
+        val_loss_curve=[h.val_loss for h in history],
+        # The cheap mode (about 0.03 s for the default MLP on a CPU): bench/latency.py
+        # measures at length.
+        latency_blocks=5, latency_block_seconds=0.002, reference=reference)
