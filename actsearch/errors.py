@@ -12,7 +12,22 @@ class ActsearchError(Exception):
 
     Messages name the file (when there is one), the field and what was expected, e.g.
     ``space.yaml: activations.choices[1]: unknown activation 'rleu'; expected one of ...``.
+    An error about a function's argument starts with the parameter's name and sets
+    ``parameter`` (``trials: expected a positive integer, got 0``): only the CLI speaks of
+    flags, and it turns that name into its flag (``--trials``).
     """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+    def for_cli(self) -> str:
+        """The message with the parameter's name spelt as the CLI's flag."""
+        text = str(self)
+        name = self.parameter
+        if name and text.startswith(name):
+            return f"--{name.replace('_', '-')}{text[len(name):]}"
+        return text
 
 
 def mask_url(url: str) -> str:

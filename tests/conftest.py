@@ -52,12 +52,13 @@ def search(space_path: Path, storage: str, trials: int, name: str = "s",
            seed: int | None = None) -> optuna.Study:
     """Open (or resume) study ``name`` of a space file and run it to ``trials`` on the CPU."""
     from actsearch.schema.space import load_space
-    from actsearch.search.study import open_study, run_search
+    from actsearch.search.driver import run_trials
+    from actsearch.search.study import open_study
     from actsearch.training.data import load_data, to_device
 
     study, space = open_study(load_space(space_path), name, storage, seed=seed)
     data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
-    run_search(space, study, data, "cpu", trials)
+    run_trials(study, space, data, trials=trials)
     return study
 
 

@@ -6,7 +6,8 @@ import optuna
 
 from actsearch.schema.space import load_space
 from actsearch.search.finalists import run_finalists, select_finalists
-from actsearch.search.study import open_study, run_search
+from actsearch.search.driver import run_trials
+from actsearch.search.study import open_study
 from actsearch.training.data import load_data, to_device
 
 
@@ -21,7 +22,7 @@ def test_select_top_distinct_layouts_and_the_best_uniform() -> None:
                                  (0.70, "relu | selu", False), (0.70, "relu | selu", False),
                                  (0.68, "selu | relu", False), (0.50, "elu | relu", False)]:
         study.add_trial(_trial(acc, layout, uniform))
-    chosen = [t.user_attrs["layout"] for t in select_finalists(study, 2)]
+    chosen = [t.layout for t in select_finalists(study, 2)]
     assert chosen == ["relu | selu", "selu | relu", "selu | selu"]
 
 
@@ -29,7 +30,7 @@ def test_finalists_are_retrained_with_fresh_seeds(write_space, tmp_path: Path) -
     space = load_space(write_space())
     study, space = open_study(space, "f", f"sqlite:///{tmp_path}/f.db")
     data = to_device(load_data(space.data, 0), "cpu")
-    run_search(space, study, data, "cpu", 5)
+    run_trials(study, space, data, trials=5)
     lines: list[str] = []
     results = run_finalists(study, space, data, k=2, seeds=3, progress=lines.append)
     assert study.user_attrs["finalists"] == results and len(lines) == len(results)

@@ -7,15 +7,16 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from actsearch.faces.live import LiveView, sparkline
+from actsearch.search.record import TrialRecord
 from actsearch.training.fit import EpochStats
 
 
-def _trial(number: int, state: TrialState, **attrs) -> optuna.trial.FrozenTrial:
+def _trial(number: int, state: TrialState, **attrs) -> TrialRecord:
     trial = optuna.trial.create_trial(
         state=state, value=attrs.get("val_acc") if state == TrialState.COMPLETE else None,
         user_attrs={"layout": "relu | selu", **attrs})
     trial.number = number
-    return trial
+    return TrialRecord.from_frozen(trial)
 
 
 def _feed(view: LiveView) -> None:

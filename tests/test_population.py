@@ -13,7 +13,8 @@ from actsearch.models.build import build_model
 from actsearch.models.layout import Candidate, candidate_from_params, parse_layout
 from actsearch.schema.space import load_space
 from actsearch.search.objective import trial_seed
-from actsearch.search.study import FINISHED, open_study, space_of_study
+from actsearch.search.record import FINISHED
+from actsearch.search.study import open_study, space_of_study
 from actsearch.training import fit as train
 from actsearch.training import population as population_module
 from actsearch.training.data import load_data, to_device
@@ -186,7 +187,7 @@ def test_search_through_ask_and_tell(write_space, tmp_path: Path) -> None:
             assert attrs["end"].startswith(("pruned at epoch", "diverged at epoch"))
             assert "test_acc" not in attrs
     # The budget counts finished trials: a second call has nothing left to do.
-    assert run_population_search(space, study, data, "cpu", 11, population=4) == 0
+    assert run_trials(study, space, data, trials=11, population=4) == 0
 
 
 def test_support_and_sizes(write_space) -> None:
@@ -239,7 +240,7 @@ def test_interrupt_fails_the_running_trials(write_space, tmp_path: Path, monkeyp
 
     monkeypatch.setattr(Population, "train_epoch", interrupting)
     with pytest.raises(KeyboardInterrupt):
-        run_population_search(space, study, data, "cpu", 6, population=2)
+        run_trials(study, space, data, trials=6, population=2)
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE] * 2 + [TrialState.FAIL] * 2
     # Reports waiting in memory are written before the trials fail: each keeps its epochs.
@@ -295,7 +296,7 @@ def _search_counting(space, path: Path, decide, monkeypatch) -> tuple[list, int,
 
     monkeypatch.setattr(optuna.trial.Trial, "should_prune", counting_should_prune)
     monkeypatch.setattr(storage, "get_all_trials", counting_reads)
-    assert run_population_search(space, study, data, "cpu", 12, population=4) == 12
+    assert run_trials(study, space, data, trials=12, population=4) == 12
     monkeypatch.undo()
     return study.get_trials(), counts["should_prune"], counts["reads"]
 

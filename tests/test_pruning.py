@@ -8,7 +8,9 @@ from optuna.trial import TrialState
 
 from actsearch.schema.space import load_space
 from actsearch.search.pruning import CurveMedianPruner, ReportBuffer
-from actsearch.search.study import FINISHED, open_study, run_search
+from actsearch.search.driver import run_trials
+from actsearch.search.record import FINISHED
+from actsearch.search.study import open_study
 from actsearch.training.data import load_data, to_device
 
 
@@ -41,7 +43,7 @@ def test_multi_objective_study_prunes_hopeless_trials(write_space, tmp_path: Pat
     study, space = open_study(space, "mo", f"sqlite:///{tmp_path}/mo.db")
     assert len(study.directions) == 2
     data = to_device(load_data(space.data, 0), "cpu")
-    run_search(space, study, data, "cpu", 14)
+    run_trials(study, space, data, trials=14)
     pruned = study.get_trials(states=(TrialState.PRUNED,))
     assert len(study.get_trials(states=FINISHED)) == 14
     assert pruned, "no trial was pruned"
@@ -68,7 +70,7 @@ def test_trial_pruning_decides_as_should_prune(write_space, tmp_path: Path, monk
 
     def search(name: str) -> list[optuna.trial.FrozenTrial]:
         study, _ = open_study(space, name, f"sqlite:///{tmp_path}/{name}.db")
-        run_search(space, study, data, "cpu", 10)
+        run_trials(study, space, data, trials=10)
         return study.get_trials()
 
     reads = []
@@ -78,11 +80,11 @@ def test_trial_pruning_decides_as_should_prune(write_space, tmp_path: Path, monk
     fast = search("fast")
     assert len(reads) == 10  # one snapshot per trial, not one read per epoch
 
-    def one_by_one(self, value: float, step: int) -> bool:
-        self.trial.report(value, step)
-        return self.trial.should_prune()
+    def one_by_one(self, trials) -> list[bool]:  # each report written, then should_prune
+        self.reports.flush()
+        return [trial.should_prune() for trial, _ in trials]
 
-    monkeypatch.setattr(pruning.TrialPruning, "report_and_decide", one_by_one)
+    monkeypatch.setattr(pruning.EpochPruning, "decide", one_by_one)
     slow = search("slow")
     assert any(t.state == TrialState.PRUNED for t in slow), "nothing was pruned"
     for f, s in zip(fast, slow, strict=True):
@@ -144,7 +146,6 @@ def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path,
     # The buffer writes when the trial ends, whichever way: an epoch-2 interrupt leaves the
     # epoch-1 report (made before the interrupt) in the storage.
     from actsearch.search import pruning
-    from actsearch.search.objective import Objective
 
     monkeypatch.setattr(pruning, "FLUSH_SECONDS", 3600)  # no write before the trial ends
 
@@ -152,7 +153,7 @@ def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path,
     data = to_device(load_data(space.data, 0), "cpu")
     study, space = open_study(space, "k", f"sqlite:///{tmp_path}/k.db")
     with pytest.raises(KeyboardInterrupt):
-        study.optimize(Objective(space, data, "cpu", 0, InterruptAtEpoch2()), n_trials=1)
+        run_trials(study, space, data, trials=1, listener=InterruptAtEpoch2())
     (trial,) = study.get_trials(states=(TrialState.FAIL,))
     assert trial.state == TrialState.FAIL
     assert list(trial.intermediate_values) == [1]
@@ -161,7 +162,6 @@ def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path,
 def test_a_failing_write_does_not_hide_why_the_trial_stopped(write_space, tmp_path: Path,
                                                              monkeypatch) -> None:
     from actsearch.search import pruning
-    from actsearch.search.objective import Objective
 
     def storage_down(self, value: float, step: int) -> None:
         raise RuntimeError("storage down")
@@ -172,4 +172,4 @@ def test_a_failing_write_does_not_hide_why_the_trial_stopped(write_space, tmp_pa
     monkeypatch.setattr(pruning, "FLUSH_SECONDS", 3600)  # the only write: after the interrupt
     monkeypatch.setattr(optuna.trial.Trial, "report", storage_down)
     with pytest.raises(KeyboardInterrupt):
-        study.optimize(Objective(space, data, "cpu", 0, InterruptAtEpoch2()), n_trials=1)
+        run_trials(study, space, data, trials=1, listener=InterruptAtEpoch2())

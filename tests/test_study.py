@@ -11,7 +11,9 @@ from actsearch.errors import ActsearchError, mask_url
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.space import load_space
 from actsearch.search.storage import space_of_study
-from actsearch.search.study import FINISHED, open_study, run_search
+from actsearch.search.driver import run_trials
+from actsearch.search.record import FINISHED
+from actsearch.search.study import open_study
 from actsearch.training.data import load_data, to_device
 
 
@@ -77,23 +79,23 @@ def test_same_seed_same_trials_and_resume_does_not_repeat(write_space, tmp_path:
 
 def test_interrupted_trial_is_failed_and_resume_completes(write_space, tmp_path: Path,
                                                           monkeypatch) -> None:
-    import actsearch.search.objective as objective
+    from actsearch.training.trainers import SequentialTrainer
 
     path, storage = write_space(), f"sqlite:///{tmp_path}/i.db"
-    real_fit, calls = objective.fit, []
+    real_start, calls = SequentialTrainer._start, []
 
-    def interrupting_fit(*args, **kwargs):
+    def interrupting_start(self, member):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real_fit(*args, **kwargs)
+        return real_start(self, member)
 
-    monkeypatch.setattr(objective, "fit", interrupting_fit)
+    monkeypatch.setattr(SequentialTrainer, "_start", interrupting_start)
     with pytest.raises(KeyboardInterrupt):
         search(path, storage, 6)
     study = optuna.load_study(study_name="s", storage=storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL]
-    monkeypatch.setattr(objective, "fit", real_fit)
+    monkeypatch.setattr(SequentialTrainer, "_start", real_start)
     study = search(path, storage, 6)
     assert len(study.get_trials(states=FINISHED)) == 6
     layouts = [t.user_attrs["layout"] for t in study.get_trials(states=FINISHED)]
@@ -119,7 +121,7 @@ def test_bad_storage_url_names_and_pruner_settings(write_space, tmp_path: Path) 
     with pytest.raises(ActsearchError) as info:
         open_study(load_space(None), "x", f"sqlite:///{tmp_path}/not-a-folder/x.db")
     assert str(info.value).count("cannot open storage") == 1 and "\n" not in str(info.value)
-    with pytest.raises(ActsearchError, match="--study: expected letters"):
+    with pytest.raises(ActsearchError, match="^study: expected letters"):
         open_study(load_space(None), "../x", f"sqlite:///{tmp_path}/n.db")
     # Settings the space schema accepts but Optuna refuses are still one-line user errors.
     space = load_space(write_space({"pruner": {"name": "successive_halving",
@@ -142,7 +144,7 @@ def test_lone_search_samples_as_with_the_constant_liar(write_space, tmp_path: Pa
         get_all_trials = study._storage.get_all_trials
         monkeypatch.setattr(study._storage, "get_all_trials",
                             lambda *a, **k: reads.append(1) or get_all_trials(*a, **k))
-        run_search(space, study, data, "cpu", 16)  # TPE samples from the 11th trial on
+        run_trials(study, space, data, trials=16)  # TPE samples from the 11th trial on
         return [(t.params, t.state) for t in study.trials], len(reads)
 
     (liar_trials, liar_reads), (lone_trials, lone_reads) = search(True), search(False)
@@ -164,8 +166,6 @@ def test_resume_takes_the_budget_and_population_of_the_file(write_space,
 @pytest.mark.parametrize("population", [1, 3])
 def test_uniform_baselines_are_never_pruned(write_space, tmp_path: Path,
                                             population: int) -> None:
-    from actsearch.training.population import run_population_search
-
     # A complete trial with a perfect curve, and a pruner that keeps the top 1%: every other
     # trial is pruned at its first epoch, unless exempt.
     space = load_space(write_space({"train.epochs": 6, "pruner": {
@@ -175,9 +175,9 @@ def test_uniform_baselines_are_never_pruned(write_space, tmp_path: Path,
         value=1.0, intermediate_values={epoch: 1.0 for epoch in range(1, 7)}))
     data = to_device(load_data(space.data, 0), "cpu")
     if population == 1:
-        run_search(space, study, data, "cpu", 12)
+        run_trials(study, space, data, trials=12)
     else:
-        run_population_search(space, study, data, "cpu", 12, population=population)
+        run_trials(study, space, data, trials=12, population=population)
     baselines = [t for t in study.trials if t.user_attrs.get("baseline")]
     assert len(baselines) == 3
     assert all(t.state == TrialState.COMPLETE and t.user_attrs["epochs"] == 6

@@ -25,18 +25,17 @@ import torch
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-import actsearch.search.objective as objective
 from actsearch.analysis import failure_reasons
 from actsearch.errors import ActsearchError
 from actsearch.faces.report import failure_line
 from actsearch.schema.space import load_space
-from actsearch.search.objective import GuardedObjective
+from actsearch.search.driver import run_trials
 from actsearch.search.storage import make_storage, resolve_storage_url
-from actsearch.search.study import FINISHED, open_study
-from actsearch.search.study import run_search as search
+from actsearch.search.record import FINISHED
+from actsearch.search.study import open_study
 from actsearch.search.workers import fail_stale_trials
 from actsearch.training.data import load_data, to_device
-from actsearch.training.fit import EpochStats, FitResult
+from actsearch.training.fit import EpochStats, Run
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -71,20 +70,21 @@ def _assert_recorded_once(study: optuna.Study, trials: int) -> None:
 _PATCHED_WORKER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    import actsearch.search.objective as objective
     from actsearch.faces.cli import main
+    from actsearch.training.fit import Run
 
     marker, delay = os.environ.get("HANG_MARKER"), float(os.environ.get("STEP_DELAY", "0"))
-    real_fit = objective.fit
+    real_epoch = Run.epoch
 
-    def fit(*args, **kwargs):
+    def epoch(self):
         if marker:
             Path(marker).write_text(str(os.getpid()))
             time.sleep(120)
-        time.sleep(delay)
-        return real_fit(*args, **kwargs)
+        if self.epochs_done == 0:
+            time.sleep(delay)
+        return real_epoch(self)
 
-    objective.fit = fit
+    Run.epoch = epoch
     sys.exit(main(["worker", *sys.argv[1:]]))
 """)
 
@@ -145,28 +145,32 @@ def test_faults_fail_one_trial_and_the_study_goes_on(write_space, tmp_path: Path
     study = _create(space_path, storage, "f")
     space = load_space(space_path)
     data = to_device(load_data(space.data, 0), "cpu")
-    real_fit, calls = objective.fit, []
+    real_epoch, runs = Run.epoch, []
 
-    def faulty_fit(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
+    def faulty_epoch(self: Run) -> EpochStats:
+        if self.epochs_done == 0:
+            runs.append(self)
+        if len(runs) == 2:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        if len(calls) == 3:
+        if len(runs) == 3:
             raise ValueError("boom")
-        if len(calls) == 4:  # a divergence is a pruned trial, told apart by `end`
+        if len(runs) == 4:  # a divergence is a pruned trial, told apart by `end`
             nan = float("nan")
-            return FitResult("diverged", [EpochStats(1, nan, nan, 0.1, 0.01)], 0.01, 300)
-        return real_fit(*args, **kwargs)
+            stats = EpochStats(1, nan, nan, 0.1, 0.01)
+            self.result.history.append(stats)
+            self.result.status = "diverged"
+            return stats
+        return real_epoch(self)
 
-    monkeypatch.setattr(objective, "fit", faulty_fit)
-    finished = search(space, study, data, "cpu", trials=5)
-    assert finished == 5
+    monkeypatch.setattr(Run, "epoch", faulty_epoch)
+    done = run_trials(study, space, data, trials=5)
+    assert (done.finished, done.failed, done.stop_reason) == (5, 2, None)
     trials = study.get_trials()
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert [t.user_attrs["error"] for t in failed] == [
         "out of memory: CUDA out of memory. Tried to allocate 2.00 GiB", "ValueError: boom"]
     assert "ValueError: boom" in failed[1].user_attrs["traceback"]
-    assert "faulty_fit" in failed[1].user_attrs["traceback"]
+    assert "faulty_epoch" in failed[1].user_attrs["traceback"]
     diverged = [t for t in trials if str(t.user_attrs.get("end")).startswith("diverged")]
     assert len(diverged) == 1 and diverged[0].state == TrialState.PRUNED
     assert all(t.user_attrs["worker"] == f"{socket.gethostname()}:{os.getpid()}"
@@ -177,23 +181,50 @@ def test_faults_fail_one_trial_and_the_study_goes_on(write_space, tmp_path: Path
                                     "and 'traceback')")
 
 
-def test_user_mistakes_and_interrupts_stop_the_study(write_space, tmp_path: Path) -> None:
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/u.db")
+def test_user_mistakes_and_interrupts_stop_the_study(write_space, tmp_path: Path,
+                                                    monkeypatch) -> None:
+    space_path = write_space(FAST)
+    study = _create(space_path, make_storage(f"sqlite:///{tmp_path}/u.db"), "u")
+    space = load_space(space_path)
+    data = to_device(load_data(space.data, 0), "cpu")
 
-    def mistake(trial: optuna.Trial) -> float:
+    def mistake(self: Run) -> EpochStats:
         raise ActsearchError("train.optimizer: unknown optimizer 'adamx'")
 
+    monkeypatch.setattr(Run, "epoch", mistake)
     with pytest.raises(ActsearchError):
-        study.optimize(GuardedObjective(mistake), n_trials=3)
+        run_trials(study, space, data, trials=3)
 
-    def interrupted(trial: optuna.Trial) -> float:
+    def interrupted(self: Run) -> EpochStats:
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(Run, "epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        study.optimize(GuardedObjective(interrupted), n_trials=3)
-    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+        run_trials(study, space, data, trials=3)
+    # Two baselines failed; the third still waits for a run without the mistake.
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2 + [TrialState.WAITING]
+    assert study.trials[0].user_attrs["error"].startswith("ActsearchError: train.optimizer")
     assert study.trials[1].user_attrs["error"].startswith("interrupted")
     assert failure_reasons(study.trials) == {"ActsearchError": 1, "interrupted": 1}
+
+
+def test_a_run_of_failures_stops_the_search_with_one_line(write_space, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    space_path = write_space(FAST)
+    study = _create(space_path, make_storage(f"sqlite:///{tmp_path}/r.db"), "r")
+    space = load_space(space_path)
+
+    def broken(self: Run) -> EpochStats:
+        raise ValueError("the model is broken")
+
+    monkeypatch.setattr(Run, "epoch", broken)
+    done = run_trials(study, space, to_device(load_data(space.data, 0), "cpu"), trials=20,
+                      max_failures_in_a_row=4)
+    assert (done.finished, done.failed) == (0, 4)
+    assert done.stop_reason == ("4 trials in a row failed (the last: ValueError: the model is "
+                                "broken); stopped")
+    assert len(study.trials) == 4  # no trial started after the fourth failure
+    assert not study.get_trials(states=(TrialState.RUNNING,))
 
 
 def test_resume_fails_a_dead_workers_trial_and_retries_it(write_space, tmp_path: Path) -> None:
@@ -221,7 +252,7 @@ def test_resume_fails_a_dead_workers_trial_and_retries_it(write_space, tmp_path:
     # A single process that knows it is alone fails the foreign one too, then resumes.
     assert fail_stale_trials(study, assume_alone=True) == [other.number]
     space = load_space(space_path)
-    search(space, study, to_device(load_data(space.data, 0), "cpu"), "cpu", trials=5)
+    run_trials(study, space, to_device(load_data(space.data, 0), "cpu"), trials=5)
     done = [t for t in study.get_trials(states=FINISHED)
             if RetryHeartbeatStaleTrialCallback.retry_history(t) == [lost.number]]
     assert len(done) == 1 and done[0].params["act_0"] == stale.params["act_0"]

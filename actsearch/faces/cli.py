@@ -56,104 +56,28 @@ def _positive_float(text: str) -> float:
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
     """Search per-layer activation layouts for a space (default: the shipped mnist1d_mlp)."""
-    import signal
+    from actsearch.api import search
+    from actsearch.faces.report import failure_line, print_analysis
 
-    import optuna
-
-    from actsearch.analysis import analyze
-    from actsearch.errors import mask_url
-    from actsearch.faces.live import LiveView
-    from actsearch.faces.report import failure_line, print_analysis, write_report
-    from actsearch.schema.space import load_space
-    from actsearch.search.finalists import finalists_current, run_finalists
-    from actsearch.search.storage import make_storage, resolve_storage_url
-    from actsearch.search.study import FINISHED, open_study, run_search
-    from actsearch.search.workers import fail_stale_trials, run_workers
-    from actsearch.training.data import load_data, read_data, to_device
-    from actsearch.training.fit import configure_threads, select_device
-    from actsearch.training.population import population_support, resolve_population
-
-    space = load_space(args.space)
-    study_name = args.study or space.name
-    storage = resolve_storage_url(args.storage, study_name, args.runs_dir, args.workers)
-    device = select_device(args.device)
-    threads = configure_threads(device, args.threads) if device.type == "cpu" else None
-    # Optuna logs every failed trial with its traceback (Ctrl-C included); the live view and
-    # the closing lines say what failed and why, in one line each.
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    trials = args.trials or space.trials
-    timeout = args.timeout or space.timeout
-    population = resolve_population(args.population or space.population, device, trials)
-    if population > 1 and (reason := population_support(space)) is not None:
-        console.print(f"one candidate at a time: {reason}", highlight=False)
-        population = 1
-    if population > 1 and args.workers > 1:
-        console.print("one candidate at a time: each worker trains its own trials",
-                      highlight=False)
-        population = 1
-    # Read the data before the study exists: a missing or malformed file must not leave an
-    # empty study behind whose space then differs from the corrected file.
-    arrays = read_data(space.data)
-    # Without --storage the study lives in its own run folder: a lone sequential search
-    # there samples without the constant liar (see actsearch.study.make_sampler).
-    alone = population == 1 and args.workers == 1 and args.storage is None
-    study, space = open_study(space, study_name, make_storage(storage), seed=args.seed,
-                              concurrent=not alone)
-    lost = fail_stale_trials(study)  # trials of dead processes on this host: failed, requeued
-    previous = study.get_trials(deepcopy=False, states=FINISHED)
-    console.print(
-        f"actsearch: study [bold]{study_name}[/bold] in {mask_url(storage)}: space {space.name}, "
-        f"{len(space.choices)} activations x {'/'.join(map(str, space.depths))} layers, "
-        f"device {device}{f' ({threads} thread)' if threads else ''}, "
-        f"{f'population {population}, ' if population > 1 else ''}"
-        f"{trials} trials{f' or {timeout:.0f}s' if timeout else ''}"
-        f"{f', resuming with {len(previous)} finished' if previous else ''}"
-        f"{f', {len(lost)} trials of dead processes failed and queued again' if lost else ''}",
-        highlight=False,
-    )
-    if len(previous) >= trials:
-        console.print(f"nothing to run: the study already has {len(previous)} finished trials "
-                      f"(pass --trials N with N > {len(previous)} to extend it)", highlight=False)
-    # SIGTERM (a scheduler's stop) is handled like Ctrl-C: the running trial is marked failed.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    interrupted = False
-    if args.workers > 1:
-        worker_args = ["--storage", storage, "--study", study_name, "--trials", str(trials)]
-        for flag, value in (("--timeout", timeout), ("--device", args.device),
-                            ("--threads", args.threads)):
-            if value is not None:
-                worker_args += [flag, str(value)]
-        interrupted = run_workers(args.workers, worker_args) == EXIT_INTERRUPTED
-    data = to_device(load_data(space.data, study.user_attrs["seed"], arrays), device)
-    if args.workers == 1:
-        with LiveView(trials, timeout, console, live=None if not args.plain else False,
-                      previous=previous) as view:
-            try:
-                run_search(space, study, data, device, trials, timeout, listener=view,
-                           callbacks=[view], population=population)
-            except KeyboardInterrupt:
-                interrupted = True
-    if args.finalists > 0 and finalists_current(study, args.finalists, args.seeds):
-        console.print("finalists: unchanged (the same best layouts, already retrained)",
-                      highlight=False)
-    elif not interrupted and args.finalists > 0:
-        try:
-            run_finalists(study, space, data, args.finalists, args.seeds,
-                          progress=lambda line: console.print(line, highlight=False))
-        except KeyboardInterrupt:
-            interrupted = True
-    analysis = analyze(study, space.objectives, space.train.epochs)
-    print_analysis(analysis, console)
-    html, _ = write_report(analysis, study, Path(args.runs_dir) / study_name)
+    result = search(
+        args.space, trials=args.trials, timeout=args.timeout, study=args.study,
+        storage=args.storage, device=args.device or "auto", seed=args.seed,
+        workers=args.workers, population=args.population, finalists=args.finalists,
+        seeds=args.seeds, progress="plain" if args.plain else True, runs_dir=args.runs_dir,
+        threads=args.threads, dtype=args.dtype, report=True, console=console)
+    print_analysis(result.analysis, console)
+    html, _ = result.report_files
     console.print(f"report: {html} (and report.md beside it)", highlight=False)
-    failures = failure_line(study.get_trials(deepcopy=False))
+    failures = failure_line(result.study.get_trials(deepcopy=False))
     if failures:
         console.print(failures, highlight=False)
-    if interrupted:
+    if result.stop_reason is not None:
+        console.print(f"trials {result.stop_reason}", highlight=False)
+    if result.interrupted:
         console.print("interrupted: the running trial is marked failed, finished trials are "
                       "kept; run the same command again to resume", highlight=False)
         return EXIT_INTERRUPTED
-    return 0
+    return 0 if result.stop_reason is None else 1  # a run of failed trials stopped it
 
 
 def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
@@ -234,21 +158,13 @@ def cmd_worker(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     """Print a study's analysis and write report.html and report.md beside it."""
-    import optuna
+    from actsearch.api import analyze, report
+    from actsearch.faces.report import print_analysis
 
-    from actsearch.analysis import analyze
-    from actsearch.faces.report import print_analysis, write_report
-    from actsearch.search.storage import load_run, space_of_study
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = load_run(args.run_or_study, args.storage, args.runs_dir)
-    study_name = study.study_name
-    space = space_of_study(study)
-    analysis = analyze(study, space.objectives, space.train.epochs)
-    print_analysis(analysis, console)
-    run = Path(args.run_or_study)
-    folder = args.out or (run if run.is_dir() else Path(args.runs_dir) / study_name)
-    html, md = write_report(analysis, study, Path(folder))
+    print_analysis(analyze(args.run_or_study, storage=args.storage, runs_dir=args.runs_dir),
+                   console)
+    html, md = report(args.run_or_study, out=args.out, storage=args.storage,
+                      runs_dir=args.runs_dir)
     console.print(f"wrote {html} and {md}", highlight=False)
     return 0
 
@@ -272,6 +188,12 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    "its .db file, or a study name (with --storage: the name in that storage)")
     p.add_argument("--storage", help="Optuna storage URL (default: the run folder's)")
     p.add_argument("--runs-dir", default="runs", help="where run folders are (default: runs)")
+
+
+def _add_dtype_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="training precision (default: float32; in float64 populations follow "
+                   "one-at-a-time training exactly)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "per finalist (default: 3)")
     p.add_argument("--population", metavar="K|auto", help="candidates trained at once as one "
                    "batched computation (default: the space's, auto: 64 on CUDA, 1 on the CPU)")
+    _add_dtype_argument(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("worker", help=cmd_worker.__doc__, description=cmd_worker.__doc__)
@@ -322,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace-period", type=_positive_int, default=30, help="seconds without a "
                    "heartbeat before a trial is retried (default: 30)")
     p.add_argument("--quiet", action="store_true", help="no line per finished trial")
+    _add_dtype_argument(p)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("spaces", help=cmd_spaces.__doc__, description=cmd_spaces.__doc__)
@@ -379,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.filterwarnings("ignore", message=".*experimental.*")
             return args.func(args, console)
     except ActsearchError as e:
-        print(f"actsearch: error: {e}", file=sys.stderr)
+        print(f"actsearch: error: {e.for_cli()}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("actsearch: interrupted", file=sys.stderr)

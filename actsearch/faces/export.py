@@ -119,7 +119,7 @@ def select_trials(study: optuna.Study, top: int = 1) -> list[FrozenTrial]:
     number first); a multi-objective study's ``best_trials`` are ranked by their first value.
     """
     if top < 1:
-        raise ActsearchError(f"--top: expected at least 1, got {top}")
+        raise ActsearchError(f"top: expected at least 1, got {top}", parameter="top")
     if len(study.directions) > 1:
         trials = list(study.best_trials)
         sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
@@ -296,8 +296,8 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
             accuracy; with False, warn and export the retrained model anyway.
     """
     if fmt not in FORMATS:
-        raise ActsearchError(f"--format: unknown format {fmt!r}; expected one of: "
-                             f"{', '.join(FORMATS)}")
+        raise ActsearchError(f"format: unknown format {fmt!r}; expected one of: "
+                             f"{', '.join(FORMATS)}", parameter="format")
     if fmt == "onnx":
         _require_onnx()  # fail before any retraining
     if space is None:
@@ -364,8 +364,8 @@ def _require_onnx() -> None:
     missing = [m for m in ("onnx", "onnxscript", "onnxruntime")
                if importlib.util.find_spec(m) is None]
     if missing:
-        raise ActsearchError(f"--format onnx: needs the 'onnx' extra (missing: "
-                             f"{', '.join(missing)}); install it with: {_ONNX_EXTRA}")
+        raise ActsearchError(f"format onnx: needs the 'onnx' extra (missing: "
+                             f"{', '.join(missing)}); install it with: {_ONNX_EXTRA}", parameter="format")
 
 
 def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:

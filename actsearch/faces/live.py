@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from actsearch.search.record import TrialRecord
 
 if TYPE_CHECKING:  # only a type here: the live view itself needs no torch
     from actsearch.training.fit import EpochStats
@@ -51,13 +53,11 @@ class _Tally:
     failed: int = 0
     best: list[_Finished] = field(default_factory=list)
 
-    def add(self, trial: FrozenTrial) -> None:
+    def add(self, trial: TrialRecord) -> None:
         if trial.state == TrialState.COMPLETE:
             self.complete += 1
-            self.best.append(_Finished(trial.number, trial.user_attrs.get("layout", "?"),
-                                       float(trial.user_attrs.get("val_acc", float("nan"))),
-                                       trial.user_attrs.get("epochs", 0),
-                                       trial.user_attrs.get("train_seconds", 0.0)))
+            self.best.append(_Finished(trial.number, trial.layout or "?", trial.accuracy,
+                                       trial.epochs or 0, trial.train_seconds or 0.0))
             self.best.sort(key=lambda f: -f.value)
             del self.best[5:]
         elif trial.state == TrialState.PRUNED:
@@ -71,7 +71,7 @@ class LiveView:
     elapsed and remaining time. Use as a context manager around the search."""
 
     def __init__(self, trials: int, timeout: float | None, console: Console | None = None,
-                 live: bool | None = None, previous: list[FrozenTrial] | None = None) -> None:
+                 live: bool | None = None, previous: list[TrialRecord] | None = None) -> None:
         self.console = console or Console()
         self.live = self.console.is_terminal if live is None else live
         self.trials, self.timeout = trials, timeout
@@ -109,8 +109,8 @@ class LiveView:
             self.running[number][1].append(stats.val_acc)
         self._draw()
 
-    # Optuna callback
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    # actsearch.search.driver.Callback
+    def __call__(self, study: optuna.Study, trial: TrialRecord) -> None:
         self.tally.add(trial)
         self.running.pop(trial.number, None)
         if self._live is None:
@@ -141,16 +141,16 @@ class LiveView:
         remaining = f", ~{min(estimates):.0f}s left" if estimates else ""
         return f"{elapsed:.0f}s elapsed{remaining}"
 
-    def _line(self, trial: FrozenTrial) -> str:
-        end = trial.user_attrs.get("end", trial.state.name.lower())
+    def _line(self, trial: TrialRecord) -> str:
+        end = trial.end or trial.state.name.lower()
         if trial.state == TrialState.FAIL:
-            end = "failed: " + trial.user_attrs.get("error", "see the trial's log")
-        acc = trial.user_attrs.get("val_acc")
+            end = "failed: " + (trial.error or "see the trial's log")
+        acc = trial.val_acc
         acc_text = f"val {acc:.4f}" if acc is not None else "val -"
         best = self.tally.best[0] if self.tally.best else None
         best_text = f"best {best.value:.4f} (trial {best.number})" if best else "best -"
         return (f"trial {trial.number:>4} {end:<20} {acc_text}  "
-                f"{trial.user_attrs.get('layout', '?'):<32} | {best_text} | {self._counts()} "
+                f"{trial.layout or '?':<32} | {best_text} | {self._counts()} "
                 f"| {self._times()}")
 
     def _render(self) -> Group:

@@ -1,8 +1,8 @@
 """Layouts: which activation (and parameter) each hidden layer uses.
 
-This is the only module that calls ``trial.suggest_*``. Sampling and building are separate:
-a Candidate is rebuilt from a trial's params alone (``candidate_from_params``), so any trial,
-finished or exported, can be rebuilt without replaying the sampler.
+Sampling (``actsearch.search.suggest``, the only caller of ``trial.suggest_*``) and building
+are separate: a Candidate is rebuilt from a trial's params alone (``candidate_from_params``),
+so any trial, finished or exported, can be rebuilt without replaying the sampler.
 
 Param names: ``depth``, ``norm``, ``lr`` when searched; per layer i, ``act_i`` and, for an
 activation with a parameter, ``{activation}_{param}_i`` (e.g. ``elu_alpha_1``).
@@ -11,23 +11,18 @@ activation with a parameter, ``{activation}_{param}_i`` (e.g. ``elu_alpha_1``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from actsearch.errors import ActsearchError
 from actsearch.models.activations import get_activation
 from actsearch.schema.space import FloatRange, IntRange, SearchSpace
 
-if TYPE_CHECKING:
-    import optuna
-
 __all__ = [
-    "BASELINE_ATTR",
     "Candidate",
     "Layer",
     "Layout",
     "candidate_from_params",
     "parse_layout",
-    "suggest_candidate",
     "uniform_candidates",
 ]
 
@@ -100,31 +95,6 @@ def parse_layout(text: str) -> Layout:
     return Layout(tuple(layers))
 
 
-def _suggest_float(trial: optuna.Trial, name: str, value: float | FloatRange) -> float:
-    if isinstance(value, FloatRange):
-        return trial.suggest_float(name, value.low, value.high, log=value.log)
-    return value
-
-
-def suggest_candidate(trial: optuna.Trial, space: SearchSpace) -> Candidate:
-    """Sample a candidate from the space through the trial."""
-    depth = space.model.depth
-    if isinstance(depth, IntRange):
-        depth = trial.suggest_int("depth", depth.low, depth.high)
-    layers = []
-    for i in range(depth):
-        name = trial.suggest_categorical(f"act_{i}", list(space.choices))
-        spec = get_activation(name)
-        param = None
-        if spec.param is not None:
-            param = _suggest_float(trial, f"{name}_{spec.param}_{i}", space.param_ranges[name])
-        layers.append(Layer(name, param))
-    norms = space.model.norm
-    norm = norms[0] if len(norms) == 1 else trial.suggest_categorical("norm", list(norms))
-    lr = _suggest_float(trial, "lr", space.train.lr)
-    return Candidate(Layout(tuple(layers)), norm, lr)
-
-
 def candidate_from_params(params: dict[str, Any], space: SearchSpace) -> Candidate:
     """Rebuild the candidate a trial sampled, from its params alone."""
     try:
@@ -141,9 +111,6 @@ def candidate_from_params(params: dict[str, Any], space: SearchSpace) -> Candida
         raise ActsearchError(f"trial params lack {e.args[0]!r} for space {space.name!r}") from None
     return Candidate(Layout(tuple(layers)), norm, lr)
 
-
-# The trial user attribute that marks an enqueued uniform baseline (never pruned).
-BASELINE_ATTR = "baseline"
 
 
 def uniform_candidates(space: SearchSpace) -> list[dict[str, Any]]:

@@ -15,40 +15,37 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.space import SearchSpace
-from actsearch.search.objective import instability
+from actsearch.search.record import FINALISTS_ATTR, TrialRecord, instability, records
 from actsearch.stats import describe
 from actsearch.training.data import DeviceData
 from actsearch.training.population import train_seeds
 
 __all__ = ["FINALISTS_ATTR", "finalists_current", "run_finalists", "select_finalists"]
 
-FINALISTS_ATTR = "finalists"
 _SEED_OFFSET = 7_919  # finalist seeds differ from every search trial's seed
 
 
-def _val_acc(trial: FrozenTrial) -> float:
-    return float(trial.user_attrs.get("val_acc", float("-inf")))
+def _val_acc(trial: TrialRecord) -> float:
+    return trial.val_acc if trial.val_acc is not None else float("-inf")
 
 
-def select_finalists(study: optuna.Study, k: int) -> list[FrozenTrial]:
+def select_finalists(study: optuna.Study, k: int) -> list[TrialRecord]:
     """The best K layouts (Pareto front or top K by validation accuracy), then the best
     uniform baseline when it is not among them; one trial per distinct layout."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    pool = study.best_trials if len(study.directions) > 1 else complete
-    chosen: list[FrozenTrial] = []
-    layouts: set[str] = set()
+    complete = records(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    pool = records(study.best_trials) if len(study.directions) > 1 else complete
+    chosen: list[TrialRecord] = []
+    layouts: set[str | None] = set()
     for trial in sorted(pool, key=lambda t: (-_val_acc(t), t.number)):
-        layout = trial.user_attrs.get("layout")
-        if layout not in layouts and len(chosen) < k:
+        if trial.layout not in layouts and len(chosen) < k:
             chosen.append(trial)
-            layouts.add(layout)
-    uniform = [t for t in complete if t.user_attrs.get("uniform")]
-    best_uniform = max(uniform, key=_val_acc, default=None)
-    if best_uniform is not None and best_uniform.user_attrs.get("layout") not in layouts:
+            layouts.add(trial.layout)
+    best_uniform = max((t for t in complete if t.uniform), key=_val_acc, default=None)
+    if best_uniform is not None and best_uniform.layout not in layouts:
         chosen.append(best_uniform)
     return chosen
 
@@ -96,8 +93,8 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
         summary = describe(test) if test else None
         entry = {
             "number": trial.number,
-            "layout": trial.user_attrs.get("layout"),
-            "uniform": bool(trial.user_attrs.get("uniform", False)),
+            "layout": trial.layout,
+            "uniform": bool(trial.uniform),
             "seeds": seed_list,
             "test_acc": [round(a, 6) for a in test],
             "val_acc": [round(a, 6) for a in val],
@@ -108,7 +105,7 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
             "ci_high": None if summary is None or summary.n < 2 else round(summary.ci_high, 6),
         }
         # Stability: the trial's single-run instability plus the spread over seeds.
-        single = instability(trial.user_attrs.get("probes") or {})
+        single = instability(trial.probes or {})
         entry["stability"] = (None if entry["std"] is None or math.isnan(single)
                               else round(single + entry["std"], 6))
         results.append(entry)

@@ -4,9 +4,10 @@ multi-objective studies, which Optuna's pruners cannot serve.
 ``trial.should_prune()`` makes the pruner call ``study.get_trials()``, and Optuna's cached
 storage re-reads every unfinished trial from the database on each call: about 6 ms a call on
 SQLite here, more than a tenth of a small model's epoch, and K reads of K trials when a
-population of K decides one by one. ``StudySnapshot`` gives a pruner the trials of one read:
-``prune_decisions`` decides a population's epoch with it, ``TrialPruning`` a whole sequential
-trial (the complete trials do not change while one process trains one trial).
+population of K decides one by one. ``StudySnapshot`` gives a pruner the trials of one read, and ``EpochPruning`` keeps one
+until the running trials change: a sequential trial decides every epoch against one read, a
+population against one read per join or leave (the complete trials do not change while one
+process trains).
 
 Writes are batched too: each ``trial.report`` is one storage write (about 1.75 ms on SQLite
 between two epochs of training, when the caches are cold; the default trial's 20 cost 8% of
@@ -35,9 +36,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.schema.space import SearchSpace
+from actsearch.search.record import TrialRecord
 
-__all__ = ["CurveMedianPruner", "ReportBuffer", "StudySnapshot", "TrialPruning",
-           "prune_decisions"]
+__all__ = ["CurveMedianPruner", "EpochPruning", "ReportBuffer", "StudySnapshot"]
 
 FLUSH_SECONDS = 1.0  # the longest a report waits in memory before it reaches the storage
 
@@ -82,7 +83,7 @@ class CurveMedianPruner:
         """
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if trial.number not in self._curves:
-                self._curves[trial.number] = list(trial.user_attrs.get("val_acc_curve", []))
+                self._curves[trial.number] = TrialRecord.from_frozen(trial).val_acc_curve
 
     def decide(self, epoch: int, best_so_far: float) -> bool:
         """``should_prune`` against the curves of the last ``refresh``."""
@@ -213,61 +214,82 @@ class ReportBuffer:
             self.flush()
 
 
-def prune_decisions(study: optuna.Study, trials: Sequence[optuna.Trial],
-                    reports: ReportBuffer | None = None) -> list[bool]:
-    """``[t.should_prune() for t in trials]`` (after all of them reported), in one read.
+class EpochPruning:
+    """Reports and pruning decisions for the trials one driver runs, an epoch at a time.
 
-    ``reports`` holds reports not written yet; the decisions count them. Pruners outside
-    SNAPSHOT_PRUNERS, and multi-objective studies (where should_prune raises), go through
-    ``should_prune`` itself, after the reports are written.
-    """
-    pruner = study.pruner
-    if type(pruner) is optuna.pruners.NopPruner:
-        return [False] * len(trials)
-    if not _snapshotable(study):
-        if reports is not None:
-            reports.flush()
-        return [trial.should_prune() for trial in trials]
-    snapshot = StudySnapshot(study)
-    for number, step, value in reports.pending() if reports is not None else ():
-        snapshot.add_report(number, step, value)
-    return [bool(pruner.prune(snapshot, snapshot.frozen(trial))) for trial in trials]
+    The driver calls ``report`` for every trial that trained an epoch, then ``decide`` for
+    all of them at once, ``joined``/``left`` when the set of running trials changes, and
+    ``flush(trial)`` before it ends a trial (Optuna gives a pruned trial its last reported
+    value).
 
+    Single objective: each epoch's value goes to Optuna through a ``ReportBuffer``, and the
+    study's pruner decides against a ``StudySnapshot`` read when the running trials last
+    changed, plus the reports made since; so one read serves a sequential trial from start to
+    end, and a population between joins and leaves, with exactly ``should_prune``'s
+    decisions (no other process changes the complete trials meanwhile; with several workers,
+    trials others complete count from the next snapshot on). Pruners outside
+    ``SNAPSHOT_PRUNERS`` read the storage themselves: the reports are written first and
+    ``trial.should_prune()`` decides. Several objectives: ``CurveMedianPruner`` on the best
+    validation accuracy so far, its curves refreshed when the running trials changed.
 
-class TrialPruning:
-    """``trial.report`` and ``trial.should_prune()`` for each epoch of one trial, against one
-    read of the study, with the reports written by a ``ReportBuffer``.
-
-    The snapshot is taken when the trial starts; the trial's own reports are added to it as
-    they are made. With one process the decisions are exactly ``should_prune``'s (the complete
-    trials do not change meanwhile); with several workers, trials that others complete during
-    this trial count from the next trial on. Pruners outside ``SNAPSHOT_PRUNERS`` read the
-    storage, so there each report is written at once and ``should_prune`` decides. Call
-    ``flush`` when the trial's training ends, whichever way.
+    Args:
+        study: The study whose trials are run.
+        space: Its space (the curve pruner's settings for several objectives).
+        flush_seconds: The longest a report waits in memory (default ``FLUSH_SECONDS``).
     """
 
-    def __init__(self, trial: optuna.Trial, flush_seconds: float | None = None) -> None:
-        self.trial = trial
-        study = trial.study
-        self.pruner = study.pruner
-        self.never = type(self.pruner) is optuna.pruners.NopPruner
-        # Only a pruner that decides needs the trials; one that reads the storage itself
-        # (outside SNAPSHOT_PRUNERS) gets each report written at once.
-        self.snapshot = StudySnapshot(study) if _snapshotable(study) and not self.never else None
+    def __init__(self, study: optuna.Study, space: SearchSpace,
+                 flush_seconds: float | None = None) -> None:
+        self.study = study
+        self.curves = CurveMedianPruner.for_space(space) if len(study.directions) > 1 else None
+        self.never = self.curves is None and type(study.pruner) is optuna.pruners.NopPruner
+        self.snapshotable = self.curves is None and _snapshotable(study) and not self.never
         self.reports = ReportBuffer(flush_seconds)
+        self._snapshot: StudySnapshot | None = None
+        self._stale = True  # the curves of the multi-objective pruner
+        self._best: dict[int, float] = {}
 
-    def report_and_decide(self, value: float, step: int) -> bool:
-        """Report the epoch's value and say whether to stop."""
-        if self.snapshot is None and not self.never:
-            self.trial.report(value, step)
-            return self.trial.should_prune()
-        self.reports.report(self.trial, value, step)
+    def joined(self, trial: optuna.Trial) -> None:
+        """A trial started: the next decision reads the study again."""
+        self._snapshot, self._stale = None, True
+
+    def left(self, trial: optuna.Trial) -> None:
+        """A trial ended (flush it first): the next decision reads the study again."""
+        self._snapshot, self._stale = None, True
+        self._best.pop(trial.number, None)
+
+    def report(self, trial: optuna.Trial, value: float, step: int) -> None:
+        """The trial's validation accuracy after epoch ``step``."""
+        if self.curves is not None:  # Optuna refuses reports with several objectives
+            self._best[trial.number] = max(self._best.get(trial.number, 0.0), value)
+            return
+        self.reports.report(trial, value, step)
+        if self._snapshot is not None:
+            self._snapshot.add_report(trial.number, step, value)
+
+    def decide(self, trials: Sequence[tuple[optuna.Trial, int]]) -> list[bool]:
+        """Whether each ``(trial, epoch)`` that just reported should stop."""
+        if self.curves is not None:
+            if self._stale and self.curves.enabled:
+                self.curves.refresh(self.study)
+                self._stale = False
+            return [self.curves.decide(epoch, self._best.get(trial.number, 0.0))
+                    for trial, epoch in trials]
+        if self.never:
+            self.reports.flush_if_due()
+            return [False] * len(trials)
+        if not self.snapshotable:
+            self.reports.flush()
+            return [trial.should_prune() for trial, _ in trials]
+        if self._snapshot is None:
+            self._snapshot = StudySnapshot(self.study)
+            for number, step, value in self.reports.pending():
+                self._snapshot.add_report(number, step, value)
+        snapshot, pruner = self._snapshot, self.study.pruner
+        decisions = [bool(pruner.prune(snapshot, snapshot.frozen(trial))) for trial, _ in trials]
         self.reports.flush_if_due()
-        if self.snapshot is None:  # the NopPruner
-            return False
-        self.snapshot.add_report(self.trial.number, step, value)
-        return bool(self.pruner.prune(self.snapshot, self.snapshot.frozen(self.trial)))
+        return decisions
 
-    def flush(self) -> None:
-        """Write the reports that wait."""
-        self.reports.flush()
+    def flush(self, trial: optuna.Trial | None = None) -> None:
+        """Write the reports that wait: ``trial``'s, or everyone's."""
+        self.reports.flush(trial)

@@ -12,7 +12,9 @@ No torch here: the report and the dashboard read records without loading it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -21,17 +23,20 @@ from optuna.trial import FrozenTrial, TrialState
 __all__ = [
     "BASELINE_ATTR",
     "ERROR_ATTR",
+    "FINALISTS_ATTR",
     "FINISHED",
     "OBJECTIVE_SOURCES",
     "STORED",
     "TrialRecord",
     "instability",
     "records",
+    "worker_id",
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a study's trial budget counts
 BASELINE_ATTR = "baseline"  # an enqueued uniform baseline (never pruned); set by enqueue
 ERROR_ATTR = "error"  # why a trial failed, "<reason>: <message>"
+FINALISTS_ATTR = "finalists"  # the study attribute: the finalists' fresh-seed results
 _TRACEBACK_CHARS = 8000  # storages keep attrs in text columns; a deep recursion can be huge
 _ERROR_CHARS = 500
 
@@ -80,12 +85,16 @@ class TrialRecord:
     @classmethod
     def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
         """The record of a trial as Optuna returns it (``study.get_trials()``)."""
-        attrs = trial.user_attrs
-        stored = {f.name: attrs[f.name] for f in fields(cls)
-                  if f.metadata.get("stored") and f.name in attrs}
-        return cls(number=trial.number, state=trial.state, params=dict(trial.params),
-                   values=tuple(trial.values) if trial.values else None,
-                   retry_history=tuple(trial.system_attrs.get("retry_history", ())), **stored)
+        record = cls.from_user_attrs(trial.user_attrs)
+        record.number, record.state, record.params = trial.number, trial.state, dict(trial.params)
+        record.values = tuple(trial.values) if trial.values else None
+        record.retry_history = tuple(trial.system_attrs.get("retry_history", ()))
+        return record
+
+    @classmethod
+    def from_user_attrs(cls, attrs: Mapping[str, Any]) -> TrialRecord:
+        """The stored fields alone, from a trial's user attributes (a running trial's too)."""
+        return cls(**{name: attrs[name] for name in STORED if name in attrs})
 
     @property
     def is_complete(self) -> bool:
@@ -134,6 +143,11 @@ class TrialRecord:
 
 STORED = tuple(f.name for f in fields(TrialRecord) if f.metadata.get("stored"))
 assert BASELINE_ATTR in STORED and ERROR_ATTR in STORED
+
+
+def worker_id() -> str:
+    """This process as ``<hostname>:<pid>``, the value of a trial's ``worker`` attribute."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def records(trials: Iterable[FrozenTrial]) -> list[TrialRecord]:

@@ -14,8 +14,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ActsearchError, mask_url
-from actsearch.models.layout import BASELINE_ATTR
 from actsearch.schema.space import STUDY_NAME, SearchSpace, parse_space
+from actsearch.search.record import BASELINE_ATTR, FINISHED
 
 __all__ = [
     "FINISHED",
@@ -32,7 +32,6 @@ __all__ = [
     "study_names",
 ]
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a study's trial budget counts
 SPACE_ATTR = "actsearch_space"  # the study user attribute that holds its space document
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)

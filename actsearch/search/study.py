@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from actsearch.errors import ActsearchError, mask_url
-from actsearch.models.layout import BASELINE_ATTR, uniform_candidates
+from actsearch.models.layout import uniform_candidates
 from actsearch.schema.space import STUDY_NAME, SearchSpace, space_to_document
-from actsearch.search.objective import GuardedObjective, Objective, TrialFailed, TrialListener
+from actsearch.search.record import BASELINE_ATTR
 from actsearch.search.storage import (
     FINISHED,
     SPACE_ATTR,
@@ -25,14 +24,12 @@ from actsearch.search.storage import (
     space_of_study,
     study_names,
 )
-from actsearch.training.population import population_support, run_population_search
 
 __all__ = [
     "FINISHED",
     "make_pruner",
     "make_sampler",
     "open_study",
-    "run_search",
     "space_of_study",
 ]
 
@@ -94,12 +91,12 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
         storage = make_storage(storage)  # raises a one-line ActsearchError itself
     existing = study_names(storage, where)
     if not STUDY_NAME.fullmatch(study_name):
-        raise ActsearchError(f"--study: expected letters, digits, '_', '-' or '.' (it names "
-                             f"the run folder), got {study_name!r}")
+        raise ActsearchError(f"study: expected letters, digits, '_', '-' or '.' (it names "
+                             f"the run folder), got {study_name!r}", parameter="study")
     created = study_name not in existing
     if space is None and created:
-        raise ActsearchError(f"--study: no study {study_name!r} in {where}; "
-                             f"studies there: {', '.join(existing) or 'none'}")
+        raise ActsearchError(f"study: no study {study_name!r} in {where}; "
+                             f"studies there: {', '.join(existing) or 'none'}", parameter="study")
     n_before = 0
     if created:
         seed = space.seed if seed is None else seed
@@ -109,8 +106,8 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
         space = stored if space is None else space
         differences = _differences(_comparable(stored), _comparable(space))
         if differences:
-            raise ActsearchError(f"--study {study_name}: the study was created from a different "
-                                 f"space ({'; '.join(differences)}); choose a new --study name")
+            raise ActsearchError(f"study {study_name}: the study was created from a different "
+                                 f"space ({'; '.join(differences)}); choose a new --study name", parameter="study")
         space = dataclasses.replace(stored, trials=space.trials, timeout=space.timeout,
                                     population=space.population)
         if space != stored:  # workers elsewhere read the budget from the stored space
@@ -168,40 +165,3 @@ def _enqueue_missing_baselines(study: optuna.Study, space: SearchSpace) -> None:
     for params in uniform_candidates(space):
         if params not in seen:
             study.enqueue_trial(params, user_attrs={BASELINE_ATTR: True})
-
-
-def run_search(
-    space: SearchSpace,
-    study: optuna.Study,
-    data: Any,
-    device: Any,
-    trials: int,
-    timeout: float | None = None,
-    listener: TrialListener | None = None,
-    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
-    population: int = 1,
-) -> int:
-    """Run trials until the study holds ``trials`` finished trials or ``timeout`` passes.
-
-    A trial that fails (out of memory, an unexpected exception) is recorded as FAIL with its
-    reason and the search goes on. With ``population`` above 1 (and a space a population can
-    train), that many candidates train at once (``actsearch.training.population``). Returns the number
-    of trials this call finished. A KeyboardInterrupt marks the running trials failed and
-    propagates; finished trials are already stored.
-    """
-    finished_before = len(study.get_trials(deepcopy=False, states=FINISHED))
-    remaining = trials - finished_before
-    if remaining <= 0:
-        return 0
-    if population > 1 and population_support(space) is None and len(space.objectives) == 1:
-        return run_population_search(space, study, data, device, trials, population, timeout,
-                                     listener, callbacks)
-    seed = study.user_attrs.get("seed", space.seed)
-    objective = GuardedObjective(Objective(space, data, device, seed, listener))
-    # MaxTrialsCallback counts finished trials across every worker on the storage. n_trials
-    # also counts failed trials: the allowance leaves room for a few failures and retries of
-    # trials lost by other workers, yet a run of failures cannot loop for ever.
-    stop = optuna.study.MaxTrialsCallback(trials, states=FINISHED)
-    study.optimize(objective, n_trials=remaining + max(3, remaining // 2), timeout=timeout,
-                   callbacks=[stop, *callbacks], gc_after_trial=False, catch=(TrialFailed,))
-    return len(study.get_trials(deepcopy=False, states=FINISHED)) - finished_before

@@ -4,7 +4,7 @@ A worker is ``actsearch worker --storage URL --study NAME``: it loads the study'
 space and runs trials until the study holds the requested number of finished trials.
 :func:`run_workers` starts N of them on one host (``actsearch search --workers N``).
 Storages, heartbeats and retries are in :mod:`actsearch.search.storage`; the fault handling inside a
-trial is in :mod:`actsearch.search.objective`.
+trial is in :mod:`actsearch.search.driver`.
 
 Storages with heartbeats (database servers) fail and retry a dead worker's trial after the grace
 period; for the journal file, :func:`fail_stale_trials` finds such trials by process id.
@@ -25,10 +25,10 @@ from pathlib import Path
 from types import FrameType
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
-from actsearch.search.objective import ERROR_ATTR, WORKER_ATTR, worker_id
+from actsearch.search.record import ERROR_ATTR, TrialRecord, worker_id
 from actsearch.search.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
@@ -37,7 +37,7 @@ from actsearch.search.storage import (
     requeue_trial,
     study_names,
 )
-from actsearch.search.study import make_sampler, open_study, run_search
+from actsearch.search.study import make_sampler, open_study
 
 __all__ = [
     "fail_stale_trials",
@@ -93,7 +93,7 @@ def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeu
     host = socket.gethostname()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = trial.user_attrs.get(WORKER_ATTR)
+        owner = TrialRecord.from_frozen(trial).worker
         if owner is None:
             dead = assume_alone
         else:
@@ -127,22 +127,22 @@ class _TrialLines:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        layout = trial.user_attrs.get("layout", "?")
-        if trial.state == TrialState.COMPLETE:  # (trial.value fails on several objectives)
-            result = f"val_acc {trial.user_attrs.get('val_acc', float('nan')):.4f}"
+    def __call__(self, study: optuna.Study, trial: TrialRecord) -> None:
+        if trial.state == TrialState.COMPLETE:
+            result = f"val_acc {trial.accuracy:.4f}"
         elif trial.state == TrialState.FAIL:
-            result = f"FAILED ({trial.user_attrs.get(ERROR_ATTR, 'unknown')})"
+            result = f"FAILED ({trial.error or 'unknown'})"
         else:
-            result = str(trial.user_attrs.get("end", trial.state.name.lower()))
-        print(f"{self.prefix} trial {trial.number:>4} {layout}: {result}", flush=True)
+            result = trial.end or trial.state.name.lower()
+        print(f"{self.prefix} trial {trial.number:>4} {trial.layout or '?'}: {result}",
+              flush=True)
 
 
 def run_worker(storage: str, study_name: str, *, trials: int | None = None,
                timeout: float | None = None, device: str | None = None,
                threads: int | None = None, worker_index: int | None = None,
                heartbeat_interval: int | None = None, grace_period: int = GRACE_PERIOD,
-               quiet: bool = False) -> int:
+               quiet: bool = False, dtype: str = "float32") -> int:
     """One worker: load the stored study, run trials until it holds ``trials`` finished.
 
     Args:
@@ -156,11 +156,15 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         heartbeat_interval: Seconds between heartbeats on database storages (default 10).
         grace_period: Seconds without a heartbeat before a trial counts as lost.
         quiet: No line per trial.
+        dtype: ``float32`` or ``float64``.
 
     Returns:
         The exit code: 0 done, 130 stopped by SIGINT/SIGTERM. User mistakes raise
         :class:`ActsearchError`.
     """
+    import torch
+
+    from actsearch.search.driver import run_trials
     from actsearch.training.data import load_data, to_device
     from actsearch.training.fit import configure_threads, select_device
 
@@ -189,7 +193,8 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     torch_device = select_device(device)
     if torch_device.type == "cpu":
         configure_threads(torch_device, threads)
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), torch_device)
+    data = to_device(load_data(space.data, study.user_attrs["seed"]), torch_device,
+                     getattr(torch, dtype))
     target = trials or space.trials
     prefix = f"[worker {index} {worker_id()}]"
     if not quiet:
@@ -197,10 +202,13 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
               f"{torch_device}{f', failed {len(lost)} stale trials' if lost else ''}",
               flush=True)
     try:
-        run_search(space, study, data, torch_device, target, timeout,
-                   callbacks=[] if quiet else [_TrialLines(prefix)])
+        done = run_trials(study, space, data, trials=target, timeout=timeout,
+                          callbacks=[] if quiet else [_TrialLines(prefix)])
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    if done.stop_reason is not None:
+        print(f"{prefix} trials {done.stop_reason}", flush=True)
+        return 1
     return 0
 
 
@@ -307,7 +315,7 @@ def _child_argv(args: argparse.Namespace) -> list[str]:
                         ("--heartbeat-interval", args.heartbeat_interval)):
         if value is not None:
             argv += [flag, str(value)]
-    return argv + (["--quiet"] if args.quiet else [])
+    return argv + ["--dtype", args.dtype] + (["--quiet"] if args.quiet else [])
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -320,4 +328,5 @@ def run_from_args(args: argparse.Namespace) -> int:
                           device=args.device, threads=args.threads,
                           worker_index=args.worker_index,
                           heartbeat_interval=args.heartbeat_interval,
-                          grace_period=args.grace_period, quiet=args.quiet)
+                          grace_period=args.grace_period, quiet=args.quiet,
+                          dtype=args.dtype)

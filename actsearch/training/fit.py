@@ -82,13 +82,13 @@ def select_device(requested: str | None = None) -> torch.device:
     try:
         device = torch.device(requested)
     except (RuntimeError, TypeError):
-        raise ActsearchError(f"--device: unknown device {requested!r}; expected cpu, cuda, "
-                             f"cuda:N or auto") from None
+        raise ActsearchError(f"device: unknown device {requested!r}; expected cpu, cuda, "
+                             f"cuda:N or auto", parameter="device") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ActsearchError(f"--device: {requested!r} requested but CUDA is not available")
+        raise ActsearchError(f"device: {requested!r} requested but CUDA is not available", parameter="device")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ActsearchError(f"--device: {requested!r} requested but this machine has "
-                             f"{torch.cuda.device_count()} GPU(s)")
+        raise ActsearchError(f"device: {requested!r} requested but this machine has "
+                             f"{torch.cuda.device_count()} GPU(s)", parameter="device")
     return device
 
 
@@ -99,7 +99,7 @@ def configure_threads(device: torch.device, threads: int | None = None) -> int:
         # synchronisation and, when any other process is busy, stalls (measured in bench/).
         threads = 1
     if threads < 1:
-        raise ActsearchError(f"--threads: expected at least 1, got {threads}")
+        raise ActsearchError(f"threads: expected at least 1, got {threads}", parameter="threads")
     torch.set_num_threads(threads)
     return threads
 

@@ -21,17 +21,14 @@ does.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import optuna
 import torch
 import torch.nn.functional as F
-from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
 from actsearch.errors import ActsearchError
@@ -39,17 +36,6 @@ from actsearch.models.activations import SELU_ALPHA, SELU_SCALE
 from actsearch.models.build import build_model
 from actsearch.models.layout import Candidate, Layout
 from actsearch.schema.space import SearchSpace
-from actsearch.search.objective import (
-    ERROR_ATTR,
-    WORKER_ATTR,
-    TrialListener,
-    is_baseline,
-    record_result,
-    start_trial,
-    worker_id,
-)
-from actsearch.search.pruning import ReportBuffer, prune_decisions
-from actsearch.search.storage import FINISHED
 from actsearch.training.data import DeviceData
 from actsearch.training.fit import (
     ADAM_BETAS,
@@ -64,7 +50,6 @@ from actsearch.training.fit import (
     fit,
     recipe_for,
 )
-from actsearch.training.probes import probe_model
 
 __all__ = [
     "Member",
@@ -73,7 +58,6 @@ __all__ = [
     "auto_population",
     "population_support",
     "resolve_population",
-    "run_population_search",
     "supports_population",
     "train_candidates",
     "train_seeds",
@@ -537,137 +521,3 @@ def train_seeds(space: SearchSpace, data: DeviceData, candidate: Candidate,
         test = evaluate(model, data.x_test, data.y_test) if result.status == "complete" else None
         runs.append(SeedRun(seed, result, *(test or (None, None))))
     return runs
-
-
-class _OptimizeLoop:
-    """Lets callbacks written for ``study.optimize`` call ``study.stop()`` here too.
-
-    Optuna allows stop() only inside its loop; this sets and reads the same flags that
-    ``optuna.study._optimize`` does (private, hence guarded).
-    """
-
-    def __init__(self, study: optuna.Study) -> None:
-        self.study = study
-        self.local = getattr(study, "_thread_local", None)
-
-    def __enter__(self) -> _OptimizeLoop:
-        if self.local is not None:
-            self.before = self.local.in_optimize_loop
-            self.local.in_optimize_loop = True
-        self.study._stop_flag = False
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.local is not None:
-            self.local.in_optimize_loop = self.before
-
-    @property
-    def stopped(self) -> bool:
-        return bool(getattr(self.study, "_stop_flag", False))
-
-
-def run_population_search(
-    space: SearchSpace,
-    study: optuna.Study,
-    data: DeviceData,
-    device: Any,
-    trials: int,
-    population: int | str = "auto",
-    timeout: float | None = None,
-    listener: TrialListener | None = None,
-    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
-) -> int:
-    """Run trials as ``study.run_search`` does, ``population`` (>= 2) candidates at once.
-
-    Trials come from ``study.ask()`` (enqueued baselines first) and are told one by one as
-    they finish; each reports its per-epoch validation accuracy and is pruned on its own. A
-    freed slot takes a new trial between epochs while the budget (``trials`` finished trials
-    in the study, and ``timeout``) lasts. Trials record the user attributes ``Objective``
-    records, plus ``population`` (the most candidates that trained beside it).
-    ``actsearch.study.run_search`` calls this when its ``population`` is above 1 and the space
-    is one a population can train (``population_support``).
-
-    Returns the number of trials this call finished. A KeyboardInterrupt marks the running
-    trials failed and propagates; finished trials are already stored.
-    """
-    finished_before = len(study.get_trials(deepcopy=False, states=FINISHED))
-    remaining = trials - finished_before
-    if remaining <= 0:
-        return 0
-    seed = study.user_attrs.get("seed", space.seed)
-    size = resolve_population(population, device, trials)
-    reason = population_support(space)
-    if size < 2 or reason is not None:
-        raise ValueError(f"a population search needs K >= 2 and a supported space, got K={size}"
-                         f"{f' ({reason})' if reason else ''}; use actsearch.study.run_search")
-
-    started = time.perf_counter()
-    running: dict[int, optuna.Trial] = {}
-    asked = 0
-
-    def next_job() -> _Job | None:
-        nonlocal asked
-        if asked >= remaining or loop.stopped:
-            return None
-        if timeout is not None and time.perf_counter() - started >= timeout:
-            return None
-        # Other workers on the same storage count too (as MaxTrialsCallback does).
-        if len(study.get_trials(deepcopy=False, states=FINISHED)) + len(running) >= trials:
-            return None
-        trial = study.ask()
-        asked += 1
-        running[trial.number] = trial
-        # The worker attribute lets a resumed run find the trials of a killed process.
-        trial.set_user_attr(WORKER_ATTR, worker_id())
-        candidate, trial_seed_ = start_trial(trial, space, seed, listener)
-        return _Job(candidate, trial_seed_, trial)
-
-    # Reports wait in memory and are written about once a second: K writes an epoch would
-    # cost more than a GPU epoch of the population (see actsearch.pruning.ReportBuffer).
-    reports = ReportBuffer()
-
-    def on_epochs(trained: list[tuple[Member, EpochStats]]) -> list[Member]:
-        # Every member reports first, then the pruner decides for all of them against one
-        # read of the study (see actsearch.pruning.prune_decisions).
-        for member, stats in trained:
-            if listener is not None:
-                listener.epoch_done(member.tag.number, stats)
-            reports.report(member.tag, stats.val_acc, stats.epoch)
-        decisions = prune_decisions(study, [m.tag for m, _ in trained], reports)
-        reports.flush_if_due()
-        return [m for (m, _), prune in zip(trained, decisions, strict=True)
-                if prune and not is_baseline(m.tag)]
-
-    def on_done(member: Member) -> None:
-        trial = member.tag
-        result = member.result
-        reports.flush(trial)  # before tell: a pruned trial's value is its last report
-        record_result(trial, result)  # the same attributes as a sequential trial
-        trial.set_user_attr("population", member.shared_with)
-        if result.status == "complete":
-            trial.set_user_attr("test_acc", round(member.test_acc or 0.0, 6))
-            trial.set_user_attr("probes", probe_model(member.model, data, device, result))
-            member.model = None  # the population may hold many finished members
-            frozen = study.tell(trial, result.history[-1].val_acc)
-        else:
-            # Diverged candidates are pruned too, as in Objective; `end` tells them apart.
-            frozen = study.tell(trial, state=TrialState.PRUNED)
-        del running[trial.number]
-        for callback in callbacks:
-            callback(study, frozen)
-
-    with _OptimizeLoop(study) as loop:
-        try:
-            _drive(space, data, size, next_job, on_epochs, on_done)
-        except BaseException as e:
-            # The stacked computation is one: a fault (out of memory, an exception) or an
-            # interrupt ends every running member. Each records why; the error propagates.
-            reason = ("interrupted: stopped by a signal or Ctrl-C"
-                      if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}")
-            with contextlib.suppress(Exception):  # the storage may be what failed
-                reports.flush()
-            for trial in running.values():
-                trial.set_user_attr(ERROR_ATTR, reason.splitlines()[0][:500])
-                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            raise
-    return len(study.get_trials(deepcopy=False, states=FINISHED)) - finished_before

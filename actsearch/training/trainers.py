@@ -7,7 +7,8 @@ gives up on, and reads each finished member's result. Two implementations:
 ``population.PopulationTrainer`` (K candidates as one batched computation).
 
 The fault policy is the trainers' to keep: an exception while training a member fails that
-member (``status == "failed"``, with ``error`` and ``traceback``) and the others go on. A
+member (``status == "failed"``, with ``error`` and ``traceback``) and the others go on; a
+user mistake (``ActsearchError``) and an interrupt propagate. A
 population finds the member behind an exception of a batched step by splitting (see
 ``population.PopulationTrainer``). No Optuna here: the search driver owns trials.
 """
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from actsearch.errors import ActsearchError
 from actsearch.models.build import build_model
 from actsearch.models.layout import Candidate
 from actsearch.schema.space import SearchSpace
@@ -184,6 +186,8 @@ class SequentialTrainer:
                 member.test_loss, member.test_acc = evaluate(run.model, self.data.x_test,
                                                              self.data.y_test)
                 member.model = run.model
+        except ActsearchError:  # a user mistake: every candidate would fail the same way
+            raise
         except Exception as e:  # the fault policy: this member fails, the search goes on
             member.fail(e)
             del e

@@ -1,0 +1,335 @@
+"""The Python API: a whole search as ``actsearch search`` runs it, its analysis, its report.
+
+``search()`` is the engine every face calls: the CLI parses arguments, calls it and renders
+what it returns. It reads the data, opens (or resumes) the study with its baselines, runs the
+trials (the trial driver, or worker processes), retrains the finalists and analyses the study.
+Errors a caller can make raise ``ActsearchError`` naming the parameter (``trials``, ``device``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from rich.console import Console
+
+from actsearch.analysis import Analysis, LayoutRow
+from actsearch.analysis import analyze as _analyze
+from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
+from actsearch.schema.space import SearchSpace, load_space
+from actsearch.search.record import FINISHED, records
+from actsearch.search.storage import load_run, space_of_study
+
+if TYPE_CHECKING:
+    from actsearch.search.driver import Callback
+
+__all__ = ["SearchResult", "analyze", "report", "search"]
+
+_DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search did and found, as plain objects.
+
+    Attributes:
+        study: The Optuna study (every trial, with its ``TrialRecord`` attributes).
+        space: The space it searched.
+        storage: The study's storage URL (password masked).
+        analysis: Everything the report says (``actsearch.analysis.Analysis``).
+        finished: Trials this call finished (complete or pruned).
+        failed: Trials this call failed.
+        interrupted: Stopped by Ctrl-C or SIGTERM; finished trials are kept.
+        stop_reason: Why the trials stopped before the budget, if they did (e.g. a run of
+            failures, or a callback's ``StopSearch``).
+        report_files: report.html and report.md, when asked for.
+    """
+
+    study: optuna.Study
+    space: SearchSpace
+    storage: str
+    analysis: Analysis
+    finished: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    stop_reason: str | None = None
+    report_files: tuple[Path, ...] = ()
+
+    @property
+    def best_layouts(self) -> list[LayoutRow]:
+        """The best complete trials by validation accuracy, best first."""
+        return list(self.analysis.summary.top)
+
+    @property
+    def best_uniform(self) -> LayoutRow | None:
+        """The best uniform baseline."""
+        return self.analysis.summary.best_uniform
+
+    @property
+    def verdict(self) -> str:
+        """One sentence: does the best mixed finalist beat the best uniform one?"""
+        return self.analysis.verdict
+
+
+def _positive(name: str, value: Any, kind: type = int, allow_zero: bool = False) -> None:
+    ok = isinstance(value, kind) and not isinstance(value, bool) and (
+        value >= 0 if allow_zero else value > 0)
+    if kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    if not ok:
+        expected = ("an integer >= 0" if allow_zero else
+                    "a positive integer" if kind is int else "a positive number")
+        raise ActsearchError(f"{name}: expected {expected}, got {value!r}", parameter=name)
+
+
+def _resolve_space(space: str | Path | SearchSpace | None) -> SearchSpace:
+    if isinstance(space, SearchSpace):
+        return space
+    if space is not None and not isinstance(space, str | Path):
+        raise ActsearchError(f"space: expected a space file, a shipped space's name or a "
+                             f"SearchSpace, got {type(space).__name__}", parameter="space")
+    return load_space(space)
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    # Optuna logs every trial (and every failed one with its traceback); the progress lines
+    # and the closing lines say what happened, in one line each.
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    # A scheduler's stop is handled like Ctrl-C: the running trials are marked failed.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def search(
+    space: str | Path | SearchSpace | None = None,
+    *,
+    trials: int | None = None,
+    timeout: float | None = None,
+    study: str | None = None,
+    storage: str | None = None,
+    device: str = "auto",
+    seed: int | None = None,
+    workers: int = 1,
+    population: int | str | None = None,
+    finalists: int = 5,
+    seeds: int = 3,
+    callbacks: Sequence[Callback] = (),
+    progress: bool | str = True,
+    runs_dir: str | Path = "runs",
+    threads: int | None = None,
+    dtype: str = "float32",
+    report: bool | str | Path = False,
+    console: Console | None = None,
+) -> SearchResult:
+    """Search a space's activation layouts: what ``actsearch search`` runs.
+
+    Runs the uniform baselines first, then trials sampled by the space's sampler (pruned by
+    its pruner), retrains the finalists with fresh seeds, and analyses the study. Running it
+    again with the same study resumes it: finished trials are kept and never repeated.
+
+    Args:
+        space: A space file, the name of a shipped space (``actsearch spaces``), or a
+            ``SearchSpace``; default ``mnist1d_mlp``.
+        trials: Finished (complete or pruned) trials the study should hold; default the
+            space's budget.
+        timeout: Seconds after which no trial starts; default the space's.
+        study: The study's name; default the space's name.
+        storage: An Optuna storage URL (``sqlite:///``, ``journal:///``, ``postgresql://``);
+            default the run folder ``runs_dir/<study>/``.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        seed: Sampler and training seed; default the space's.
+        workers: Worker processes on this host sharing the study.
+        population: Candidates trained at once, or ``"auto"``; default the space's.
+        finalists: The best layouts retrained with fresh seeds after the search (0: none).
+        seeds: Fresh seeds per finalist.
+        callbacks: Called after each finished trial with the study and the trial's
+            ``TrialRecord``; one may raise ``actsearch.StopSearch`` to start no more trials.
+        progress: True: a live view on a terminal, a line per trial elsewhere; ``"plain"``:
+            a line per trial; False: silent.
+        runs_dir: Where run folders go.
+        threads: CPU threads for training (default 1, fastest for small models).
+        dtype: ``float32`` or ``float64`` (populations then follow sequential runs exactly).
+        report: Write report.html and report.md: True for the run folder, or a folder.
+        console: Where progress goes (default: standard output).
+
+    Returns:
+        A ``SearchResult``. Ctrl-C or SIGTERM stops the trials (the running ones are marked
+        failed) and the result says ``interrupted``; nothing finished is lost.
+    """
+    from actsearch.faces.live import LiveView
+    from actsearch.faces.report import write_report
+    from actsearch.search.driver import run_trials
+    from actsearch.search.finalists import finalists_current, run_finalists
+    from actsearch.search.storage import make_storage, resolve_storage_url
+    from actsearch.search.study import open_study
+    from actsearch.search.workers import fail_stale_trials, run_workers
+    from actsearch.training.data import load_data, read_data, to_device
+    from actsearch.training.fit import configure_threads, select_device
+    from actsearch.training.population import population_support, resolve_population
+
+    resolved = _resolve_space(space)
+    for name, value in (("trials", trials), ("threads", threads)):
+        if value is not None:
+            _positive(name, value)
+    if timeout is not None:
+        _positive("timeout", timeout, float)
+    _positive("workers", workers)
+    _positive("finalists", finalists, allow_zero=True)
+    _positive("seeds", seeds)
+    if seed is not None:
+        _positive("seed", seed, allow_zero=True)
+    if dtype not in _DTYPES:
+        raise ActsearchError(f"dtype: expected one of {', '.join(_DTYPES)}, got {dtype!r}",
+                             parameter="dtype")
+    if progress not in (True, False, "plain"):
+        raise ActsearchError(f"progress: expected True, False or 'plain', got {progress!r}",
+                             parameter="progress")
+    say = _Say(console, progress)
+    study_name = study or resolved.name
+    url = resolve_storage_url(storage, study_name, runs_dir, workers)
+    torch_device = select_device(device)
+    used_threads = configure_threads(torch_device, threads) if torch_device.type == "cpu" \
+        else None
+    trials = trials or resolved.trials
+    timeout = timeout or resolved.timeout
+    size = resolve_population(population or resolved.population, torch_device, trials)
+    if size > 1 and (reason := population_support(resolved)) is not None:
+        say(f"one candidate at a time: {reason}")
+        size = 1
+    if size > 1 and workers > 1:
+        say("one candidate at a time: each worker trains its own trials")
+        size = 1
+    # Read the data before the study exists: a missing or malformed file must not leave an
+    # empty study behind whose space then differs from the corrected file.
+    arrays = read_data(resolved.data)
+    # Without a storage URL the study lives in its own run folder: a lone sequential search
+    # there samples without the constant liar (see actsearch.search.study.make_sampler).
+    alone = size == 1 and workers == 1 and storage is None
+    with _quiet_optuna():
+        the_study, resolved = open_study(resolved, study_name, make_storage(url), seed=seed,
+                                         concurrent=not alone)
+        lost = fail_stale_trials(the_study)  # dead processes' trials on this host: requeued
+        previous = the_study.get_trials(deepcopy=False, states=FINISHED)
+        say(f"actsearch: study [bold]{study_name}[/bold] in {mask_url(url)}: space "
+            f"{resolved.name}, {len(resolved.choices)} activations x "
+            f"{'/'.join(map(str, resolved.depths))} layers, device {torch_device}"
+            f"{f' ({used_threads} thread)' if used_threads else ''}, "
+            f"{f'population {size}, ' if size > 1 else ''}"
+            f"{trials} trials{f' or {timeout:.0f}s' if timeout else ''}"
+            f"{f', resuming with {len(previous)} finished' if previous else ''}"
+            f"{f', {len(lost)} trials of dead processes failed and queued again' if lost else ''}")
+        if len(previous) >= trials:
+            say(f"nothing to run: the study already has {len(previous)} finished trials "
+                f"(ask for more than {len(previous)} trials to extend it)")
+        interrupted, finished, failed, stop_reason = False, 0, 0, None
+        with _sigterm_as_interrupt():
+            if workers > 1:
+                worker_args = ["--storage", url, "--study", study_name, "--trials", str(trials),
+                               "--dtype", dtype]
+                for flag, value in (("--timeout", timeout), ("--device", device),
+                                    ("--threads", threads)):
+                    if value is not None:
+                        worker_args += [flag, str(value)]
+                interrupted = run_workers(workers, worker_args) == EXIT_INTERRUPTED
+            import torch
+
+            data = to_device(load_data(resolved.data, the_study.user_attrs["seed"], arrays),
+                             torch_device, getattr(torch, dtype))
+            if workers == 1:
+                view = LiveView(trials, timeout, say.console,
+                                live=False if progress == "plain" else None,
+                                previous=records(previous)) if progress else None
+                try:
+                    with view or contextlib.nullcontext():
+                        done = run_trials(the_study, resolved, data, trials=trials,
+                                          timeout=timeout, population=size, listener=view,
+                                          callbacks=[*([view] if view else []), *callbacks])
+                    finished, failed, stop_reason = done.finished, done.failed, \
+                        done.stop_reason
+                except KeyboardInterrupt:
+                    interrupted = True
+            if finalists > 0 and finalists_current(the_study, finalists, seeds):
+                say("finalists: unchanged (the same best layouts, already retrained)")
+            elif not interrupted and finalists > 0:
+                try:
+                    run_finalists(the_study, resolved, data, finalists, seeds, progress=say)
+                except KeyboardInterrupt:
+                    interrupted = True
+        analysis = _analyze(the_study, resolved.objectives, resolved.train.epochs)
+        files: tuple[Path, ...] = ()
+        if report:
+            folder = Path(runs_dir) / study_name if report is True else Path(report)
+            files = write_report(analysis, the_study, folder)
+    return SearchResult(the_study, resolved, mask_url(url), analysis, finished, failed,
+                        interrupted, stop_reason, files)
+
+
+class _Say:
+    """Progress lines: on the console unless progress is off."""
+
+    def __init__(self, console: Console | None, progress: bool | str) -> None:
+        self.console = console or Console(soft_wrap=True)
+        self.enabled = bool(progress)
+
+    def __call__(self, line: str) -> None:
+        if self.enabled:
+            self.console.print(line, highlight=False)
+
+
+def _load(study_or_run: optuna.Study | str | Path, storage: str | None,
+          runs_dir: str | Path) -> optuna.Study:
+    if isinstance(study_or_run, optuna.Study):
+        return study_or_run
+    return load_run(study_or_run, storage, runs_dir)
+
+
+def analyze(study_or_run: optuna.Study | str | Path, *, storage: str | None = None,
+            runs_dir: str | Path = "runs") -> Analysis:
+    """The analysis of a study: an ``optuna.Study``, a run folder, a ``.db`` file, or a study
+    name (in ``runs_dir``, or in ``storage``)."""
+    with _quiet_optuna():
+        study = _load(study_or_run, storage, runs_dir)
+        space = space_of_study(study)
+        return _analyze(study, space.objectives, space.train.epochs)
+
+
+def report(study_or_run: optuna.Study | str | Path, *, out: str | Path | None = None,
+           storage: str | None = None, runs_dir: str | Path = "runs") -> tuple[Path, ...]:
+    """Write a study's report.html and report.md; returns their paths.
+
+    Args:
+        study_or_run: As for ``analyze``.
+        out: The folder (default: the run folder, ``runs_dir/<study>``).
+    """
+    from actsearch.faces.report import write_report
+
+    with _quiet_optuna():
+        study = _load(study_or_run, storage, runs_dir)
+        space = space_of_study(study)
+        analysis = _analyze(study, space.objectives, space.train.epochs)
+        run = None if isinstance(study_or_run, optuna.Study) else Path(study_or_run)
+        folder = Path(out) if out is not None else (
+            run if run is not None and run.is_dir() else Path(runs_dir) / study.study_name)
+        return write_report(analysis, study, folder)

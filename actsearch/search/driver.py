@@ -1,0 +1,346 @@
+"""The trial driver: one ask/tell loop for every search, over any trainer.
+
+The driver owns what a search does with trials: it reserves them within the budget and the
+timeout, samples each one's candidate, hands it to a trainer (one at a time, or a population
+of K), reports every epoch's validation accuracy and asks the pruner, stops the candidates
+the pruner gives up on (never a uniform baseline), records each trial's end in its
+``TrialRecord``, measures complete ones, tells Optuna, and calls the callbacks. One fault
+policy for every trainer: a candidate that raises fails its own trial with the reason and
+traceback and the search goes on, until ``max_failures_in_a_row`` trials have failed one
+after another (then it stops with one line that says why). A user mistake
+(``ActsearchError``) stops the search at once; an interrupt (Ctrl-C, SIGTERM) marks the
+running trials failed and propagates. Finished trials are always stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from actsearch.errors import ActsearchError
+from actsearch.models.build import build_model
+from actsearch.models.layout import Layer, Layout
+from actsearch.schema.space import SearchSpace
+from actsearch.search.pruning import EpochPruning
+from actsearch.search.record import TrialRecord, worker_id
+from actsearch.search.suggest import suggest_candidate
+from actsearch.training.data import DeviceData
+from actsearch.training.fit import EpochStats
+from actsearch.training.population import population_support
+from actsearch.training.probes import probe_model
+from actsearch.training.trainers import Job, Member, SequentialTrainer, Trainer, describe_error
+
+__all__ = [
+    "MAX_FAILURES_IN_A_ROW",
+    "Callback",
+    "DriveResult",
+    "StopSearch",
+    "TrialListener",
+    "make_trainer",
+    "run_trials",
+    "trial_seed",
+]
+
+MAX_FAILURES_IN_A_ROW = 5  # failed trials one after another that stop a search
+
+
+class TrialBudget:  # INTERIM: replaced by actsearch.search.budget
+    def __init__(self, study: optuna.Study, trials: int, timeout: float | None = None) -> None:
+        self.study, self.trials, self.timeout = study, trials, timeout
+        self.started = time.monotonic()
+
+    def reserve(self) -> optuna.Trial | None:
+        if self.timeout is not None and time.monotonic() - self.started >= self.timeout:
+            return None
+        busy = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                              TrialState.PRUNED,
+                                                              TrialState.RUNNING))
+        if len(busy) >= self.trials:
+            return None
+        return self.study.ask()
+
+    def close(self) -> None:
+        pass
+
+
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()  # INTERIM
+
+
+class TrialListener(Protocol):
+    """Receives progress from inside trials (the live view implements it)."""
+
+    def trial_started(self, number: int, layout: str) -> None: ...
+
+    def epoch_done(self, number: int, stats: EpochStats) -> None: ...
+
+
+# Called after each trial ends (complete, pruned or failed) with the study and its record.
+Callback = Callable[[optuna.Study, TrialRecord], None]
+
+
+class StopSearch(Exception):  # noqa: N818 (a signal to stop, not an error)
+    """Raise from a callback to start no more trials; running ones finish."""
+
+
+@dataclass(frozen=True)
+class DriveResult:
+    """What one ``run_trials`` call did."""
+
+    finished: int  # trials this call finished (complete or pruned)
+    failed: int
+    stop_reason: str | None = None  # set when the search stopped before its budget
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The weights-and-data-order seed of trial ``number`` in a study seeded with ``seed``."""
+    return (seed * 1_000_003 + number) % 2**31
+
+
+def make_trainer(space: SearchSpace, data: DeviceData, population: int) -> Trainer:
+    """A population of ``population`` when above 1 and the space allows it, else one at a
+    time (``population_support`` says why not)."""
+    if population > 1 and population_support(space) is None:
+        from actsearch.training.population import PopulationTrainer  # INTERIM: lazy
+
+        return PopulationTrainer(space, data, population)
+    return SequentialTrainer(space, data)
+
+
+@dataclass
+class _Running:
+    trial: optuna.Trial
+    record: TrialRecord
+    member: Member
+    baseline: bool
+    beats: contextlib.ExitStack
+
+
+def run_trials(
+    study: optuna.Study,
+    space: SearchSpace,
+    data: DeviceData,
+    *,
+    trials: int,
+    timeout: float | None = None,
+    population: int = 1,
+    listener: TrialListener | None = None,
+    callbacks: Sequence[Callback] = (),
+    max_failures_in_a_row: int = MAX_FAILURES_IN_A_ROW,
+    budget: TrialBudget | None = None,
+) -> DriveResult:
+    """Run trials until the study holds ``trials`` finished ones or ``timeout`` passes.
+
+    Args:
+        study: The study (its sampler, pruner and directions are used as they are).
+        space: Its space.
+        data: The splits on the training device (models train in their dtype).
+        trials: Finished (complete or pruned) trials the study should hold, counting other
+            workers' on the same storage.
+        timeout: Seconds after which no trial starts (running ones finish).
+        population: Candidates trained at once (``make_trainer``).
+        listener: Told when a trial starts and after each of its epochs.
+        callbacks: Called after each trial ends; one may raise ``StopSearch``.
+        max_failures_in_a_row: Failed trials one after another that stop the search.
+        budget: How trial slots are reserved (default: ``TrialBudget(study, trials)``).
+    """
+    return _Driver(study, space, data, trials, timeout, population, listener, callbacks,
+                   max_failures_in_a_row, budget).run()
+
+
+class _Driver:
+    def __init__(self, study: optuna.Study, space: SearchSpace, data: DeviceData, trials: int,
+                 timeout: float | None, population: int, listener: TrialListener | None,
+                 callbacks: Sequence[Callback], max_failures_in_a_row: int,
+                 budget: TrialBudget | None) -> None:
+        if trials < 1:
+            raise ActsearchError(f"trials: expected a positive integer, got {trials}")
+        if max_failures_in_a_row < 1:
+            raise ActsearchError(f"max_failures_in_a_row: expected a positive integer, got "
+                                 f"{max_failures_in_a_row}")
+        self.study, self.space, self.data = study, space, data
+        self.listener, self.callbacks = listener, list(callbacks)
+        self.max_failures = max_failures_in_a_row
+        self.budget = budget or TrialBudget(study, trials, timeout=timeout)
+        self.trainer = make_trainer(space, data, population)
+        self.pruning = EpochPruning(study, space)
+        self.seed = int(study.user_attrs.get("seed", space.seed))
+        self.multi = len(space.objectives) > 1
+        self.running: dict[int, _Running] = {}
+        self.finished = self.failed = self.failures_in_a_row = 0
+        self.stop_reason: str | None = None
+        self.accepting = True
+        # Relative latency needs a fixed reference model (uniform ReLU) per depth and norm;
+        # built only when a latency objective asks for it: timing it doubles the probes' cost.
+        self.wants_reference = any(n.startswith("latency") for n, _ in space.objectives)
+        self._references: dict[tuple[int, str], torch.nn.Module] = {}
+
+    def run(self) -> DriveResult:
+        try:
+            while True:
+                while self.accepting and self.trainer.active < self.trainer.capacity:
+                    trial = self.budget.reserve()
+                    if trial is None:
+                        self.accepting = False
+                        break
+                    self._start(trial)
+                if self.trainer.active == 0:
+                    break
+                self._after_epoch(self.trainer.train_epoch())
+        except BaseException as e:
+            self._abort(e)
+            raise
+        finally:
+            self.budget.close()
+        return DriveResult(self.finished, self.failed, self.stop_reason)
+
+    # --- a trial's start ------------------------------------------------------------------
+
+    def _start(self, trial: optuna.Trial) -> None:
+        # The worker attribute comes first: a resumed run finds a killed process's trials.
+        record = TrialRecord(number=trial.number, worker=worker_id())
+        record.write(trial, ["worker"])
+        beats = contextlib.ExitStack()
+        beats.enter_context(heartbeat(self.study, trial))
+        try:
+            candidate = suggest_candidate(trial, self.space)
+        except BaseException:
+            beats.close()
+            raise
+        record.layout = str(candidate.layout)
+        record.seed = trial_seed(self.seed, trial.number)
+        record.uniform = candidate.layout.is_uniform
+        record.write(trial, ["layout", "seed", "uniform"])
+        if self.listener is not None:
+            self.listener.trial_started(trial.number, record.layout)
+        member = self.trainer.add(Job(candidate, record.seed, trial))
+        baseline = bool(TrialRecord.from_user_attrs(trial.user_attrs).baseline)
+        self.running[trial.number] = _Running(trial, record, member, baseline, beats)
+        self.pruning.joined(trial)
+
+    # --- after an epoch -------------------------------------------------------------------
+
+    def _after_epoch(self, members: list[Member]) -> None:
+        trained = [m for m in members if m.result.status in ("running", "complete")]
+        for member in trained:
+            stats = member.result.history[-1]
+            if self.listener is not None:
+                self.listener.epoch_done(member.tag.number, stats)
+            self.pruning.report(member.tag, stats.val_acc, stats.epoch)
+        # Every member reports first, then the pruner decides for all of them.
+        decisions = self.pruning.decide([(m.tag, m.result.history[-1].epoch) for m in trained])
+        for member, prune in zip(trained, decisions, strict=True):
+            # A baseline is asked too (pruners keep rung records) but trains to the end.
+            if prune and not self.running[member.tag.number].baseline:
+                self.trainer.stop(member)
+        for member in members:
+            if member.result.status != "running":
+                self._end(self.running.pop(member.tag.number))
+        if self.stop_reason is None and self.failures_in_a_row >= self.max_failures:
+            last = next((r for r in reversed(members) if r.error), None)
+            self.stop_reason = (f"{self.failures_in_a_row} trials in a row failed (the last: "
+                                f"{last.error if last else 'unknown'}); stopped")
+            self.accepting = False
+
+    def _end(self, run: _Running) -> None:
+        trial, record, member = run.trial, run.record, run.member
+        result = member.result
+        try:
+            self.pruning.flush(trial)  # before tell: a pruned trial's value is its last report
+            self.pruning.left(trial)
+            if result.status == "failed":
+                record.error, record.traceback = member.error, member.traceback
+                record.write(trial, ["error", "traceback"])
+                frozen = self.study.tell(trial, state=TrialState.FAIL)
+                self.failed += 1
+                self.failures_in_a_row += 1
+            else:
+                self._record_result(record, member)
+                if result.status == "complete":
+                    values = self._values(record, member)
+                    frozen = self.study.tell(trial, values)
+                else:
+                    # Stopped and diverged candidates are pruned: the sampler learns they are
+                    # bad, and the study goes on. `end` tells the two apart.
+                    frozen = self.study.tell(trial, state=TrialState.PRUNED)
+                self.finished += 1
+                self.failures_in_a_row = 0
+        finally:
+            run.beats.close()
+        member.model = None  # a population may hold many finished members
+        done = TrialRecord.from_frozen(frozen)
+        for callback in self.callbacks:
+            try:
+                callback(self.study, done)
+            except StopSearch:
+                self.accepting = False
+                self.stop_reason = self.stop_reason or "stopped by a callback"
+
+    def _record_result(self, record: TrialRecord, member: Member) -> None:
+        history, result = member.result.history, member.result
+        last = history[-1].epoch if history else 0
+        record.end = {"complete": "complete", "stopped": f"pruned at epoch {last}",
+                      "diverged": f"diverged at epoch {last}"}[result.status]
+        record.epochs = last
+        record.val_acc_curve = [round(h.val_acc, 6) for h in history]
+        record.val_loss_curve = [round(h.val_loss, 6) for h in history]
+        record.train_seconds = round(result.train_seconds, 4)
+        record.samples_per_second = round(result.samples_per_second, 1)
+        names = ["end", "epochs", "val_acc_curve", "val_loss_curve", "train_seconds",
+                 "samples_per_second"]
+        if history:
+            record.val_acc = round(history[-1].val_acc, 6)
+            names.append("val_acc")
+        if member.shared_with > 1:
+            record.population = member.shared_with
+            names.append("population")
+        record.write(member.tag, names)
+
+    def _values(self, record: TrialRecord, member: Member) -> float | tuple[float, ...]:
+        """Test accuracy and probes of a complete member, then the values to tell."""
+        record.test_acc = round(member.test_acc or 0.0, 6)
+        record.write(member.tag, ["test_acc"])
+        depth, norm = member.candidate.layout.depth, member.candidate.norm
+        reference = self._reference(depth, norm) if self.wants_reference else None
+        record.probes = probe_model(member.model, self.data, self.data.x_train.device,
+                                    member.result, reference)
+        # One write for all probes: 23 separate attributes cost 0.5 s on SQLite.
+        record.write(member.tag, ["probes"])
+        if not self.multi:
+            return member.result.history[-1].val_acc
+        return record.objective_values(self.space.objectives)
+
+    def _reference(self, depth: int, norm: str) -> torch.nn.Module:
+        key = (depth, norm)
+        if key not in self._references:
+            relu = Layout(tuple(Layer("relu") for _ in range(depth)))
+            torch.manual_seed(self.seed)
+            data = self.data
+            self._references[key] = build_model(
+                self.space.model, relu, data.input_shape, data.n_classes, norm
+            ).to(data.x_train.device, data.x_train.dtype).eval()
+        return self._references[key]
+
+    # --- faults ---------------------------------------------------------------------------
+
+    def _abort(self, error: BaseException) -> None:
+        """Fail the running trials with the reason that stopped the search."""
+        reason = ("interrupted: stopped by a signal or Ctrl-C"
+                  if isinstance(error, KeyboardInterrupt) else describe_error(error))
+        with contextlib.suppress(Exception):  # the storage may be what failed
+            self.pruning.flush()
+        for run in self.running.values():
+            with contextlib.suppress(Exception):
+                run.record.error = reason
+                run.record.write(run.trial, ["error"])
+                self.study.tell(run.trial, state=TrialState.FAIL, skip_if_finished=True)
+            run.beats.close()
+        self.running.clear()
+
