@@ -1,7 +1,10 @@
 """actsearch: search per-layer activation layouts (ReLU, ELU with alpha, SELU) with Optuna.
 
-The public API is re-exported here; everything else is an implementation detail. torch is
-imported lazily, so ``import actsearch`` and the space tools start fast.
+The public API is re-exported here; everything else is an implementation detail. torch and
+Optuna are imported on first use, so ``import actsearch`` and the space tools start fast.
+
+    result = actsearch.search("mnist1d_mlp", trials=50)
+    print(result.verdict)
 """
 
 from __future__ import annotations
@@ -20,19 +23,28 @@ from actsearch.models.layout import Candidate, Layer, Layout, candidate_from_par
 from actsearch.schema.space import SearchSpace, list_shipped_spaces, load_space
 
 if TYPE_CHECKING:
+    from actsearch.analysis import Analysis
+    from actsearch.api import SearchResult, analyze, report, search
     from actsearch.faces.export import export_configs, load_model, train_config
     from actsearch.models.build import build_model
+    from actsearch.search.driver import StopSearch
+    from actsearch.search.record import TrialRecord
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActivationSpec",
     "ActsearchError",
+    "Analysis",
     "Candidate",
     "Layer",
     "Layout",
+    "SearchResult",
     "SearchSpace",
+    "StopSearch",
+    "TrialRecord",
     "activation_names",
+    "analyze",
     "build_model",
     "candidate_from_params",
     "create_activation",
@@ -43,18 +55,30 @@ __all__ = [
     "load_space",
     "parse_layout",
     "register_activation",
+    "report",
+    "search",
     "train_config",
 ]
 
+# Names imported on first use: (module, attribute).
+_LAZY = {
+    "Analysis": "actsearch.analysis",
+    "SearchResult": "actsearch.api",
+    "analyze": "actsearch.api",
+    "report": "actsearch.api",
+    "search": "actsearch.api",
+    "build_model": "actsearch.models.build",
+    "StopSearch": "actsearch.search.driver",
+    "TrialRecord": "actsearch.search.record",
+    "export_configs": "actsearch.faces.export",
+    "load_model": "actsearch.faces.export",
+    "train_config": "actsearch.faces.export",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # Names that need torch are imported on first use.
-    if name == "build_model":
-        from actsearch.models.build import build_model
+    if name in _LAZY:
+        import importlib
 
-        return build_model
-    if name in ("export_configs", "load_model", "train_config"):
-        from actsearch.faces import export
-
-        return getattr(export, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'actsearch' has no attribute {name!r}")

@@ -8,9 +8,9 @@ same device, alternating, several rounds:
   nothing but the suggest calls: what any Optuna search pays per trial (ask, params, tell);
 - hand-written optuna: the same plus ``trial.report`` and ``trial.should_prune`` each epoch,
   as optuna-examples and ../shared/peers write it;
-- actsearch: one more trial of a running study through actsearch's Objective (per-epoch
-  report and pruner query, the user attributes reports need), and the same with the
-  per-trial measurements (probes.py), which the others do not make.
+- actsearch: one more trial of a running study through actsearch's trial driver (the budget's
+  slot, per-epoch report and pruner query, the trial record the reports need), and the same
+  with the per-trial measurements (probes.py), which the others do not make.
 
 Prints each round's wall times and the median ratios to the bare loop (goal for actsearch:
 at most 1.05) and of actsearch to the hand-written Optuna trial.
@@ -34,10 +34,12 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actsearch.models.build import build_model  # noqa: E402
-from actsearch.models.layout import parse_layout, suggest_candidate  # noqa: E402
+from actsearch.models.layout import parse_layout  # noqa: E402
 from actsearch.schema.space import load_space  # noqa: E402
-from actsearch.search.objective import Objective, trial_seed  # noqa: E402
+from actsearch.search.driver import run_trials, trial_seed  # noqa: E402
+from actsearch.search.record import FINISHED  # noqa: E402
 from actsearch.search.storage import make_storage  # noqa: E402
+from actsearch.search.suggest import suggest_candidate  # noqa: E402
 from actsearch.training.data import load_data, to_device  # noqa: E402
 from actsearch.training.fit import configure_threads, select_device  # noqa: E402
 
@@ -103,7 +105,8 @@ def through_actsearch(study: optuna.Study, space, data, device, seed: int,
     """One more trial in a running study: what each trial of a search costs."""
     study.enqueue_trial(parse_layout(LAYOUT).to_params())
     t0 = time.perf_counter()
-    study.optimize(Objective(space, data, device, seed, measure=measure), n_trials=1)
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    run_trials(study, space, data, trials=finished + 1, measure=measure)
     return time.perf_counter() - t0
 
 

@@ -6,7 +6,7 @@ candidate: the architecture, the per-layer activations, the training recipe, the
 its fingerprint and split seed), the trial's metrics and where it came from.
 
 Trials store no weights. When weights (or an ONNX model) are asked for, the candidate is
-retrained with the trial's own seed exactly as ``actsearch.objective.Objective`` trains it;
+retrained with the trial's own seed exactly as the search trained it (``SequentialTrainer``);
 training is deterministic on one device, so the retrained model is the trial's model, and the
 export checks that by comparing validation accuracies. Weights go beside the config as a
 state dict (``<name>.pt``, loadable with ``torch.load(..., weights_only=True)``) whose sha256
@@ -47,7 +47,8 @@ from actsearch.schema.space import (
     parse_model_spec,
     parse_train_spec,
 )
-from actsearch.search.objective import trial_seed
+from actsearch.search.driver import trial_seed
+from actsearch.search.record import FINALISTS_ATTR, TrialRecord
 from actsearch.training.data import DeviceData, load_data, to_device
 from actsearch.training.fit import Recipe, evaluate, fit, recipe_for, select_device
 
@@ -143,11 +144,11 @@ def _versions() -> dict[str, str]:
             "optuna": str(optuna.__version__)}
 
 
-def _trial_val_acc(trial: FrozenTrial) -> float:
-    # Multi-objective trials have no single `value`; the objective also stores val_acc.
-    if len(trial.values or ()) == 1:
-        return float(trial.values[0])
-    return float(trial.user_attrs["val_acc"])
+def _trial_val_acc(record: TrialRecord) -> float:
+    # Multi-objective trials have no single value; every trial also records val_acc.
+    if len(record.values or ()) == 1:
+        return float(record.values[0])
+    return record.accuracy
 
 
 def _file_name(study_name: str, number: int) -> str:
@@ -189,16 +190,16 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
     """The config of one trial as a plain document, its keys in a stable, readable order."""
     candidate = candidate_from_params(trial.params, space)
     recipe = recipe_for(space, candidate)
-    m, attrs = space.model, trial.user_attrs
+    m, record = space.model, TrialRecord.from_frozen(trial)
     metrics: dict[str, Any] = {
-        "val_acc": _trial_val_acc(trial),
-        "test_acc": attrs.get("test_acc"),
-        "epochs": attrs.get("epochs"),
-        "train_seconds": attrs.get("train_seconds"),
+        "val_acc": _trial_val_acc(record),
+        "test_acc": record.test_acc,
+        "epochs": record.epochs,
+        "train_seconds": record.train_seconds,
     }
-    # Finalist re-runs over fresh seeds (actsearch.search.finalists stores them on the study), where
-    # this trial was a finalist: the test accuracy's mean, spread and 95% confidence interval.
-    for entry in study.user_attrs.get("finalists", []):
+    # Finalist re-runs over fresh seeds (actsearch.search.finalists stores them on the study),
+    # where this trial was a finalist: the test accuracy's mean, spread and 95% interval.
+    for entry in study.user_attrs.get(FINALISTS_ATTR, []):
         if entry.get("number") == trial.number:
             metrics.update({
                 "finalist_seeds": entry["seeds"], "finalist_test_acc": entry["test_acc"],
@@ -223,7 +224,8 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
         "provenance": {
             "study": study.study_name,
             "trial": trial.number,
-            "seed": int(attrs.get("seed", trial_seed(study_seed, trial.number))),
+            "seed": int(record.seed if record.seed is not None
+                        else trial_seed(study_seed, trial.number)),
             "layout": str(candidate.layout),
             **_versions(),
         },
@@ -232,7 +234,7 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
 
 def _retrain(space: SearchSpace, candidate: Candidate, data: DeviceData, seed: int,
              device: torch.device) -> tuple[nn.Module, float]:
-    # Exactly the steps of Objective.__call__: same seed, same build, same fit.
+    # Exactly the steps of SequentialTrainer: same seed, same build, same fit.
     torch.manual_seed(seed)
     model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
                         candidate.norm).to(device)
@@ -328,7 +330,7 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
             if not abs(val_acc - expected) <= _VAL_ACC_TOLERANCE:
                 # A trial trained in a population rounds differently from a model trained
                 # alone (batched products), so its retrain matches only up to that rounding.
-                population = int(trial.user_attrs.get("population", 1))
+                population = TrialRecord.from_frozen(trial).population or 1
                 why = (f"it trained in a population of {population}, whose batched products "
                        f"round differently" if population > 1 else
                        "retrain on the device the study ran on, e.g. --device cuda")

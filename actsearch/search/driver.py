@@ -135,6 +135,7 @@ def run_trials(
     callbacks: Sequence[Callback] = (),
     max_failures_in_a_row: int = MAX_FAILURES_IN_A_ROW,
     budget: TrialBudget | None = None,
+    measure: bool = True,
 ) -> DriveResult:
     """Run trials until the study holds ``trials`` finished ones or ``timeout`` passes.
 
@@ -150,16 +151,18 @@ def run_trials(
         callbacks: Called after each trial ends; one may raise ``StopSearch``.
         max_failures_in_a_row: Failed trials one after another that stop the search.
         budget: How trial slots are reserved (default: ``TrialBudget(study, trials)``).
+        measure: Probe every complete trial (``actsearch.training.probes``); objectives other
+            than accuracy need the probes and measure regardless.
     """
     return _Driver(study, space, data, trials, timeout, population, listener, callbacks,
-                   max_failures_in_a_row, budget).run()
+                   max_failures_in_a_row, budget, measure).run()
 
 
 class _Driver:
     def __init__(self, study: optuna.Study, space: SearchSpace, data: DeviceData, trials: int,
                  timeout: float | None, population: int, listener: TrialListener | None,
                  callbacks: Sequence[Callback], max_failures_in_a_row: int,
-                 budget: TrialBudget | None) -> None:
+                 budget: TrialBudget | None, measure: bool) -> None:
         if trials < 1:
             raise ActsearchError(f"trials: expected a positive integer, got {trials}")
         if max_failures_in_a_row < 1:
@@ -173,6 +176,7 @@ class _Driver:
         self.pruning = EpochPruning(study, space)
         self.seed = int(study.user_attrs.get("seed", space.seed))
         self.multi = len(space.objectives) > 1
+        self.measure = measure or self.multi
         self.running: dict[int, _Running] = {}
         self.finished = self.failed = self.failures_in_a_row = 0
         self.stop_reason: str | None = None
@@ -307,6 +311,8 @@ class _Driver:
         """Test accuracy and probes of a complete member, then the values to tell."""
         record.test_acc = round(member.test_acc or 0.0, 6)
         record.write(member.tag, ["test_acc"])
+        if not self.measure:
+            return member.result.history[-1].val_acc
         depth, norm = member.candidate.layout.depth, member.candidate.norm
         reference = self._reference(depth, norm) if self.wants_reference else None
         record.probes = probe_model(member.model, self.data, self.data.x_train.device,
