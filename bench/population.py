@@ -88,7 +88,7 @@ def population(k: int) -> Callable[[SearchSpace, DeviceData, list, torch.device]
     def run(space: SearchSpace, data: DeviceData, jobs: list[tuple[Candidate, int]],
             device: torch.device) -> Run:
         members = train_candidates(space, data, jobs, k)
-        return [(str(m.layout), m.result.history[-1].val_acc) for m in members]
+        return [(str(m.candidate.layout), m.result.history[-1].val_acc) for m in members]
 
     return run
 

@@ -1,34 +1,28 @@
 from __future__ import annotations
 
 import types
-from pathlib import Path
 
-import optuna
 import pytest
 import torch
-from optuna.trial import TrialState
 
 from actsearch.errors import ActsearchError
 from actsearch.models.build import build_model
-from actsearch.models.layout import Candidate, candidate_from_params, parse_layout
+from actsearch.models.layout import Candidate, parse_layout
 from actsearch.schema.space import load_space
-from actsearch.search.objective import trial_seed
-from actsearch.search.record import FINISHED
-from actsearch.search.study import open_study, space_of_study
 from actsearch.training import fit as train
-from actsearch.training import population as population_module
 from actsearch.training.data import load_data, to_device
 from actsearch.training.fit import recipe_for
 from actsearch.training.population import (
     Population,
+    PopulationTrainer,
     auto_population,
     population_support,
     resolve_population,
-    run_population_search,
     supports_population,
     train_candidates,
     train_seeds,
 )
+from actsearch.training.trainers import Job, Member
 
 RTOL = 1e-9
 # Mixed layouts: ReLU, ELU with different alphas, SELU; each with its own seed.
@@ -154,42 +148,6 @@ def test_seed_repeats_match_fit(space, data, monkeypatch) -> None:
         _assert_same_epochs(run.result.history, ref["history"])
 
 
-def test_search_through_ask_and_tell(write_space, tmp_path: Path) -> None:
-    path = write_space({"train.epochs": 4, "pruner.n_startup_trials": 3})
-    space = load_space(path)
-    study, space = open_study(space, "p", f"sqlite:///{tmp_path}/p.db")
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
-    told = []
-    finished = run_population_search(space, study, data, "cpu", 11, population=4,
-                                     callbacks=[lambda s, t: told.append(t.number)])
-    trials = study.get_trials()
-    assert finished == 11 and len(trials) == 11 and sorted(told) == list(range(11))
-    assert all(t.state in FINISHED for t in trials)
-    # The enqueued uniform baselines come out of ask() first.
-    assert [t.user_attrs["layout"] for t in trials[:3]] == [
-        "relu | relu", "elu(1.00) | elu(1.00)", "selu | selu"]
-    assert any(t.state == TrialState.PRUNED for t in trials), "no trial was pruned"
-    for t in trials:
-        attrs = t.user_attrs
-        layout = candidate_from_params(t.params, space_of_study(study)).layout
-        assert str(layout) == attrs["layout"] and attrs["uniform"] == layout.is_uniform
-        assert attrs["seed"] == trial_seed(study.user_attrs["seed"], t.number)
-        assert attrs["train_seconds"] > 0 and attrs["samples_per_second"] > 0
-        assert len(attrs["val_acc_curve"]) == len(attrs["val_loss_curve"]) == attrs["epochs"]
-        assert list(t.intermediate_values) == list(range(1, attrs["epochs"] + 1))
-        if t.state == TrialState.COMPLETE:
-            assert attrs["end"] == "complete" and attrs["epochs"] == 4
-            assert t.value == pytest.approx(attrs["val_acc"]) and 0 <= attrs["test_acc"] <= 1
-            # Measured on the candidate's own standalone model, as a sequential trial is.
-            probes = attrs["probes"]
-            assert len(probes["dead_frac"]) == len(layout.layers) and probes["lat_b1_ms"] > 0
-        else:
-            assert attrs["end"].startswith(("pruned at epoch", "diverged at epoch"))
-            assert "test_acc" not in attrs
-    # The budget counts finished trials: a second call has nothing left to do.
-    assert run_trials(study, space, data, trials=11, population=4) == 0
-
-
 def test_support_and_sizes(write_space) -> None:
     assert supports_population(load_space(write_space()))
     cnn = load_space(write_space({"model.family": "cnn1d"}, name="cnn.yaml"))
@@ -203,7 +161,7 @@ def test_support_and_sizes(write_space) -> None:
     assert auto_population("cpu") == 1
     assert resolve_population("auto", "cpu") == 1 and resolve_population("8", "cpu") == 8
     assert auto_population("cuda") >= 32 and auto_population("cuda", trials=40) == 10
-    with pytest.raises(ActsearchError, match="--population: expected a positive integer"):
+    with pytest.raises(ActsearchError, match="population: expected a positive integer"):
         resolve_population("0", "cpu")
 
 
@@ -219,34 +177,8 @@ def test_searched_depth_and_lr_train_in_separate_populations(write_space, monkey
         model = build_model(space.model, candidate.layout, data.input_shape,
                             data.n_classes).double()
         ref = train.fit(model, data, recipe_for(space, candidate), seed)
-        assert member.lr == candidate.lr and member.layout == candidate.layout
+        assert member.candidate == candidate
         _assert_same_epochs(member.result.history, ref.history)
-
-
-def test_interrupt_fails_the_running_trials(write_space, tmp_path: Path, monkeypatch) -> None:
-    import actsearch.search.pruning
-
-    monkeypatch.setattr(actsearch.search.pruning, "FLUSH_SECONDS", 3600)  # reports wait to the end
-    space = load_space(write_space())
-    study, space = open_study(space, "i", f"sqlite:///{tmp_path}/i.db")
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
-    real, calls = Population.train_epoch, []
-
-    def interrupting(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Population, "train_epoch", interrupting)
-    with pytest.raises(KeyboardInterrupt):
-        run_trials(study, space, data, trials=6, population=2)
-    states = [t.state for t in study.trials]
-    assert states == [TrialState.COMPLETE] * 2 + [TrialState.FAIL] * 2
-    # Reports waiting in memory are written before the trials fail: each keeps its epochs.
-    for trial in study.trials:
-        assert list(trial.intermediate_values) == list(range(1, trial.last_step + 1))
-    assert all(t.last_step for t in study.trials[2:])
 
 
 @pytest.mark.parametrize(("optimizer", "weight_decay"), [("sgd", 1e-3), ("adamw", 0.05),
@@ -266,64 +198,146 @@ def test_every_optimizer_matches_fit(write_space, optimizer: str, weight_decay: 
         _assert_same_epochs(member.result.history, ref.history)
 
 
-# Trial attributes that measure time, and so differ between two runs of the same search.
-_TIMED = ("train_seconds", "samples_per_second", "probes")  # timings vary run to run
+def _jobs(space, layouts_seeds) -> list[tuple[Candidate, int]]:
+    return [(Candidate(parse_layout(layout), "none", space.train.lr), seed)
+            for layout, seed in layouts_seeds]
 
 
-def _one_by_one(study, trials, reports) -> list[bool]:
-    reports.flush()  # each member's report in the storage, as trial.report leaves it
-    return [trial.should_prune() for trial in trials]
+def _train(trainer: PopulationTrainer, jobs, epochs: list | None = None) -> list[Member]:
+    """Drive ``trainer`` over ``jobs`` as the search does, refilling between epochs; each
+    ``train_epoch``'s answer goes to ``epochs``."""
+    members, pending = [], [Job(c, seed, i) for i, (c, seed) in enumerate(jobs)]
+    while True:
+        while pending and trainer.active < trainer.capacity:
+            members.append(trainer.add(pending.pop(0)))
+        if not trainer.active:
+            return members
+        trained = trainer.train_epoch()
+        if epochs is not None:
+            epochs.append(trained)
 
 
-def _search_counting(space, path: Path, decide, monkeypatch) -> tuple[list, int, int]:
-    """A population search with ``decide`` as prune_decisions: its trials, the number of
-    should_prune calls and of trial reads from the storage."""
-    monkeypatch.setattr(population_module, "prune_decisions", decide)
-    # The same study name in both runs: HyperbandPruner picks brackets from it.
-    study, space = open_study(space, "s", f"sqlite:///{path}")
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
-    counts = {"should_prune": 0, "reads": 0}
-    should_prune, storage = optuna.trial.Trial.should_prune, study._storage
-    get_all_trials = storage.get_all_trials
+def _fault(monkeypatch, error: BaseException, when) -> list[int]:
+    """Make the batched step raise ``error`` after its update (the population's state has
+    changed by then) whenever ``when(population)``; returns the sizes of the populations it
+    raised in."""
+    real, raised = Population._update, []
 
-    def counting_should_prune(self):
-        counts["should_prune"] += 1
-        return should_prune(self)
+    def update(self, grad, lrs):
+        real(self, grad, lrs)
+        if when(self):
+            raised.append(len(self.members))
+            raise error
 
-    def counting_reads(*args, **kwargs):
-        counts["reads"] += 1
-        return get_all_trials(*args, **kwargs)
-
-    monkeypatch.setattr(optuna.trial.Trial, "should_prune", counting_should_prune)
-    monkeypatch.setattr(storage, "get_all_trials", counting_reads)
-    assert run_trials(study, space, data, trials=12, population=4) == 12
-    monkeypatch.undo()
-    return study.get_trials(), counts["should_prune"], counts["reads"]
+    monkeypatch.setattr(Population, "_update", update)
+    return raised
 
 
-@pytest.mark.parametrize("pruner", [
-    {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
-    {"name": "percentile", "percentile": 75.0, "n_startup_trials": 2},
-    {"name": "successive_halving", "min_resource": 1, "reduction_factor": 2},
-    {"name": "hyperband", "min_resource": 1, "reduction_factor": 2},
-])
-def test_batched_pruning_decides_as_should_prune(write_space, tmp_path: Path, monkeypatch,
-                                                 pruner: dict) -> None:
-    space = load_space(write_space({"train.epochs": 4, "pruner": pruner}))
-    ref, ref_calls, ref_reads = _search_counting(space, tmp_path / "ref.db", _one_by_one,
-                                                 monkeypatch)
-    got, calls, reads = _search_counting(space, tmp_path / "got.db",
-                                         population_module.prune_decisions, monkeypatch)
-    assert any(t.state == TrialState.PRUNED for t in ref), "no trial was pruned"
-    assert len(got) == len(ref) == 12
-    for g, r in zip(got, ref, strict=True):
-        assert (g.number, g.state, g.params, g.value) == (r.number, r.state, r.params, r.value)
-        assert g.intermediate_values == r.intermediate_values
-        assert g.system_attrs == r.system_attrs  # SuccessiveHalving's rung values included
-        assert {k: v for k, v in g.user_attrs.items() if k not in _TIMED} == \
-               {k: v for k, v in r.user_attrs.items() if k not in _TIMED}
-    if pruner["name"] == "hyperband":  # bracket studies read the storage: one by one
-        assert calls == ref_calls > 0
-    else:  # one read per population epoch instead of one per member
-        assert calls == 0 and ref_calls > 12
-        assert reads < ref_reads - ref_calls // 2
+def test_an_exception_fails_only_the_member_behind_it(space, data, monkeypatch) -> None:
+    jobs = _jobs(space, JOBS + [("relu | relu", 13)])
+    culprit_index = 1
+    alone = train_candidates(space, data, jobs[:culprit_index] + jobs[culprit_index + 1:], 5)
+    trainer = PopulationTrainer(space, data, 5)
+    culprit: list[Member] = []
+    # The culprit raises in its second epoch, in whichever population it trains.
+    raised = _fault(monkeypatch, ValueError("boom in the batched step"),
+                    lambda p: culprit[0] in p.members and culprit[0].epochs_done == 1)
+    members = [trainer.add(Job(c, seed, i)) for i, (c, seed) in enumerate(jobs)]
+    culprit.append(members[culprit_index])
+    epochs = [trainer.train_epoch() for _ in range(2)]
+    # The parts stack again once the culprit is out.
+    assert [len(population) for population in trainer._populations] == [4]
+    epochs.append(trainer.train_epoch())
+    # Split 5 -> 3 + 2, the culprit's 3 -> 2 + 1, its 2 -> 1 + 1: alone, it fails.
+    assert raised == [5, 3, 2, 1]
+    assert culprit[0] in epochs[1] and culprit[0] not in epochs[2]
+    assert culprit[0].result.status == "failed" and culprit[0].epochs_done == 1
+    assert culprit[0].error == "ValueError: boom in the batched step"
+    assert "boom in the batched step" in culprit[0].traceback
+    assert culprit[0].model is None and culprit[0].test_acc is None
+    others = [m for m in members if m is not culprit[0]]
+    assert all(m in epochs[1] for m in others)
+    # Each went on from the epoch boundary: the curves it has when trained without it.
+    for member, ref in zip(others, alone, strict=True):
+        assert member.result.status == "complete" and member.model is not None
+        _assert_same_epochs(member.result.history, ref.result.history)
+        assert _close(member.test_loss, ref.test_loss) and member.test_acc == ref.test_acc
+    assert trainer.capacity == 5 and trainer.active == 0
+    assert all(m.shared_with == 5 for m in members)
+
+
+def test_out_of_memory_splits_the_population_and_lowers_capacity(space, data,
+                                                                 monkeypatch) -> None:
+    jobs = _jobs(space, JOBS + [("relu | relu", 13), ("elu(1.20) | selu", 17)])
+    unsplit = train_candidates(space, data, jobs, 4)
+    trainer = PopulationTrainer(space, data, 4)
+    raised = _fault(monkeypatch, torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to "
+                                                            "allocate 2.00 GiB"),
+                    lambda p: len(p.members) > 2)
+    epochs: list = []
+    members = _train(trainer, jobs, epochs)
+    assert raised == [4]  # once: the halves fit, and refills stay within them
+    assert trainer.capacity == 2
+    assert len(members) == 6 and all(m.result.status == "complete" for m in members)
+    for member, ref in zip(members, unsplit, strict=True):
+        _assert_same_epochs(member.result.history, ref.result.history)
+        assert _close(member.test_loss, ref.test_loss) and member.test_acc == ref.test_acc
+        assert member.shared_with == 2  # no epoch ever trained 4 at once
+    # The two added after the split trained together, after the first four.
+    assert epochs[3] == members[4:]
+
+
+def test_a_member_out_of_memory_alone_fails(space, data, monkeypatch) -> None:
+    jobs = _jobs(space, JOBS[:2])
+    trainer = PopulationTrainer(space, data, 2)
+    culprit: list[Member] = []
+    _fault(monkeypatch, torch.cuda.OutOfMemoryError("CUDA out of memory."),
+           lambda p: culprit[0] in p.members)
+    members = [trainer.add(Job(c, seed)) for c, seed in jobs]
+    culprit.append(members[1])
+    assert trainer.train_epoch() == [members[0], members[1]]
+    assert members[1].result.status == "failed" and members[1].epochs_done == 0
+    assert members[1].error == "out of memory: CUDA out of memory."
+    assert trainer.capacity == 1
+    while trainer.active:
+        trainer.train_epoch()
+    assert members[0].result.status == "complete"
+
+
+def test_keyboard_interrupt_is_not_caught(space, data, monkeypatch) -> None:
+    trainer = PopulationTrainer(space, data, 2)
+    for c, seed in _jobs(space, JOBS[:2]):
+        trainer.add(Job(c, seed))
+    _fault(monkeypatch, KeyboardInterrupt(), lambda p: True)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_epoch()
+
+
+def test_trainer_takes_stops_and_refuses(space, data) -> None:
+    trainer = PopulationTrainer(space, data, 2)
+    members = [trainer.add(Job(c, seed)) for c, seed in _jobs(space, JOBS[:2])]
+    with pytest.raises(RuntimeError, match="full"):
+        trainer.add(Job(*_jobs(space, JOBS[2:3])[0]))
+    assert trainer.train_epoch() == members and all(m.epochs_done == 1 for m in members)
+    trainer.stop(members[0])
+    assert trainer.active == 1
+    assert trainer.train_epoch() == [members[1]]
+    assert members[0].result.status == "stopped" and members[0].epochs_done == 1
+    with pytest.raises(ActsearchError, match="capacity: expected a positive integer"):
+        PopulationTrainer(space, data, 0)
+
+
+def test_seed_repeats_of_a_space_populations_cannot_train(write_space) -> None:
+    space = load_space(write_space({"model.norm": ["batch"]}))
+    data = to_device(load_data(space.data, 0), "cpu", torch.float64)
+    candidate = Candidate(parse_layout("relu | elu(0.50)"), "batch", space.train.lr)
+    runs = train_seeds(space, data, candidate, [1, 2])  # one by one (SequentialTrainer)
+    for run in runs:
+        torch.manual_seed(run.seed)
+        model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
+                            "batch").double()
+        ref = train.fit(model, data, recipe_for(space, candidate), run.seed)
+        assert run.result.status == "complete" and run.error is None
+        assert [(h.train_loss, h.val_loss, h.val_acc) for h in run.result.history] == \
+               [(h.train_loss, h.val_loss, h.val_acc) for h in ref.history]
+        assert (run.test_loss, run.test_acc) == train.evaluate(model, data.x_test, data.y_test)

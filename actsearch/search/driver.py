@@ -33,7 +33,7 @@ from actsearch.search.record import TrialRecord, worker_id
 from actsearch.search.suggest import suggest_candidate
 from actsearch.training.data import DeviceData
 from actsearch.training.fit import EpochStats
-from actsearch.training.population import population_support
+from actsearch.training.population import PopulationTrainer, population_support
 from actsearch.training.probes import probe_model
 from actsearch.training.trainers import Job, Member, SequentialTrainer, Trainer, describe_error
 
@@ -108,8 +108,6 @@ def make_trainer(space: SearchSpace, data: DeviceData, population: int) -> Train
     """A population of ``population`` when above 1 and the space allows it, else one at a
     time (``population_support`` says why not)."""
     if population > 1 and population_support(space) is None:
-        from actsearch.training.population import PopulationTrainer  # INTERIM: lazy
-
         return PopulationTrainer(space, data, population)
     return SequentialTrainer(space, data)
 

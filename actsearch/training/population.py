@@ -6,7 +6,7 @@ candidate's activation is picked per layer by coefficient tensors (ReLU, ELU(alp
 are all ``x > 0 ? pos * x : neg * expm1(x)``). A small model leaves a GPU nearly idle; a
 population fills it with one launch per op instead of K.
 
-Each member keeps what ``train.fit`` gives a candidate trained alone: its initial weights
+Each member keeps what ``fit`` gives a candidate trained alone: its initial weights
 (``torch.manual_seed(seed); build_model(...)``), its data order (its own generator, one
 ``randperm`` per epoch), its own Adam moments and step count, its own learning rate and cosine
 phase, its own per-epoch validation. So a member follows the trajectory it would follow alone,
@@ -14,9 +14,11 @@ up to floating-point rounding (checked in float64 in tests/test_population.py), 
 freed by a pruned candidate can take a new one mid-run. Members join and leave only between
 epochs; all of them share the step grid because the data set (hence the batch sizes) is shared.
 
-Populations support MLPs without norm or dropout over ReLU/ELU/SELU (``population_support``
-says why not otherwise); the search then runs one trial at a time, as ``study.run_search``
-does.
+``Population`` is one stack of one depth; ``PopulationTrainer`` is the ``trainers.Trainer``
+the search drives: it keeps a population per depth, and finds the member behind a fault of a
+batched step by splitting (see its docstring). Populations support MLPs without norm or
+dropout over ReLU/ELU/SELU (``population_support`` says why not otherwise); other spaces
+train with ``trainers.SequentialTrainer``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -47,13 +49,19 @@ from actsearch.training.fit import (
     epoch_loss,
     epoch_lr,
     evaluate,
-    fit,
-    recipe_for,
+)
+from actsearch.training.trainers import (
+    Job,
+    Member,
+    SequentialTrainer,
+    Trainer,
+    free_memory,
+    is_out_of_memory,
 )
 
 __all__ = [
-    "Member",
     "Population",
+    "PopulationTrainer",
     "SeedRun",
     "auto_population",
     "population_support",
@@ -114,7 +122,7 @@ def auto_population(device: torch.device | str, trials: int | None = None) -> in
 
 def resolve_population(value: int | str, device: torch.device | str,
                        trials: int | None = None) -> int:
-    """``auto`` or a positive integer (as given to ``--population``) -> the population size."""
+    """``auto`` or a positive integer (the ``population`` setting) -> the population size."""
     if value == "auto":
         return auto_population(device, trials)
     try:
@@ -122,33 +130,32 @@ def resolve_population(value: int | str, device: torch.device | str,
     except (TypeError, ValueError):
         size = 0
     if size < 1:
-        raise ActsearchError(f"--population: expected a positive integer or auto, got {value!r}")
+        raise ActsearchError(f"population: expected a positive integer or auto, got {value!r}")
     return size
 
 
 @dataclass(eq=False)
-class Member:
-    """One candidate in a population: its layout, seed, learning rate and progress.
+class _Slot:
+    """A member's state outside a population's stacks (on its way from one to another)."""
 
-    ``result`` is a ``train.FitResult`` whose status is ``running`` until the member completes,
-    is stopped or diverges; ``train_seconds`` in it is the member's share of the population's
-    training time (each epoch's time divided by the members that trained in it).
-    """
+    weights: torch.Tensor  # (P,)
+    moment1: torch.Tensor | None  # None: zeros, a member that has not trained yet
+    moment2: torch.Tensor | None
+    steps: torch.Tensor | None  # Adam's step count (0-dim, float64); None: 0
+    generator: torch.Generator  # its data order
 
-    layout: Layout
-    seed: int
-    lr: float
-    tag: Any = None  # the caller's handle, e.g. the Optuna trial
-    result: FitResult = field(default_factory=lambda: FitResult("running"))
-    test_loss: float | None = None
-    test_acc: float | None = None
-    shared_with: int = 1  # the most members that trained together with this one
-    model: nn.Module | None = None  # complete members: a standalone copy, for the probes
-    _generator: torch.Generator | None = field(default=None, repr=False)
 
-    @property
-    def epochs_done(self) -> int:
-        return len(self.result.history)
+@dataclass(eq=False)
+class _Snapshot:
+    """A population at an epoch boundary: what ``_restore`` puts back after a fault."""
+
+    members: list[Member]
+    flat: torch.Tensor
+    moment1: torch.Tensor
+    moment2: torch.Tensor
+    steps: torch.Tensor
+    generators: list[torch.Tensor]  # each member's generator state
+    results: list[tuple[str, int, float, int, int]]  # status, epochs, seconds, samples, shared
 
 
 class Population:
@@ -181,7 +188,11 @@ class Population:
             offset += fan_out * fan_in + fan_out
         self.n_params = offset
         self.members: list[Member] = []  # one per row of the stacked tensors
-        self._pending: list[tuple[Member, torch.Tensor]] = []
+        # Members on their way in, with their state when they come from another population
+        # of this shape (None: a new member, initialised when it joins).
+        self._pending: list[tuple[Member, _Slot | None]] = []
+        # Each member's data order: its own generator, as fit.Run has.
+        self._generators: dict[Member, torch.Generator] = {}
         self._flat = self._empty()
         self._moment1 = self._empty()  # Adam's exp_avg, or SGD's momentum buffer
         self._moment2 = self._empty()  # Adam's exp_avg_sq
@@ -198,8 +209,8 @@ class Population:
     @property
     def running(self) -> list[Member]:
         """Members that will train in the next epoch (joined, not finished)."""
-        joined = [m for m in self.members if m.result.status == "running"]
-        return joined + [m for m, _ in self._pending if m.result.status == "running"]
+        joined = [m for m in self.members if m.running]
+        return joined + [m for m, _ in self._pending if m.running]
 
     def add(self, layout: Layout, seed: int, lr: float | None = None,
             tag: Any = None) -> Member:
@@ -207,10 +218,21 @@ class Population:
 
         Args:
             layout: Its activations; the depth must be the population's.
-            seed: Seeds its initial weights and its data order, as for ``train.fit``.
+            seed: Seeds its initial weights and its data order, as for ``fit``.
             lr: Its learning rate (default: the space's, when fixed).
             tag: Anything the caller wants back with the member.
         """
+        if lr is None:
+            if not isinstance(self.space.train.lr, float):
+                raise ActsearchError("lr: the space searches lr, so pass each member's lr")
+            lr = self.space.train.lr
+        member = Member(Job(Candidate(layout, "none", float(lr)), seed, tag))
+        self._join(member)
+        return member
+
+    def _join(self, member: Member) -> None:
+        """Queue a new member; its weights are built when it joins (``_sync``)."""
+        layout = member.candidate.layout
         if layout.depth != self.depth:
             raise ActsearchError(f"layout {layout}: depth {layout.depth}, but this population "
                                  f"has depth {self.depth}")
@@ -218,45 +240,54 @@ class Population:
             if layer.activation not in _ELU_FORM:
                 raise ActsearchError(f"layout {layout}: populations support "
                                      f"{', '.join(_ELU_FORM)}, not {layer.activation}")
-        if lr is None:
-            if not isinstance(self.space.train.lr, float):
-                raise ActsearchError("the space searches lr: pass each member's lr")
-            lr = self.space.train.lr
-        # Exactly the standalone model's init: the same global seed, the same build.
-        torch.manual_seed(seed)
-        model = build_model(self.space.model, layout, self.data.input_shape,
-                            self.data.n_classes, "none")
-        row = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        member = Member(layout, seed, float(lr), tag, _generator=generator)
-        self._pending.append((member, row.to(self.device, self.dtype)))
-        return member
+        self._pending.append((member, None))
 
     def stop(self, member: Member) -> None:
         """Stop a member (e.g. pruned); it leaves the population before the next epoch."""
         member.result.status = "stopped"
 
+    def _start(self, member: Member) -> _Slot:
+        """A new member's state: exactly the standalone model's init (the same global seed,
+        the same build) and fit.Run's generator."""
+        torch.manual_seed(member.seed)
+        model = build_model(self.space.model, member.candidate.layout, self.data.input_shape,
+                            self.data.n_classes, "none")
+        row = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+        generator = torch.Generator(device=self.device).manual_seed(member.seed)
+        return _Slot(row.to(self.device, self.dtype), None, None, None, generator)
+
     def _sync(self) -> None:
-        """Drop finished members and stack the pending ones; only ever between epochs."""
-        keep = [i for i, m in enumerate(self.members) if m.result.status == "running"]
-        new = [(m, row) for m, row in self._pending if m.result.status == "running"]
-        self._pending = []
+        """Drop finished members and stack the pending ones; only ever between epochs.
+
+        All or nothing: the new tensors are assigned only once all of them exist, so a
+        failure here (out of memory, say) leaves the population as it was.
+        """
+        keep = [i for i, m in enumerate(self.members) if m.running]
+        new = [(m, self._start(m) if slot is None else slot)
+               for m, slot in self._pending if m.running]
         if len(keep) == len(self.members) and not new:
+            self._pending = []
             return
         index = torch.tensor(keep, device=self.device, dtype=torch.long)
-        rows = [row for _, row in new]
-        zeros = torch.zeros(len(new), self.n_params, device=self.device, dtype=self.dtype)
-        self._flat = torch.cat([self._flat[index], *[r[None] for r in rows]])
-        self._moment1 = torch.cat([self._moment1[index], zeros])
-        self._moment2 = torch.cat([self._moment2[index], zeros])
-        self._steps = torch.cat([self._steps[index], self._steps.new_zeros(len(new))])
-        self.members = [self.members[i] for i in keep] + [m for m, _ in new]
+
+        def stacked(current: torch.Tensor, rows: list[torch.Tensor | None]) -> torch.Tensor:
+            zero = torch.zeros(self.n_params, device=self.device, dtype=self.dtype)
+            return torch.cat([current[index], *[(zero if r is None else r)[None]
+                                                for r in rows]])
+
+        flat = stacked(self._flat, [s.weights for _, s in new])
+        moment1 = stacked(self._moment1, [s.moment1 for _, s in new])
+        moment2 = stacked(self._moment2, [s.moment2 for _, s in new])
+        zero_steps = self._steps.new_zeros(())
+        steps = torch.cat([self._steps[index],
+                           *[(zero_steps if s.steps is None else s.steps)[None] for _, s in new]])
+        members = [self.members[i] for i in keep] + [m for m, _ in new]
         # Every activation as x > 0 ? pos * x : neg * expm1(x): ReLU has neg 0, ELU neg
         # alpha, SELU pos scale and neg alpha * scale (torch's own coefficients).
         coefs = []
-        for m in self.members:
+        for m in members:
             pos_neg = []
-            for layer in m.layout.layers:
+            for layer in m.candidate.layout.layers:
                 if layer.activation == "relu":
                     pos_neg.append((1.0, 0.0))
                 elif layer.activation == "elu":
@@ -264,11 +295,61 @@ class Population:
                 else:
                     pos_neg.append((SELU_SCALE, SELU_ALPHA * SELU_SCALE))
             coefs.append(pos_neg)
-        self._coefs = torch.tensor(coefs, device=self.device, dtype=self.dtype).reshape(
-            len(self.members), self.depth, 2).permute(2, 1, 0)[..., None, None].contiguous()
-        for m in self.members:
-            m.shared_with = max(m.shared_with, len(self.members))
+        coef_tensor = torch.tensor(coefs, device=self.device, dtype=self.dtype).reshape(
+            len(members), self.depth, 2).permute(2, 1, 0)[..., None, None].contiguous()
+        self._flat, self._moment1, self._moment2, self._steps = flat, moment1, moment2, steps
+        self._coefs, self.members, self._pending = coef_tensor, members, []
+        generators = {m: self._generators[m] for m in members if m in self._generators}
+        self._generators = generators | {m: s.generator for m, s in new}
         self._params = self._views(self._flat)
+
+    def _release(self) -> list[tuple[Member, _Slot | None]]:
+        """Take every running member out, with its state, for other populations of this shape.
+
+        The rows are views (no allocation, so this works when memory has run out); they are
+        copied when a population stacks them.
+        """
+        out: list[tuple[Member, _Slot | None]] = []
+        for i, m in enumerate(self.members):
+            if m.running:
+                out.append((m, _Slot(self._flat[i], self._moment1[i], self._moment2[i],
+                                     self._steps[i], self._generators[m])))
+        out += [(m, slot) for m, slot in self._pending if m.running]
+        self.members, self._pending, self._generators = [], [], {}
+        self._flat, self._moment1, self._moment2 = self._empty(), self._empty(), self._empty()
+        self._steps = self._steps.new_zeros(0)
+        self._coefs = self._coefs[:, :, :0]
+        self._params = self._views(self._flat)
+        return out
+
+    def _admit(self, slots: Iterable[tuple[Member, _Slot | None]]) -> None:
+        """Queue members released by another population; they join at the next epoch."""
+        self._pending.extend(slots)
+
+    def _snapshot(self) -> _Snapshot:
+        """Everything an epoch changes, as it is at the epoch boundary (after ``_sync``)."""
+        # SGD never writes the second moment: the tensor itself is its snapshot.
+        moment2 = self._moment2 if self.recipe.optimizer == "sgd" else self._moment2.clone()
+        return _Snapshot(
+            list(self.members),
+            self._flat.clone(), self._moment1.clone(), moment2, self._steps.clone(),
+            [self._generators[m].get_state() for m in self.members],
+            [(m.result.status, len(m.result.history), m.result.train_seconds,
+              m.result.samples_seen, m.shared_with) for m in self.members])
+
+    def _restore(self, snapshot: _Snapshot) -> None:
+        """Back to the boundary ``snapshot`` was taken at: the members' weights, optimizer
+        state, data order and results as they were."""
+        self.members = snapshot.members
+        self._flat, self._moment1 = snapshot.flat, snapshot.moment1
+        self._moment2, self._steps = snapshot.moment2, snapshot.steps
+        self._params = self._views(self._flat)
+        for m, state, (status, epochs, seconds, samples, shared) in zip(
+                snapshot.members, snapshot.generators, snapshot.results, strict=True):
+            self._generators[m].set_state(state)
+            del m.result.history[epochs:]
+            m.result.status, m.result.train_seconds = status, seconds
+            m.result.samples_seen, m.shared_with = samples, shared
 
     def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """Each layer's weight (K, out, in) and bias (K, out) as views of the stacked rows.
@@ -353,11 +434,12 @@ class Population:
             return []
         x, y = self.data.x_train.flatten(1), self.data.y_train
         n, bs, recipe = len(x), self.recipe.batch_size, self.recipe
-        lrs = [epoch_lr(m.lr, m.epochs_done, recipe) for m in members]  # each at its epoch
+        # Each member's learning rate at its own epoch.
+        lrs = [epoch_lr(m.candidate.lr, m.epochs_done, recipe) for m in members]
         lr_tensor = torch.tensor(lrs, device=self.device, dtype=torch.float64)
         started = time.perf_counter()
         # One randperm per member and epoch from its own generator: fit's data order.
-        order = torch.stack([torch.randperm(n, device=self.device, generator=m._generator)
+        order = torch.stack([torch.randperm(n, device=self.device, generator=self._generators[m])
                              for m in members])
         params = [p.requires_grad_(True) for p in self._params]
         k = len(members)
@@ -382,6 +464,7 @@ class Population:
             stats = EpochStats(m.epochs_done + 1, train_loss, val_loss, val_acc,
                                m.result.train_seconds)
             m.result.history.append(stats)
+            m.shared_with = max(m.shared_with, k)
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                 m.result.status = "diverged"
             elif stats.epoch >= recipe.epochs:
@@ -409,7 +492,7 @@ class Population:
     def to_model(self, member: Member) -> nn.Sequential:
         """A standalone model (``build_model``'s) holding the member's current weights."""
         row = self._flat[self.members.index(member)].detach()
-        model = build_model(self.space.model, member.layout, self.data.input_shape,
+        model = build_model(self.space.model, member.candidate.layout, self.data.input_shape,
                             self.data.n_classes, "none").to(self.device, self.dtype)
         with torch.no_grad():
             offset = 0
@@ -419,76 +502,204 @@ class Population:
         return model
 
 
-@dataclass(frozen=True)
-class _Job:
-    """One candidate to train: its layout, seed and learning rate, and the caller's tag."""
+class PopulationTrainer:
+    """The ``trainers.Trainer`` that trains up to ``capacity`` candidates as populations.
 
-    candidate: Candidate
-    seed: int
-    tag: Any = None
+    Candidates of one depth stack into one ``Population`` (weights of different depths cannot
+    stack, so each depth has its own); members join and leave only between epochs. A member
+    that completes gets its test metrics and ``model``, a standalone copy for the probes,
+    measured on that copy as a candidate trained alone is.
 
+    Faults follow ``trainers``' policy: an exception while training a member fails that
+    member and the others go on. An exception from a batched step names no member, so every
+    epoch starts from a snapshot of the population (weights, optimizer moments and step
+    counts, generator states, results); on an exception the population goes back to it and
+    trains the epoch again in two halves, each split again while it fails, until the member
+    behind it trains alone and fails. The others' epoch is then the one they would have had
+    without it (each member's arithmetic is its own), and the halves stack again afterwards.
+    Running out of memory splits the same way, and also lowers ``capacity`` to the larger
+    half, so that populations (and refills) stay at a size that fits; only a member that
+    runs out of memory alone fails (``out of memory: ...``). KeyboardInterrupt is never
+    caught.
 
-def _drive(space: SearchSpace, data: DeviceData, size: int,
-           next_job: Callable[[], _Job | None],
-           on_epochs: Callable[[list[tuple[Member, EpochStats]]], Iterable[Member]] | None,
-           on_done: Callable[[Member], None]) -> None:
-    """Keep up to ``size`` members training, refilling freed slots between epochs.
-
-    Candidates of different depths train in separate populations (their weights cannot stack).
-    After each population's epoch, ``on_epochs`` gets its running and complete members with
-    their stats, all at once, and returns those to stop. ``on_done`` sees each finished member
-    (complete ones with test metrics) once.
+    Args:
+        space: The space (model and recipe); it must be one a population can train
+            (``population_support``).
+        data: Splits on the device; populations train in their dtype.
+        capacity: The most members that train at once.
     """
-    populations: dict[int, Population] = {}
+
+    def __init__(self, space: SearchSpace, data: DeviceData, capacity: int) -> None:
+        reason = population_support(space)
+        if reason is not None:
+            raise ActsearchError(reason)
+        if capacity < 1:
+            raise ActsearchError(f"capacity: expected a positive integer, got {capacity!r}")
+        self.space, self.data, self.capacity = space, data, capacity
+        self._populations: list[Population] = []  # one per depth, more after running out
+
+    @property
+    def active(self) -> int:
+        """Members that will train in the next epoch."""
+        return sum(len(p) for p in self._populations)
+
+    def add(self, job: Job) -> Member:
+        """Add a candidate; it joins a population of its depth at the next epoch."""
+        if self.active >= self.capacity:
+            raise RuntimeError(f"PopulationTrainer is full ({self.capacity} members)")
+        depth = job.candidate.layout.depth
+        member = Member(job)
+        population = next((p for p in self._populations
+                           if p.depth == depth and len(p) < self.capacity), None)
+        if population is None:
+            population = Population(self.space, self.data, depth)
+            population._join(member)  # raises on a layout no population can train
+            self._populations.append(population)
+        else:
+            population._join(member)
+        return member
+
+    def stop(self, member: Member) -> None:
+        """Stop a member (pruned): its status becomes ``stopped``; it leaves before the next
+        epoch."""
+        member.result.status = "stopped"
+
+    def train_epoch(self) -> list[Member]:
+        """Train every running member one epoch; returns each member that trained or failed.
+
+        A failed member's history ends at its last whole epoch (the one that failed is not
+        in it); a complete one has ``test_loss``, ``test_acc`` and ``model``.
+        """
+        out: list[Member] = []
+        kept: list[Population] = []
+        for population in self._populations:
+            done, parts = self._train(population)
+            out += done
+            kept += parts
+        self._populations = self._regroup(kept)
+        return out
+
+    def _train(self, population: Population) -> tuple[list[Member], list[Population]]:
+        """One epoch of ``population``, split on a fault; returns the members that trained or
+        failed, and the populations that go on (itself, or its parts after a split)."""
+        snapshot: _Snapshot | None = None
+        failed: list[Member] = []
+        out_of_memory = False
+        try:
+            population._sync()
+            if population.members:
+                snapshot = population._snapshot()
+            trained = population.train_epoch()
+        except ActsearchError:  # a user mistake: every member would fail the same way
+            raise
+        except Exception as e:  # the fault policy; KeyboardInterrupt passes
+            out_of_memory = is_out_of_memory(e)
+            if snapshot is not None:  # back to the epoch boundary, results included
+                population._restore(snapshot)
+            running = population.running
+            if len(running) == 1:
+                running[0].fail(e)
+                failed = running
+        else:
+            return self._complete(population, [m for m, _ in trained]), [population]
+        # Out of the except block the failed step's tensors are unreferenced: freed here,
+        # before the halves train.
+        del snapshot
+        free_memory()
+        if failed or not population.running:
+            return failed, []
+        slots = population._release()
+        half = (len(slots) + 1) // 2
+        if out_of_memory:
+            self.capacity = max(1, min(self.capacity, half))
+        out: list[Member] = []
+        parts: list[Population] = []
+        for chunk in (slots[:half], slots[half:]):
+            part = Population(self.space, self.data, population.depth)
+            part._admit(chunk)
+            done, more = self._train(part)
+            out += done
+            parts += more
+        return out, parts
+
+    def _complete(self, population: Population, trained: list[Member]) -> list[Member]:
+        """Test metrics and a standalone model for each member that completed."""
+        faults = False
+        for member in trained:
+            if member.result.status != "complete":
+                continue
+            try:
+                # Per-candidate measurements run on the candidate's own standalone model.
+                model = population.to_model(member)
+                member.test_loss, member.test_acc = evaluate(model, self.data.x_test,
+                                                             self.data.y_test)
+                member.model = model
+            except ActsearchError:
+                raise
+            except Exception as e:  # the fault policy: this member fails, the others go on
+                member.fail(e)
+                faults = True
+        if faults:
+            free_memory()
+        return trained
+
+    def _regroup(self, populations: list[Population]) -> list[Population]:
+        """Stack populations of one depth together while they fit in ``capacity``: the parts
+        of a split join again once the fault is gone (or, after running out of memory, once
+        enough members have left)."""
+        out: list[Population] = []
+        for population in populations:
+            size = len(population)
+            if size == 0:
+                continue
+            host = next((p for p in out if p.depth == population.depth
+                         and len(p) + size <= self.capacity), None)
+            if host is None:
+                out.append(population)
+            else:
+                host._admit(population._release())
+        return out
+
+
+def _train_jobs(trainer: Trainer, jobs: Iterable[Job],
+                on_epoch: Callable[[Member, EpochStats], bool] | None = None) -> list[Member]:
+    """Train ``jobs`` with ``trainer``, refilling its free places between epochs; returns
+    the members in the order of ``jobs``, finished."""
+    members: list[Member] = []
+    pending = iter(jobs)
     exhausted = False
     while True:
-        active = sum(len(p) for p in populations.values())
-        while not exhausted and active < size:
-            job = next_job()
+        while not exhausted and trainer.active < trainer.capacity:
+            job = next(pending, None)
             if job is None:
                 exhausted = True
-                break
-            depth = job.candidate.layout.depth
-            if depth not in populations:
-                populations[depth] = Population(space, data, depth)
-            populations[depth].add(job.candidate.layout, job.seed, job.candidate.lr, job.tag)
-            active += 1
-        if active == 0:
-            return
-        for population in populations.values():
-            trained = population.train_epoch()
-            live = [(m, s) for m, s in trained if m.result.status in ("running", "complete")]
-            if live and on_epochs is not None:
-                for member in list(on_epochs(live)):
-                    population.stop(member)
-            done = [m for m, _ in trained if m.result.status == "complete"]
-            if done:
-                tests = population.evaluate(data.x_test, data.y_test)
-                for member in done:
-                    member.test_loss, member.test_acc = tests[population.members.index(member)]
-                    # Per-candidate measurements run on the candidate's own standalone model.
-                    member.model = population.to_model(member)
-            for member, _ in trained:
-                if member.result.status != "running":
-                    on_done(member)
+            else:
+                members.append(trainer.add(job))
+        if not trainer.active:
+            return members
+        for member in trainer.train_epoch():
+            if on_epoch is None or member.result.status not in ("running", "complete"):
+                continue
+            if on_epoch(member, member.result.history[-1]) is False:
+                # As in fit, a callback may stop a run even at its last epoch.
+                if member.result.status == "complete":
+                    member.test_loss = member.test_acc = member.model = None
+                trainer.stop(member)
 
 
 def train_candidates(space: SearchSpace, data: DeviceData,
                      jobs: Iterable[tuple[Candidate, int]], population: int,
                      on_epoch: Callable[[Member, EpochStats], bool] | None = None
                      ) -> list[Member]:
-    """Train candidates with their seeds, ``population`` at a time; no Optuna involved.
+    """Train candidates with their seeds, ``population`` at a time (``PopulationTrainer``).
 
-    Returns the members in the order of ``jobs``, finished, with test metrics when complete.
-    ``on_epoch(member, stats)`` returning False stops that member, as for ``train.fit``.
+    Returns the members in the order of ``jobs``, finished (``complete`` ones with test
+    metrics and ``model``; ``failed`` ones with ``error``). ``on_epoch(member, stats)``
+    returning False stops that member, as for ``fit``.
     """
-    queue = [_Job(candidate, seed, i) for i, (candidate, seed) in enumerate(jobs)]
-    done: list[Member] = []
-    pending = iter(queue)
-    on_epochs = None if on_epoch is None else \
-        (lambda trained: [m for m, stats in trained if on_epoch(m, stats) is False])
-    _drive(space, data, population, lambda: next(pending, None), on_epochs, done.append)
-    return sorted(done, key=lambda m: m.tag)
+    trainer = PopulationTrainer(space, data, population)
+    return _train_jobs(trainer, (Job(c, seed, i) for i, (c, seed) in enumerate(jobs)),
+                       on_epoch)
 
 
 @dataclass(frozen=True)
@@ -499,25 +710,21 @@ class SeedRun:
     result: FitResult
     test_loss: float | None
     test_acc: float | None
+    error: str | None = None  # why it failed, when it did
 
 
 def train_seeds(space: SearchSpace, data: DeviceData, candidate: Candidate,
                 seeds: Sequence[int]) -> list[SeedRun]:
     """Retrain one candidate with each seed (a finalist's repeats), as one population.
 
-    Without pruning. Spaces a population cannot train run the seeds one by one with
-    ``train.fit``; the results are the same either way up to floating-point rounding.
+    Without pruning. Spaces a population cannot train run the seeds one by one
+    (``SequentialTrainer``); the results are the same either way up to floating-point
+    rounding. A seed whose training raises is a ``failed`` run; the others go on.
     """
+    trainer: Trainer
     if supports_population(space):
-        members = train_candidates(space, data, [(candidate, s) for s in seeds], len(seeds))
-        return [SeedRun(m.seed, m.result, m.test_loss, m.test_acc) for m in members]
-    runs = []
-    device = data.x_train.device
-    for seed in seeds:
-        torch.manual_seed(seed)
-        model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
-                            candidate.norm).to(device, data.x_train.dtype)
-        result = fit(model, data, recipe_for(space, candidate), seed)
-        test = evaluate(model, data.x_test, data.y_test) if result.status == "complete" else None
-        runs.append(SeedRun(seed, result, *(test or (None, None))))
-    return runs
+        trainer = PopulationTrainer(space, data, max(1, len(seeds)))
+    else:
+        trainer = SequentialTrainer(space, data)
+    members = _train_jobs(trainer, [Job(candidate, seed) for seed in seeds])
+    return [SeedRun(m.seed, m.result, m.test_loss, m.test_acc, m.error) for m in members]

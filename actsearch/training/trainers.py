@@ -190,8 +190,10 @@ class SequentialTrainer:
             raise
         except Exception as e:  # the fault policy: this member fails, the search goes on
             member.fail(e)
-            del e
             member.state = None
+        if member.result.status == "failed":
+            # Out of the except block: while it runs, the exception (and through its
+            # traceback the failed step's tensors) is still referenced.
             free_memory()
         if not member.running:
             self._member = None
