@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 __all__ = [
     "BASELINE_ATTR",
     "ERROR_ATTR",
+    "FINALISTS_ATTR",
     "FINISHED",
     "OBJECTIVE_SOURCES",
     "STORED",
@@ -32,6 +33,9 @@ __all__ = [
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a study's trial budget counts
 BASELINE_ATTR = "baseline"  # an enqueued uniform baseline (never pruned); set by enqueue
 ERROR_ATTR = "error"  # why a trial failed, "<reason>: <message>"
+# The study (not trial) attribute with the finalists' retraining results; declared here, free of
+# torch, so that the analysis reads it without importing actsearch.search.finalists.
+FINALISTS_ATTR = "finalists"
 _TRACEBACK_CHARS = 8000  # storages keep attrs in text columns; a deep recursion can be huge
 _ERROR_CHARS = 500
 
@@ -56,6 +60,9 @@ class TrialRecord:
     params: dict[str, Any] = field(default_factory=dict)
     values: tuple[float, ...] | None = None
     retry_history: tuple[int, ...] = ()  # earlier trials this one retries (Optuna's attr)
+    # What the sampler could choose per parameter: the graphs list every activation offered,
+    # not only those some trial happened to pick.
+    distributions: dict[str, Any] = field(default_factory=dict)
 
     layout: str | None = _stored()  # e.g. "relu | elu(0.73) | selu", input side first
     uniform: bool | None = _stored()  # one activation (and parameter) everywhere
@@ -85,7 +92,8 @@ class TrialRecord:
                   if f.metadata.get("stored") and f.name in attrs}
         return cls(number=trial.number, state=trial.state, params=dict(trial.params),
                    values=tuple(trial.values) if trial.values else None,
-                   retry_history=tuple(trial.system_attrs.get("retry_history", ())), **stored)
+                   retry_history=tuple(trial.system_attrs.get("retry_history", ())),
+                   distributions=dict(trial.distributions), **stored)
 
     @property
     def is_complete(self) -> bool:
@@ -98,6 +106,12 @@ class TrialRecord:
     @property
     def diverged(self) -> bool:
         return str(self.end or "").startswith("diverged")
+
+    @property
+    def activations(self) -> list[str]:
+        """The activation chosen at each layer (the ``act_<i>`` params), input side first."""
+        keys = [k for k in self.params if k.startswith("act_") and k[4:].isdigit()]
+        return [str(self.params[k]) for k in sorted(keys, key=lambda k: int(k[4:]))]
 
     @property
     def accuracy(self) -> float:
