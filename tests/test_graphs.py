@@ -11,16 +11,11 @@ from conftest import run_tiny_study
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from actsearch.analysis import Analysis, analyze
 from actsearch.faces import graphs
-from actsearch.faces.graphs import (
-    FIGURE_TITLES,
-    _get_baseline_info,
-    _get_curves_info,
-    _get_heatmap_info,
-    _get_pareto_info,
-    all_figures,
-    figures_to_html,
-)
+from actsearch.faces.graphs import FIGURE_TITLES, all_figures, figures_to_html
+
+ACCURACY = [("accuracy", "max")]
 
 
 def _dominates(a, b, signs) -> bool:
@@ -35,12 +30,17 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage)
 
 
+@pytest.fixture(scope="module")
+def analysis(study: optuna.Study) -> Analysis:
+    return analyze(study, ACCURACY, 3)
+
+
 def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(states=(TrialState.COMPLETE,))
 
 
-def test_heatmap_shares_sum_to_one_per_depth(study: optuna.Study) -> None:
-    info = _get_heatmap_info(study.trials)
+def test_heatmap_shares_sum_to_one_per_depth(study: optuna.Study, analysis: Analysis) -> None:
+    info = analysis.heatmap
     complete = _complete(study)
     assert info.activations == ["relu", "elu", "selu"]
     assert info.layers == [0, 1]
@@ -63,9 +63,9 @@ def test_heatmap_shares_sum_to_one_per_depth(study: optuna.Study) -> None:
                 assert info.mean_params[i][j] is None
 
 
-def test_pareto_points_are_non_dominated(study: optuna.Study) -> None:
-    info = _get_pareto_info(study.trials, study.directions)
-    assert info.names == ("train seconds", "validation accuracy")
+def test_pareto_points_are_non_dominated(study: optuna.Study, analysis: Analysis) -> None:
+    info = analysis.pareto_info
+    assert info.names == ("val acc", "train s") and info.signs == (1, -1)
     assert len(info.points) == len(_complete(study))
     front = [p for p in info.points if p.on_front]
     assert front
@@ -73,13 +73,15 @@ def test_pareto_points_are_non_dominated(study: optuna.Study) -> None:
         dominated = any(_dominates(q.values, p.values, info.signs) for q in info.points)
         assert p.on_front is not dominated
     # The most accurate trial is on the front (nothing beats it on accuracy).
-    best = max(info.points, key=lambda p: (p.values[1], -p.values[0]))
+    best = max(info.points, key=lambda p: (p.values[0], -p.values[1]))
     assert best.on_front
     by_number = {t.number: t for t in study.trials}
     for p in info.points:
-        attrs = by_number[p.number].user_attrs
-        assert p.values == (attrs["train_seconds"], by_number[p.number].value)
-        assert p.layout == attrs["layout"] and p.uniform == attrs["uniform"]
+        attrs = by_number[p.row.number].user_attrs
+        assert p.values == (attrs["val_acc"], attrs["train_seconds"])
+        assert p.row.layout == attrs["layout"] and p.row.uniform == attrs["uniform"]
+    # The report's Pareto table lists the same front, best accuracy first.
+    assert [row.number for row, _ in analysis.pareto] == [p.row.number for p in info.front]
 
 
 def test_pareto_of_a_multi_objective_study_matches_optuna() -> None:
@@ -91,30 +93,39 @@ def test_pareto_of_a_multi_objective_study_matches_optuna() -> None:
                                      distributions=dist, user_attrs={"layout": f"l{i}"}))
     study.add_trial(create_trial(state=TrialState.PRUNED, params={"act_0": "relu"},
                                  distributions=dist))
-    info = _get_pareto_info(study.trials, study.directions, ["val acc", "latency ms"])
+    analysis = analyze(study, [("val acc", "max"), ("latency ms", "min")], 0, importance=False)
+    info = analysis.pareto_info
     assert info.names == ("val acc", "latency ms") and info.signs == (1, -1)
-    assert {p.number for p in info.front} == {t.number for t in study.best_trials} == {1, 3, 4}
-    fig = graphs.plot_pareto_front(study)  # draws the first two objectives
+    assert {p.row.number for p in info.front} == {t.number for t in study.best_trials} == \
+        {1, 3, 4}
+    fig = graphs.plot_pareto_front(analysis)  # draws the first two objectives
     assert FIGURE_TITLES["actsearch-pareto"] in fig.layout.title.text
 
 
 def test_baselines_and_curves(study: optuna.Study) -> None:
-    info = _get_baseline_info(study.trials, top_k=3)
+    analysis = analyze(study, ACCURACY, 3, graph_top_k=3, importance=False)
+    info = analysis.bars
     complete = _complete(study)
     uniform_layouts = {t.user_attrs["layout"] for t in complete if t.user_attrs["uniform"]}
     assert [b.layout for b in info.uniform] and {b.layout for b in info.uniform} == \
         uniform_layouts
     assert len(info.mixed) <= 3
     for bars in (info.uniform, info.mixed):
-        assert [b.accuracy for b in bars] == sorted((b.accuracy for b in bars), reverse=True)
+        assert [b.val_acc for b in bars] == sorted((b.val_acc for b in bars), reverse=True)
         assert len({b.layout for b in bars}) == len(bars)
-    best_uniform = max(t.value for t in complete if t.user_attrs["uniform"])
-    assert info.best_uniform.accuracy == pytest.approx(best_uniform)
     if info.mixed:
         best_mixed = max(t.value for t in complete if not t.user_attrs["uniform"])
-        assert info.gain == pytest.approx(best_mixed - best_uniform)
+        assert info.mixed[0].val_acc == pytest.approx(best_mixed)
+    # No finalists: the best uniform layout is the search's best, and there is no verdict.
+    best_uniform = max((t for t in complete if t.user_attrs["uniform"]),
+                       key=lambda t: (t.value, -t.number))
+    assert analysis.best_uniform.number == best_uniform.number
+    assert analysis.best_uniform.test_mean is None
+    assert analysis.comparison.outcome == "none"
+    fig = graphs.plot_uniform_vs_mixed(analysis)
+    assert "no verdict: no finalists were retrained" in fig.layout.title.text
 
-    curves = _get_curves_info(study.trials, top_k=2).curves
+    curves = analyze(study, ACCURACY, 3, graph_top_k=2, importance=False).curves
     assert curves[0].number == study.best_trial.number
     assert any(c.uniform for c in curves)  # the best uniform is always there to compare
     for c in curves:
@@ -125,7 +136,7 @@ def test_baselines_and_curves(study: optuna.Study) -> None:
 
 def test_figures_of_an_empty_and_a_running_study() -> None:
     study = optuna.create_study(direction="maximize")
-    figures = all_figures(study)
+    figures = all_figures(analyze(study, ACCURACY, 0))
     assert set(figures) == set(FIGURE_TITLES)
     dist = {"act_0": CategoricalDistribution(["relu", "elu"]),
             "elu_alpha_0": FloatDistribution(0.1, 2.0)}
@@ -134,17 +145,19 @@ def test_figures_of_an_empty_and_a_running_study() -> None:
     study.add_trial(create_trial(value=0.5, params={"act_0": "elu", "elu_alpha_0": 0.5},
                                  distributions=dist,
                                  user_attrs={"layout": "elu(0.50)", "uniform": True,
+                                             "val_acc": 0.5,
                                              "val_acc_curve": [0.4, 0.5],
                                              "val_loss_curve": [1.0, 0.9],
                                              "train_seconds": 1.0}))
-    for fig in all_figures(study).values():
+    analysis = analyze(study, ACCURACY, 0)
+    for fig in all_figures(analysis).values():
         fig.to_json()  # drawable
-    heat = _get_heatmap_info(study.trials)
+    heat = analysis.heatmap
     assert heat.shares == [[0.0, 1.0]] and heat.mean_params == [[None, 0.5]]
 
 
-def test_html_is_self_contained(study: optuna.Study) -> None:
-    page = figures_to_html(list(all_figures(study).values()), title="study <tiny>")
+def test_html_is_self_contained(analysis: Analysis) -> None:
+    page = figures_to_html(list(all_figures(analysis).values()), title="study <tiny>")
     assert page.startswith("<!DOCTYPE html>")
     assert "<title>study &lt;tiny&gt;</title>" in page
     # plotly.js is inlined once; nothing is loaded from anywhere (no src=, no link).
@@ -157,6 +170,6 @@ def test_html_is_self_contained(study: optuna.Study) -> None:
 
 
 def test_graphs_and_dashboard_do_not_import_torch() -> None:
-    code = ("import sys, actsearch.faces.graphs, actsearch.faces.dashboard; "
-            "sys.exit('torch' in sys.modules)")
+    code = ("import sys, actsearch.analysis, actsearch.faces.graphs, actsearch.faces.dashboard, "
+            "actsearch.faces.report; sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -1,10 +1,11 @@
 """Serve a study in optuna-dashboard, with actsearch's graphs and a summary note in it.
 
-``prepare_dashboard`` stores the figures of ``actsearch.faces.graphs`` in the study (optuna-dashboard
-shows figures saved with ``save_plotly_graph_object`` on the study's page), a Markdown note
-that says what the search found, and the objective names. ``serve_dashboard`` runs the real
-optuna-dashboard WSGI app on a local server and, for a study that is still running, refreshes
-the graphs on a timer.
+``prepare_dashboard`` stores the figures of ``actsearch.faces.graphs`` in the study
+(optuna-dashboard shows figures saved with ``save_plotly_graph_object`` on the study's page), a
+Markdown note that says what the search found, and the objective names; figures and note draw
+one ``actsearch.analysis.Analysis``, the same the report draws, so they say what it says.
+``serve_dashboard`` runs the real optuna-dashboard WSGI app on a local server and, for a study
+that is still running, refreshes the graphs on a timer.
 
 Nothing here reaches the network: the server is the only socket opened, and the dashboard's
 page loads its scripts from that server alone.
@@ -27,21 +28,16 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
-from optuna.trial import TrialState
+from optuna.study import StudyDirection
 
+from actsearch.analysis import Analysis, analyze
 from actsearch.errors import ActsearchError
-from actsearch.faces.graphs import (
-    FIGURE_TITLES,
-    _get_baseline_info,
-    _get_heatmap_info,
-    _get_pareto_info,
-    _ranked,
-    all_figures,
-)
-from actsearch.search.storage import make_storage, resolve_run
+from actsearch.faces.graphs import FIGURE_TITLES, all_figures
+from actsearch.search.storage import make_storage, resolve_run, space_of_study
 
 __all__ = [
     "DashboardServer",
+    "analyze_study",
     "prepare_dashboard",
     "serve_dashboard",
     "summary_note",
@@ -50,41 +46,65 @@ __all__ = [
 _ACC_NAME = "validation accuracy"
 
 
-def summary_note(study: optuna.Study) -> str:
-    """The study note: the findings in words (Markdown), from the same data as the graphs."""
-    trials = study.get_trials(deepcopy=False)
-    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
-    diverged = sum(str(t.user_attrs.get("end", "")).startswith("diverged") for t in trials)
-    lines = [f"## actsearch: study {study.study_name}", ""]
-    ranked = _ranked(trials)
-    baselines = _get_baseline_info(trials)
-    if not ranked:
+def analyze_study(study: optuna.Study) -> Analysis:
+    """The analysis the dashboard draws: ``actsearch.analysis.analyze`` with the objectives
+    and epochs of the study's space (a study actsearch did not create: its directions)."""
+    try:
+        space = space_of_study(study)
+        objectives, epochs = list(space.objectives), space.train.epochs
+    except ActsearchError:
+        if len(study.directions) == 1:
+            objectives = [("accuracy", "max")]
+        else:
+            names = study.metric_names or [f"objective {i}"
+                                           for i in range(len(study.directions))]
+            objectives = [(n, "max" if d == StudyDirection.MAXIMIZE else "min")
+                          for n, d in zip(names, study.directions, strict=True)]
+        epochs = 0
+    # No fANOVA: the note does not show importances, and it is redrawn while a study runs.
+    return analyze(study, objectives, epochs, importance=False)
+
+
+def summary_note(analysis: Analysis) -> str:
+    """The study note: the analysis' findings in words (Markdown), as the report states them."""
+    summary, reference = analysis.summary, analysis.best_uniform
+    lines = [f"## actsearch: study {analysis.study_name}", ""]
+    measured = [r for r in summary.top if not math.isnan(r.val_acc)]
+    if not measured:
         lines += ["No trial has completed yet.", ""]
     else:
-        best = ranked[0]
-        acc = best.values[0] if len(best.values) == 1 else best.user_attrs.get("val_acc", "?")
-        kind = "uniform" if best.user_attrs.get("uniform") else "mixed"
-        lines.append(f"**Best layout:** `{best.user_attrs.get('layout', '?')}` ({kind}, trial "
-                     f"{best.number}): validation accuracy {_fmt(acc)}"
-                     + (f", test accuracy {_fmt(best.user_attrs['test_acc'])}"
-                        if "test_acc" in best.user_attrs else "") + ".")
+        best = measured[0]
+        kind = "uniform" if best.uniform else "mixed"
+        lines.append(f"**Best layout:** `{best.layout}` ({kind}, trial {best.number}): "
+                     f"validation accuracy {_fmt(best.val_acc)}"
+                     + (f", test accuracy {_fmt(best.test_acc)}"
+                        if best.test_acc is not None else "") + ".")
         lines.append("")
-        ref, mixed = baselines.best_uniform, baselines.best_mixed
-        if ref is None:
-            lines.append("**Versus uniform:** no uniform baseline has completed yet.")
-        elif mixed is None:
-            lines.append(f"**Versus uniform:** no mixed layout has completed yet; the best "
-                         f"uniform layout is `{ref.layout}` ({_fmt(ref.accuracy)}).")
+        lines.append(f"**Versus uniform:** {analysis.verdict}.")
+        lines.append("")
+        if reference is None:
+            lines.append("**Best uniform:** no uniform baseline has completed yet.")
         else:
-            verdict = ("beats" if baselines.gain and baselines.gain > 0 else
-                       "does not beat")
-            lines.append(f"**Versus uniform:** the best mixed layout `{mixed.layout}` "
-                         f"({_fmt(mixed.accuracy)}) {verdict} the best uniform layout "
-                         f"`{ref.layout}` ({_fmt(ref.accuracy)}) by {baselines.gain:+.4f}.")
+            lines.append(f"**Best uniform:** `{reference.layout}` (trial {reference.number}), "
+                         f"by {reference.chosen_by}.")
         lines.append("")
-        heat = _get_heatmap_info(trials)
+        mixed = analysis.bars.mixed[0] if analysis.bars.mixed else None
+        if mixed is None:
+            lines.append("**In the search:** no mixed layout has completed yet.")
+        elif reference is not None:
+            # Numbers only: whether mixed beats uniform is the verdict's to say.
+            lines.append(f"**In the search** (validation accuracy, one run each): the best "
+                         f"mixed layout `{mixed.layout}` ({_fmt(mixed.val_acc)}), the best "
+                         f"uniform layout `{reference.layout}` ({_fmt(reference.val_acc)}).")
+        else:
+            lines.append(f"**In the search** (validation accuracy, one run each): the best "
+                         f"mixed layout `{mixed.layout}` ({_fmt(mixed.val_acc)}).")
+        lines.append("")
+        heat = analysis.heatmap
         prefs = []
-        for i, row in zip(heat.layers, heat.shares, strict=True):
+        for i, row, count in zip(heat.layers, heat.shares, heat.counts, strict=True):
+            if not count:  # no top trial is this deep
+                continue
             top_share = max(row, default=0.0)
             names = "/".join(a for a, s in zip(heat.activations, row, strict=True)
                              if s == top_share)
@@ -94,14 +114,14 @@ def summary_note(study: optuna.Study) -> str:
             lines.append(f"**Per layer, in the top {heat.top_trials} of {heat.complete_trials} "
                          f"complete trials:** {', '.join(prefs)}.")
             lines.append("")
-        pareto = _get_pareto_info(trials, study.directions, study.metric_names)
-        front = ", ".join(f"`{p.layout}`" for p in pareto.front[:5])
+        pareto = analysis.pareto_info
+        front = ", ".join(f"`{p.row.layout}`" for p in pareto.front[:5])
         lines.append(f"**Pareto front** ({' vs '.join(pareto.names)}): {len(pareto.front)} "
                      f"non-dominated trials: {front}{', ...' if len(pareto.front) > 5 else ''}.")
         lines.append("")
-    lines.append(f"**Trials:** {counts[TrialState.COMPLETE]} complete, "
-                 f"{counts[TrialState.PRUNED]} pruned ({diverged} diverged), "
-                 f"{counts[TrialState.FAIL]} failed, {counts[TrialState.RUNNING]} running.")
+    lines.append(f"**Trials:** {summary.complete} complete, {summary.pruned} pruned "
+                 f"({summary.diverged} diverged), {summary.failed} failed, "
+                 f"{summary.running} running.")
     lines += ["", "Graphs on the study's History page: " + "; ".join(FIGURE_TITLES.values())
               + ". actsearch rewrites this note whenever it redraws them."]
     return "\n".join(lines) + "\n"
@@ -115,29 +135,37 @@ def _fmt(value: Any) -> str:
     return "?" if math.isnan(number) else f"{number:.4f}"
 
 
-def prepare_dashboard(study: optuna.Study) -> list[str]:
+def prepare_dashboard(study: optuna.Study, analysis: Analysis | None = None) -> list[str]:
     """Store actsearch's graphs, a summary note and the objective names in the study.
 
     Safe to call again (a running study's graphs are overwritten in place; the note is
     written only when its text changed, so that its version does not climb on every refresh).
+
+    Args:
+        study: The study.
+        analysis: Its analysis, when the caller has it already (default: ``analyze_study``).
 
     Returns:
         The graph object ids (the keys of ``actsearch.graphs.FIGURE_TITLES``).
     """
     from optuna_dashboard import get_note, save_note, save_plotly_graph_object
 
+    if analysis is None:
+        analysis = analyze_study(study)
     if study.metric_names is None:
         # optuna_dashboard.set_objective_names is a deprecated wrapper around this (0.21 says
         # so with a FutureWarning on each call); set_metric_names is what it stores.
         names = [_ACC_NAME] if len(study.directions) == 1 else [
-            f"objective {i}" for i in range(len(study.directions))]
+            name for name, _ in analysis.objectives]
+        if len(names) != len(study.directions):  # an analysis under other objectives
+            names = [f"objective {i}" for i in range(len(study.directions))]
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2, on every call
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(names)
     ids = []
-    for graph_id, figure in all_figures(study).items():
+    for graph_id, figure in all_figures(analysis).items():
         ids.append(save_plotly_graph_object(study, figure, graph_object_id=graph_id))
-    note = summary_note(study)
+    note = summary_note(analysis)
     if get_note(study) != note:
         save_note(study, note)
     return ids

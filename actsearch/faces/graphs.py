@@ -1,28 +1,22 @@
 """actsearch's plotly figures of a study: the one place that builds them.
 
-Each figure has a pure ``_get_..._info()`` that turns finished trials into a plain dataclass
-(tested on its own), and a ``plot_...()`` that only draws that data, as Optuna's
-``visualization/_intermediate_values.py`` does. The dashboard stores these figures in the
-study; ``figures_to_html`` renders them into one self-contained offline page for a report.
-
-Accuracy here is a trial's validation accuracy: its value in a single-objective study, else its
-``val_acc`` user attribute (multi-objective studies may put it on any objective).
+Each ``plot_...()`` only draws a part of an ``actsearch.analysis.Analysis`` (its data, and the
+rankings and the verdict behind it, are computed and tested there, as Optuna's
+``visualization/_intermediate_values.py`` separates ``_get_..._info()`` from drawing). So a
+figure says what the report and the dashboard's note say. The dashboard stores these figures in
+the study; ``figures_to_html`` renders them into one self-contained offline page for a report.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import optuna
 import plotly.graph_objects as go
-from optuna.distributions import CategoricalDistribution
-from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.stats import pareto_front
+from actsearch.analysis import Analysis
 
 __all__ = [
     "FIGURE_TITLES",
@@ -40,6 +34,8 @@ FIGURE_TITLES = {
     "actsearch-baselines": "actsearch: uniform vs mixed",
     "actsearch-curves": "actsearch: learning curves",
 }
+VERDICT_ANNOTATION = "verdict"  # the name of the uniform-vs-mixed figure's caption
+BEST_UNIFORM_ANNOTATION = "best uniform"  # the name of the label of its best-uniform line
 
 # template="none" keeps each figure's JSON small (a full template adds ~6 kB per figure, and the
 # dashboard stores figures in 2 kB study attributes, rewritten on every refresh).
@@ -53,54 +49,12 @@ _LAYOUT = {
 }
 _AXIS = {"showgrid": True, "gridcolor": "#e5e5e5", "zeroline": False, "linecolor": "#999",
          "showline": True, "automargin": True}
+_AXIS_NAMES = {"val acc": "validation accuracy", "train s": "train seconds"}
 _UNIFORM_COLOR = "#1f77b4"
 _MIXED_COLOR = "#ff7f0e"
 _DOMINATED_COLOR = "#bbbbbb"
 _FRONT_COLOR = "#d62728"
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    return [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-
-
-def _accuracy(trial: FrozenTrial) -> float:
-    """The trial's validation accuracy (see the module docstring)."""
-    if trial.values is not None and len(trial.values) == 1:
-        return float(trial.values[0])
-    if "val_acc" in trial.user_attrs:
-        return float(trial.user_attrs["val_acc"])
-    return float(trial.values[0]) if trial.values else math.nan
-
-
-def _layout_of(trial: FrozenTrial) -> str:
-    return str(trial.user_attrs.get("layout", f"trial {trial.number}"))
-
-
-def _is_uniform(trial: FrozenTrial) -> bool:
-    return bool(trial.user_attrs.get("uniform", False))
-
-
-def _ranked(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    """Complete trials, best accuracy first (ties: the earlier trial first)."""
-    scored = [t for t in _complete(trials) if not math.isnan(_accuracy(t))]
-    return sorted(scored, key=lambda t: (-_accuracy(t), t.number))
-
-
-def _best_per_layout(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    """The best complete trial of each distinct layout, best first.
-
-    A sampler may propose a layout twice; the graphs show layouts, not repeats.
-    """
-    seen: set[str] = set()
-    best = []
-    for t in _ranked(trials):
-        if _layout_of(t) not in seen:
-            seen.add(_layout_of(t))
-            best.append(t)
-    return best
+_CAPTION_CHARS = 90  # the dashboard draws figures at half width
 
 
 def _title(graph_id: str, detail: str) -> dict[str, object]:
@@ -111,77 +65,31 @@ def _title(graph_id: str, detail: str) -> dict[str, object]:
 # ----------------------------------------------------------------------------- Pareto front
 
 
-@dataclass(frozen=True)
-class _ParetoPoint:
-    number: int
-    layout: str
-    uniform: bool
-    values: tuple[float, ...]  # one per objective, in the study's order
-    on_front: bool
+def plot_pareto_front(analysis: Analysis) -> go.Figure:
+    """Every complete trial in objective space, the non-dominated ones marked and joined.
 
-
-@dataclass(frozen=True)
-class _ParetoInfo:
-    names: tuple[str, ...]  # one per objective
-    signs: tuple[int, ...]  # +1 maximised, -1 minimised
-    points: list[_ParetoPoint]
-
-    @property
-    def front(self) -> list[_ParetoPoint]:
-        """Front points in order of the first axis."""
-        return sorted((p for p in self.points if p.on_front), key=lambda p: p.values)
-
-
-def _get_pareto_info(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection],
-                     names: Sequence[str] | None = None) -> _ParetoInfo:
-    """Points and their non-domination.
-
-    With one objective the front is two-dimensional: train_seconds (minimised) against
-    validation accuracy (maximised), so the front shows what a faster layout costs. With
-    several objectives, the study's own objectives (a point is on the front when no trial beats
-    it on every objective; the figure draws the first two).
+    Accuracy (the first axis of ``analysis.pareto_info``) is drawn upwards, the second axis
+    (training time with one objective) across; with more objectives, the first two.
     """
-    complete = _complete(trials)
-    if len(directions) == 1:
-        axes = ("train seconds", "validation accuracy")
-        signs: tuple[int, ...] = (-1, +1)
-        rows = [(float(t.user_attrs.get("train_seconds", math.nan)), _accuracy(t))
-                for t in complete]
-    else:
-        axes = tuple(names) if names and len(names) == len(directions) else tuple(
-            f"objective {i}" for i in range(len(directions)))
-        signs = tuple(+1 if d == StudyDirection.MAXIMIZE else -1 for d in directions)
-        rows = [tuple(float(v) for v in t.values) for t in complete]
-    keep = [i for i, r in enumerate(rows) if not any(math.isnan(v) for v in r)]
-    rows = [rows[i] for i in keep]
-    complete = [complete[i] for i in keep]
-    on_front = set(pareto_front(rows, ["maximize" if s > 0 else "minimize" for s in signs]))
-    points = [_ParetoPoint(t.number, _layout_of(t), _is_uniform(t), tuple(r), i in on_front)
-              for i, (t, r) in enumerate(zip(complete, rows, strict=True))]
-    return _ParetoInfo(axes, signs, points)
-
-
-def plot_pareto_front(study: optuna.Study) -> go.Figure:
-    """Non-dominated layouts (see ``_get_pareto_info``), front points marked and joined."""
-    names = study.metric_names if len(study.directions) > 1 else None
-    info = _get_pareto_info(study.get_trials(deepcopy=False), study.directions, names)
+    info = analysis.pareto_info
+    y_name, x_name = (_AXIS_NAMES.get(n, n) for n in info.names[:2])
     fig = go.Figure()
-    x_name, y_name = info.names[0], info.names[1]
     for on_front, label, color, size in ((False, "dominated", _DOMINATED_COLOR, 8),
                                          (True, "non-dominated", _FRONT_COLOR, 11)):
         pts = [p for p in info.points if p.on_front == on_front]
         fig.add_trace(go.Scatter(
-            x=[p.values[0] for p in pts], y=[p.values[1] for p in pts], mode="markers",
+            x=[p.values[1] for p in pts], y=[p.values[0] for p in pts], mode="markers",
             name=label, marker={"color": color, "size": size,
-                                "symbol": ["diamond" if p.uniform else "circle" for p in pts],
+                                "symbol": ["diamond" if p.row.uniform else "circle"
+                                           for p in pts],
                                 "line": {"width": 1, "color": "#333"}},
-            text=[f"trial {p.number}: {p.layout}{' (uniform)' if p.uniform else ''}"
-                  for p in pts],
+            text=[f"trial {p.row.number}: {p.row.layout}"
+                  f"{' (uniform)' if p.row.uniform else ''}" for p in pts],
             hovertemplate=f"%{{text}}<br>{x_name} %{{x:.4g}}<br>{y_name} %{{y:.4f}}"
                           "<extra></extra>"))
-    front = info.front
+    front = sorted(info.front, key=lambda p: p.values[1])
     if len(info.names) == 2 and len(front) > 1:  # a step line only means something in 2-D
-        fig.add_trace(go.Scatter(x=[p.values[0] for p in front], y=[p.values[1] for p in front],
+        fig.add_trace(go.Scatter(x=[p.values[1] for p in front], y=[p.values[0] for p in front],
                                  mode="lines", line={"color": _FRONT_COLOR, "dash": "dot",
                                                      "shape": "hv"},
                                  name="front", hoverinfo="skip"))
@@ -194,57 +102,9 @@ def plot_pareto_front(study: optuna.Study) -> go.Figure:
 # ----------------------------------------------------------------------------- layer heatmap
 
 
-@dataclass(frozen=True)
-class _HeatmapInfo:
-    activations: list[str]  # columns
-    layers: list[int]  # rows: layer index, input side first
-    shares: list[list[float]]  # shares[layer][activation], each row sums to 1 (or is all 0)
-    counts: list[int]  # top trials that have each layer
-    mean_params: list[list[float | None]]  # mean parameter (ELU alpha) where one exists
-    top_trials: int  # size of the top quartile
-    complete_trials: int
-
-
-def _activation_choices(trials: Sequence[FrozenTrial]) -> list[str]:
-    """All activations the space offered, in the space's order (from the distributions)."""
-    names: list[str] = []
-    for t in trials:
-        for key, dist in t.distributions.items():
-            if key.startswith("act_") and isinstance(dist, CategoricalDistribution):
-                names += [str(c) for c in dist.choices if str(c) not in names]
-    for t in trials:  # enqueued params only, should a trial lack distributions
-        names += [str(v) for k, v in t.params.items()
-                  if k.startswith("act_") and str(v) not in names]
-    return names
-
-
-def _get_heatmap_info(trials: Sequence[FrozenTrial], quantile: float = 0.25) -> _HeatmapInfo:
-    """Share of each activation at each layer among the best ``quantile`` of complete trials."""
-    ranked = _ranked(trials)
-    top = ranked[:max(1, math.ceil(len(ranked) * quantile))] if ranked else []
-    activations = _activation_choices(_complete(trials))
-    n_layers = max((int(k.split("_")[1]) + 1 for t in top for k in t.params
-                    if k.startswith("act_") and k.split("_")[1].isdigit()), default=0)
-    shares, counts, means = [], [], []
-    for i in range(n_layers):
-        chosen = [(t.params[f"act_{i}"], t.params) for t in top if f"act_{i}" in t.params]
-        counts.append(len(chosen))
-        row, mean_row = [], []
-        for a in activations:
-            with_a = [p for name, p in chosen if name == a]
-            row.append(len(with_a) / len(chosen) if chosen else 0.0)
-            values = [float(v) for p in with_a for k, v in p.items()
-                      if k.startswith(f"{a}_") and k.endswith(f"_{i}")]
-            mean_row.append(sum(values) / len(values) if values else None)
-        shares.append(row)
-        means.append(mean_row)
-    return _HeatmapInfo(activations, list(range(n_layers)), shares, counts, means, len(top),
-                        len(ranked))
-
-
-def plot_layer_heatmap(study: optuna.Study, quantile: float = 0.25) -> go.Figure:
+def plot_layer_heatmap(analysis: Analysis) -> go.Figure:
     """Depth x activation: which activation the best layouts use at each layer."""
-    info = _get_heatmap_info(study.get_trials(deepcopy=False), quantile)
+    info = analysis.heatmap
     text = [[f"{s:.0%}" + (f"<br>alpha {m:.2f}" if m is not None else "")
              for s, m in zip(row, mrow, strict=True)]
             for row, mrow in zip(info.shares, info.mean_params, strict=True)]
@@ -265,71 +125,42 @@ def plot_layer_heatmap(study: optuna.Study, quantile: float = 0.25) -> go.Figure
 # ----------------------------------------------------------------------------- baselines
 
 
-@dataclass(frozen=True)
-class _LayoutBar:
-    number: int
-    layout: str
-    accuracy: float
-    train_seconds: float
-
-
-@dataclass(frozen=True)
-class _BaselineInfo:
-    uniform: list[_LayoutBar]  # the best trial of each uniform layout, best first
-    mixed: list[_LayoutBar]  # the best ``top_k`` mixed layouts, best first
-
-    @property
-    def best_uniform(self) -> _LayoutBar | None:
-        return self.uniform[0] if self.uniform else None
-
-    @property
-    def best_mixed(self) -> _LayoutBar | None:
-        return self.mixed[0] if self.mixed else None
-
-    @property
-    def gain(self) -> float | None:
-        """Best mixed minus best uniform accuracy (None when either is missing)."""
-        if self.best_uniform is None or self.best_mixed is None:
-            return None
-        return self.best_mixed.accuracy - self.best_uniform.accuracy
-
-
-def _bar(t: FrozenTrial) -> _LayoutBar:
-    return _LayoutBar(t.number, _layout_of(t), _accuracy(t),
-                      float(t.user_attrs.get("train_seconds", math.nan)))
-
-
-def _get_baseline_info(trials: Sequence[FrozenTrial], top_k: int = 5) -> _BaselineInfo:
-    best = _best_per_layout(trials)
-    return _BaselineInfo([_bar(t) for t in best if _is_uniform(t)],
-                         [_bar(t) for t in best if not _is_uniform(t)][:top_k])
-
-
-def plot_uniform_vs_mixed(study: optuna.Study, top_k: int = 5) -> go.Figure:
-    """Bars: every uniform baseline and the best mixed layouts, best uniform as a line."""
-    info = _get_baseline_info(study.get_trials(deepcopy=False), top_k)
+def plot_uniform_vs_mixed(analysis: Analysis) -> go.Figure:
+    """Bars: every uniform baseline and the best mixed layouts (search accuracy), the best
+    uniform layout as a line; the subtitle and the caption state the analysis' verdict."""
+    bars, reference, verdict = analysis.bars, analysis.best_uniform, analysis.comparison
     fig = go.Figure()
-    for bars, name, color in ((info.uniform, "uniform", _UNIFORM_COLOR),
-                              (info.mixed, "mixed", _MIXED_COLOR)):
+    for rows, name, color in ((bars.uniform, "uniform", _UNIFORM_COLOR),
+                              (bars.mixed, "mixed", _MIXED_COLOR)):
         fig.add_trace(go.Bar(
-            x=[b.accuracy for b in bars], y=[f"{b.layout}  (#{b.number})" for b in bars],
+            x=[r.val_acc for r in rows], y=[f"{r.layout}  (#{r.number})" for r in rows],
             orientation="h", name=name, marker={"color": color},
-            text=[f"{b.accuracy:.4f}" for b in bars], textposition="outside",
-            customdata=[b.train_seconds for b in bars],
+            text=[f"{r.val_acc:.4f}" for r in rows], textposition="outside",
+            customdata=[r.train_seconds for r in rows],
             hovertemplate="%{y}<br>val acc %{x:.4f}<br>%{customdata:.1f} s<extra></extra>"))
-    accs = [b.accuracy for b in info.uniform + info.mixed]
-    if info.best_uniform is not None:
-        fig.add_vline(x=info.best_uniform.accuracy, line={"color": _UNIFORM_COLOR, "dash": "dash"})
-    gain = "best uniform and best mixed layouts" if info.gain is None else (
-        f"best mixed {info.gain:+.4f} vs best uniform")
-    fig.update_layout(**_LAYOUT, title=_title("actsearch-baselines", gain), barmode="group",
-                      bargap=0.25)
+    accs = [r.val_acc for r in bars.uniform + bars.mixed]
+    if reference is not None and math.isfinite(reference.val_acc):
+        fig.add_vline(x=reference.val_acc, line={"color": _UNIFORM_COLOR, "dash": "dash"},
+                      annotation={"name": BEST_UNIFORM_ANNOTATION,
+                                  "text": html.escape(f"best uniform: {reference.layout} "
+                                                      f"(#{reference.number})"),
+                                  "font": {"color": _UNIFORM_COLOR, "size": 11}},
+                      annotation_position="top")
+        accs.append(reference.val_acc)
+    # The verdict rests on the finalists' test accuracy, not on these bars: say it under them.
+    caption = textwrap.wrap(verdict.text, _CAPTION_CHARS)
+    fig.add_annotation(name=VERDICT_ANNOTATION, text="<br>".join(map(html.escape, caption)),
+                       xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top",
+                       yshift=-72, showarrow=False, align="left", font={"size": 11})
+    fig.update_layout(**_LAYOUT, title=_title("actsearch-baselines", verdict.short),
+                      barmode="group", bargap=0.25)
+    fig.update_layout(margin={**_LAYOUT["margin"], "b": 90 + 15 * len(caption)})
     low = min(accs, default=0.0)
     high = max(accs, default=1.0)
     pad = max((high - low) * 0.5, 0.01)
     # Bars from zero would hide differences of a fraction of a percent.
-    fig.update_xaxes(title_text="validation accuracy", range=[max(0.0, low - pad), high + pad],
-                     **_AXIS)
+    fig.update_xaxes(title_text="validation accuracy in the search (one run each)",
+                     range=[max(0.0, low - pad), high + pad], **_AXIS)
     fig.update_yaxes(autorange="reversed", **{**_AXIS, "showgrid": False})
     return fig
 
@@ -337,41 +168,14 @@ def plot_uniform_vs_mixed(study: optuna.Study, top_k: int = 5) -> go.Figure:
 # ----------------------------------------------------------------------------- learning curves
 
 
-@dataclass(frozen=True)
-class _Curve:
-    number: int
-    layout: str
-    uniform: bool
-    val_acc: list[float]  # per epoch, epoch 1 first
-    val_loss: list[float]
-
-
-@dataclass(frozen=True)
-class _CurvesInfo:
-    curves: list[_Curve]  # the best layouts, best first, then the best uniform if not among them
-
-
-def _get_curves_info(trials: Sequence[FrozenTrial], top_k: int = 5) -> _CurvesInfo:
-    best = [t for t in _best_per_layout(trials) if t.user_attrs.get("val_acc_curve")]
-    chosen = best[:top_k]
-    uniform = next((t for t in best if _is_uniform(t)), None)
-    if uniform is not None and uniform not in chosen:  # the reference the others must beat
-        chosen.append(uniform)
-    return _CurvesInfo([_Curve(t.number, _layout_of(t), _is_uniform(t),
-                               [float(v) for v in t.user_attrs.get("val_acc_curve", [])],
-                               [float(v) for v in t.user_attrs.get("val_loss_curve", [])])
-                        for t in chosen])
-
-
-def plot_learning_curves(study: optuna.Study, top_k: int = 5) -> go.Figure:
+def plot_learning_curves(analysis: Analysis) -> go.Figure:
     """Validation accuracy and loss per epoch of the best layouts (uniform ones dashed)."""
     from plotly.subplots import make_subplots
 
-    info = _get_curves_info(study.get_trials(deepcopy=False), top_k)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("validation accuracy",
                                                         "validation loss"))
     palette = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-    for k, c in enumerate(info.curves):
+    for k, c in enumerate(analysis.curves):
         color = _UNIFORM_COLOR if c.uniform else palette[k % len(palette)]
         line = {"color": color, "dash": "dash" if c.uniform else "solid"}
         name = f"#{c.number} {c.layout}"
@@ -394,13 +198,13 @@ def plot_learning_curves(study: optuna.Study, top_k: int = 5) -> go.Figure:
 # ----------------------------------------------------------------------------- together
 
 
-def all_figures(study: optuna.Study) -> dict[str, go.Figure]:
-    """Every actsearch figure of the study, by a stable id (the keys of ``FIGURE_TITLES``)."""
+def all_figures(analysis: Analysis) -> dict[str, go.Figure]:
+    """Every actsearch figure of an analysis, by a stable id (the keys of ``FIGURE_TITLES``)."""
     return {
-        "actsearch-pareto": plot_pareto_front(study),
-        "actsearch-layers": plot_layer_heatmap(study),
-        "actsearch-baselines": plot_uniform_vs_mixed(study),
-        "actsearch-curves": plot_learning_curves(study),
+        "actsearch-pareto": plot_pareto_front(analysis),
+        "actsearch-layers": plot_layer_heatmap(analysis),
+        "actsearch-baselines": plot_uniform_vs_mixed(analysis),
+        "actsearch-curves": plot_learning_curves(analysis),
     }
 
 

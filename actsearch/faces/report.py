@@ -1,22 +1,24 @@
 """Render the analysis for people: rich tables in the terminal, report.md and report.html.
 
 The tables are built once (``_tables``) and drawn three ways; the graphs come from
-``actsearch.faces.graphs``, the same figures the dashboard shows.
+``actsearch.faces.graphs``, the same figures the dashboard shows. Everything here is drawn from
+one ``actsearch.analysis.Analysis``: nothing is ranked or judged again.
 """
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
-from actsearch.analysis import Analysis, StudySummary, failure_reasons
+from actsearch.analysis import Analysis, BestUniform, StudySummary, failure_reasons
+from actsearch.search.record import records
 
 __all__ = ["failure_line", "print_analysis", "write_report"]
 
@@ -33,18 +35,21 @@ def _f(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _summary_table(summary: StudySummary, title: str) -> _Table:
-    reference = summary.best_uniform
+def _summary_table(summary: StudySummary, reference: BestUniform | None, title: str) -> _Table:
     rows = []
     for rank, row in enumerate(summary.top, start=1):
-        delta = "" if reference is None else f"{row.val_acc - reference.val_acc:+.4f}"
+        delta = row.val_acc - reference.val_acc if reference is not None else math.nan
         layout = f"{row.layout} (uniform)" if row.uniform else row.layout
-        rows.append([str(rank), str(row.number), layout, f"{row.val_acc:.4f}", delta,
+        rows.append([str(rank), str(row.number), layout, f"{row.val_acc:.4f}",
+                     "" if math.isnan(delta) else f"{delta:+.4f}",
                      str(row.epochs), f"{row.train_seconds:.1f}"])
     saved = summary.epochs_if_unpruned - summary.epochs_trained
     note = (f"{summary.complete} complete, {summary.pruned} pruned ({summary.diverged} "
             f"diverged), {summary.failed} failed; pruning saved {saved} of "
             f"{summary.epochs_if_unpruned} epochs")
+    if reference is not None:
+        note = (f"best uniform: {reference.layout} (trial {reference.number}), by "
+                f"{reference.chosen_by}\n" + note)
     if summary.baselines:
         note = ("uniform baselines (val acc): " + ", ".join(
             f"{r.layout} {r.val_acc:.4f}" for r in summary.baselines) + "\n" + note)
@@ -60,10 +65,9 @@ def _objective_value(name: str, value: float) -> str:
 
 
 def _tables(analysis: Analysis) -> list[_Table]:
-    tables = [_summary_table(analysis.summary, f"top layouts of study {analysis.study_name}")]
-    names = [n for n, _ in analysis.objectives]
-    if len(names) == 1:
-        names = ["val acc", "train s"]
+    tables = [_summary_table(analysis.summary, analysis.best_uniform,
+                             f"top layouts of study {analysis.study_name}")]
+    names = list(analysis.pareto_info.names)
     tables.append(_Table(
         "Pareto front (" + ", ".join(names) + ")", ["trial", "layout", *names],
         [[str(r.number), r.layout, *(_objective_value(n, v) for n, v in zip(names, values,
@@ -155,8 +159,12 @@ _CSS = ("<style>table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px s
         "padding:2px 8px;font:13px sans-serif}h2{font:bold 16px sans-serif}</style>")
 
 
-def write_report(analysis: Analysis, study: optuna.Study, folder: Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and a self-contained ``report.html`` (graphs inlined) to ``folder``."""
+def write_report(analysis: Analysis, study: object, folder: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and a self-contained ``report.html`` (graphs inlined) to ``folder``.
+
+    ``study`` is not read: the analysis carries everything the report says, graphs included
+    (the parameter stays until its callers stop passing it).
+    """
     from actsearch.faces.graphs import all_figures, figures_to_html
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,7 +172,7 @@ def write_report(analysis: Analysis, study: optuna.Study, folder: Path) -> tuple
     md = folder / "report.md"
     md.write_text(f"# actsearch report: {analysis.study_name}\n\n"
                   + "\n".join(_markdown(t) for t in tables), encoding="utf-8")
-    page = figures_to_html(list(all_figures(study).values()),
+    page = figures_to_html(list(all_figures(analysis).values()),
                            title=f"actsearch report: {analysis.study_name}",
                            intro_html=_CSS + "".join(_html(t) for t in tables))
     report = folder / "report.html"
@@ -175,8 +183,7 @@ def write_report(analysis: Analysis, study: optuna.Study, folder: Path) -> tuple
 def failure_line(trials: Sequence[FrozenTrial]) -> str | None:
     """One closing line for the CLI, e.g. ``3 trials failed: 2 out of memory, 1 ValueError``."""
     reasons = failure_reasons(trials)
-    diverged = sum(1 for t in trials if t.state == TrialState.PRUNED
-                   and str(t.user_attrs.get("end", "")).startswith("diverged"))
+    diverged = sum(1 for r in records(trials) if r.state == TrialState.PRUNED and r.diverged)
     parts = []
     if reasons:
         n = sum(reasons.values())

@@ -36,7 +36,9 @@ __all__ = [
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a study's trial budget counts
 BASELINE_ATTR = "baseline"  # an enqueued uniform baseline (never pruned); set by enqueue
 ERROR_ATTR = "error"  # why a trial failed, "<reason>: <message>"
-FINALISTS_ATTR = "finalists"  # the study attribute: the finalists' fresh-seed results
+# The study (not trial) attribute with the finalists' retraining results; declared here, free of
+# torch, so that the analysis reads it without importing actsearch.search.finalists.
+FINALISTS_ATTR = "finalists"
 _TRACEBACK_CHARS = 8000  # storages keep attrs in text columns; a deep recursion can be huge
 _ERROR_CHARS = 500
 
@@ -61,6 +63,9 @@ class TrialRecord:
     params: dict[str, Any] = field(default_factory=dict)
     values: tuple[float, ...] | None = None
     retry_history: tuple[int, ...] = ()  # earlier trials this one retries (Optuna's attr)
+    # What the sampler could choose per parameter: the graphs list every activation offered,
+    # not only those some trial happened to pick.
+    distributions: dict[str, Any] = field(default_factory=dict)
 
     layout: str | None = _stored()  # e.g. "relu | elu(0.73) | selu", input side first
     uniform: bool | None = _stored()  # one activation (and parameter) everywhere
@@ -89,6 +94,7 @@ class TrialRecord:
         record.number, record.state, record.params = trial.number, trial.state, dict(trial.params)
         record.values = tuple(trial.values) if trial.values else None
         record.retry_history = tuple(trial.system_attrs.get("retry_history", ()))
+        record.distributions = dict(trial.distributions)
         return record
 
     @classmethod
@@ -107,6 +113,12 @@ class TrialRecord:
     @property
     def diverged(self) -> bool:
         return str(self.end or "").startswith("diverged")
+
+    @property
+    def activations(self) -> list[str]:
+        """The activation chosen at each layer (the ``act_<i>`` params), input side first."""
+        keys = [k for k in self.params if k.startswith("act_") and k[4:].isdigit()]
+        return [str(self.params[k]) for k in sorted(keys, key=lambda k: int(k[4:]))]
 
     @property
     def accuracy(self) -> float:
