@@ -37,11 +37,11 @@ from actsearch.models.build import build_model  # noqa: E402
 from actsearch.models.layout import (  # noqa: E402
     Candidate,
     candidate_from_params,
-    suggest_candidate,
     uniform_candidates,
 )
 from actsearch.schema.space import SearchSpace, load_space  # noqa: E402
-from actsearch.search.objective import trial_seed
+from actsearch.search.driver import trial_seed  # noqa: E402
+from actsearch.search.suggest import suggest_candidate  # noqa: E402
 from actsearch.training.data import DeviceData, load_data, to_device  # noqa: E402
 from actsearch.training.fit import (  # noqa: E402
     configure_threads,

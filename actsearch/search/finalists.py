@@ -99,6 +99,7 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
             "test_acc": [round(a, 6) for a in test],
             "val_acc": [round(a, 6) for a in val],
             "diverged": sum(r.result.status == "diverged" for r in runs),
+            "failed": sum(r.error is not None for r in runs),
             "mean": None if summary is None else round(summary.mean, 6),
             "std": None if summary is None or summary.n < 2 else round(summary.std, 6),
             "ci_low": None if summary is None or summary.n < 2 else round(summary.ci_low, 6),
