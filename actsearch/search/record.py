@@ -23,8 +23,10 @@ __all__ = [
     "ERROR_ATTR",
     "FINISHED",
     "OBJECTIVE_SOURCES",
+    "OVER_BUDGET_ATTR",
     "STORED",
     "TrialRecord",
+    "WORKER_ATTR",
     "instability",
     "records",
 ]
@@ -32,6 +34,8 @@ __all__ = [
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a study's trial budget counts
 BASELINE_ATTR = "baseline"  # an enqueued uniform baseline (never pruned); set by enqueue
 ERROR_ATTR = "error"  # why a trial failed, "<reason>: <message>"
+WORKER_ATTR = "worker"  # "<hostname>:<pid>": finds the trials of dead workers
+OVER_BUDGET_ATTR = "over_budget"  # a FAIL trial that never ran: the budget had no slot for it
 _TRACEBACK_CHARS = 8000  # storages keep attrs in text columns; a deep recursion can be huge
 _ERROR_CHARS = 500
 
@@ -74,6 +78,10 @@ class TrialRecord:
     probes: dict[str, Any] | None = _stored()  # complete trials: actsearch.training.probes
     error: str | None = _stored()  # failed trials: "<reason>: <message>"
     traceback: str | None = _stored()
+    # Never trained: failed because the study's trial budget had no slot left for it (a
+    # worker lost the race for the last slot, or a queued trial was left over when the budget
+    # was met; see actsearch.search.budget). Readers skip these: they are not failures.
+    over_budget: bool | None = _stored()
 
     # --- reading --------------------------------------------------------------------------
 
@@ -133,7 +141,7 @@ class TrialRecord:
 
 
 STORED = tuple(f.name for f in fields(TrialRecord) if f.metadata.get("stored"))
-assert BASELINE_ATTR in STORED and ERROR_ATTR in STORED
+assert {BASELINE_ATTR, ERROR_ATTR, WORKER_ATTR, OVER_BUDGET_ATTR} <= set(STORED)
 
 
 def records(trials: Iterable[FrozenTrial]) -> list[TrialRecord]:
