@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -7,6 +12,8 @@ import pytest
 import yaml
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+_REPO = Path(__file__).resolve().parents[1]
 
 TINY_SPACE = {
     "name": "tiny",
@@ -104,3 +111,35 @@ def write_space(tmp_path: Path):
 @pytest.fixture
 def delete() -> object:
     return DELETE
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL URL: $ACTSEARCH_TEST_POSTGRES_URL, else a throwaway server from
+    .ci/postgres.sh (one per test session); skips, saying why, where none can be started."""
+    if os.environ.get("ACTSEARCH_TEST_POSTGRES_URL"):
+        yield os.environ["ACTSEARCH_TEST_POSTGRES_URL"]
+        return
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            pytest.skip("no PostgreSQL driver: pip install 'actsearch[postgres]'")
+    if shutil.which("bash") is None:
+        pytest.skip("no bash to run .ci/postgres.sh")
+    # Not under pytest's tmp folder: that is private to us, and the server runs as the
+    # postgres user when we are root.
+    folder = Path(tempfile.mkdtemp(prefix="actsearch-pg-"))
+    os.chmod(folder, 0o755)
+    start = subprocess.run(["bash", str(_REPO / ".ci" / "postgres.sh"), "start",
+                            str(folder / "pg")], capture_output=True, text=True, timeout=300)
+    if start.returncode != 0:
+        pytest.skip(f"cannot start a PostgreSQL server: {start.stderr.strip()[-300:]}")
+    try:
+        yield start.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(["bash", str(_REPO / ".ci" / "postgres.sh"), "stop", str(folder / "pg")],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -7,8 +7,8 @@ import pytest
 from optuna.trial import TrialState
 
 from actsearch.schema.space import load_space
-from actsearch.search.pruning import CurveMedianPruner, ReportBuffer
 from actsearch.search.driver import run_trials
+from actsearch.search.pruning import CurveMedianPruner, ReportBuffer
 from actsearch.search.record import FINISHED
 from actsearch.search.study import open_study
 from actsearch.training.data import load_data, to_device

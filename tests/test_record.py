@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from actsearch.schema.space import load_space

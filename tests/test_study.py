@@ -10,9 +10,9 @@ from optuna.trial import TrialState
 from actsearch.errors import ActsearchError, mask_url
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.space import load_space
-from actsearch.search.storage import space_of_study
 from actsearch.search.driver import run_trials
 from actsearch.search.record import FINISHED
+from actsearch.search.storage import space_of_study
 from actsearch.search.study import open_study
 from actsearch.training.data import load_data, to_device
 

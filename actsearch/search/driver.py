@@ -15,7 +15,6 @@ running trials failed and propagates. Finished trials are always stored.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,8 +27,10 @@ from actsearch.errors import ActsearchError
 from actsearch.models.build import build_model
 from actsearch.models.layout import Layer, Layout
 from actsearch.schema.space import SearchSpace
+from actsearch.search.budget import TrialBudget
 from actsearch.search.pruning import EpochPruning
 from actsearch.search.record import TrialRecord, worker_id
+from actsearch.search.storage import heartbeat
 from actsearch.search.suggest import suggest_candidate
 from actsearch.training.data import DeviceData
 from actsearch.training.fit import EpochStats
@@ -49,29 +50,6 @@ __all__ = [
 ]
 
 MAX_FAILURES_IN_A_ROW = 5  # failed trials one after another that stop a search
-
-
-class TrialBudget:  # INTERIM: replaced by actsearch.search.budget
-    def __init__(self, study: optuna.Study, trials: int, timeout: float | None = None) -> None:
-        self.study, self.trials, self.timeout = study, trials, timeout
-        self.started = time.monotonic()
-
-    def reserve(self) -> optuna.Trial | None:
-        if self.timeout is not None and time.monotonic() - self.started >= self.timeout:
-            return None
-        busy = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
-                                                              TrialState.PRUNED,
-                                                              TrialState.RUNNING))
-        if len(busy) >= self.trials:
-            return None
-        return self.study.ask()
-
-    def close(self) -> None:
-        pass
-
-
-def heartbeat(study: optuna.Study, trial: optuna.Trial) -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext()  # INTERIM
 
 
 class TrialListener(Protocol):
@@ -188,9 +166,16 @@ class _Driver:
         try:
             while True:
                 while self.accepting and self.trainer.active < self.trainer.capacity:
-                    trial = self.budget.reserve()
+                    # With trials of its own running, a process must not wait for a slot:
+                    # they may hold the slots it waits for.
+                    trial = self.budget.reserve(wait=not self.running)
                     if trial is None:
-                        self.accepting = False
+                        # With trials of its own running, None may mean only "no slot is
+                        # free now": try again after the next epoch, unless the budget is met
+                        # or the time is up.
+                        if (not self.running or self.budget.expired()
+                                or self.budget.finished() >= self.budget.trials):
+                            self.accepting = False
                         break
                     self._start(trial)
                 if self.trainer.active == 0:
@@ -206,9 +191,8 @@ class _Driver:
     # --- a trial's start ------------------------------------------------------------------
 
     def _start(self, trial: optuna.Trial) -> None:
-        # The worker attribute comes first: a resumed run finds a killed process's trials.
+        # The budget wrote the worker attribute and a first heartbeat as it reserved the trial.
         record = TrialRecord(number=trial.number, worker=worker_id())
-        record.write(trial, ["worker"])
         beats = contextlib.ExitStack()
         beats.enter_context(heartbeat(self.study, trial))
         try:

@@ -26,8 +26,10 @@ __all__ = [
     "FINALISTS_ATTR",
     "FINISHED",
     "OBJECTIVE_SOURCES",
+    "OVER_BUDGET_ATTR",
     "STORED",
     "TrialRecord",
+    "WORKER_ATTR",
     "instability",
     "records",
     "worker_id",
@@ -39,6 +41,8 @@ ERROR_ATTR = "error"  # why a trial failed, "<reason>: <message>"
 # The study (not trial) attribute with the finalists' retraining results; declared here, free of
 # torch, so that the analysis reads it without importing actsearch.search.finalists.
 FINALISTS_ATTR = "finalists"
+WORKER_ATTR = "worker"  # "<hostname>:<pid>": finds the trials of dead workers
+OVER_BUDGET_ATTR = "over_budget"  # a FAIL trial that never ran: the budget had no slot for it
 _TRACEBACK_CHARS = 8000  # storages keep attrs in text columns; a deep recursion can be huge
 _ERROR_CHARS = 500
 
@@ -84,6 +88,10 @@ class TrialRecord:
     probes: dict[str, Any] | None = _stored()  # complete trials: actsearch.training.probes
     error: str | None = _stored()  # failed trials: "<reason>: <message>"
     traceback: str | None = _stored()
+    # Never trained: failed because the study's trial budget had no slot left for it (a
+    # worker lost the race for the last slot, or a queued trial was left over when the budget
+    # was met; see actsearch.search.budget). Readers skip these: they are not failures.
+    over_budget: bool | None = _stored()
 
     # --- reading --------------------------------------------------------------------------
 
@@ -154,7 +162,7 @@ class TrialRecord:
 
 
 STORED = tuple(f.name for f in fields(TrialRecord) if f.metadata.get("stored"))
-assert BASELINE_ATTR in STORED and ERROR_ATTR in STORED
+assert {BASELINE_ATTR, ERROR_ATTR, WORKER_ATTR, OVER_BUDGET_ATTR} <= set(STORED)
 
 
 def worker_id() -> str:

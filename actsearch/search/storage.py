@@ -1,12 +1,19 @@
 """Optuna storages from URLs: run folders, SQLite in WAL mode, journal files, databases with
-heartbeats, and requeuing the trials of dead workers.
+heartbeats, and finding and requeuing the trials of dead workers.
 
 Kept free of torch, so that the dashboard and reports open studies without loading it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import socket
+import threading
 import warnings
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ActsearchError, mask_url
 from actsearch.schema.space import STUDY_NAME, SearchSpace, parse_space
-from actsearch.search.record import BASELINE_ATTR, FINISHED
+from actsearch.search.record import BASELINE_ATTR, ERROR_ATTR, FINISHED, WORKER_ATTR
 
 __all__ = [
     "FINISHED",
@@ -23,6 +30,9 @@ __all__ = [
     "HEARTBEAT_INTERVAL",
     "MAX_RETRY",
     "default_storage",
+    "fail_stale_trials",
+    "heartbeat",
+    "heartbeat_interval",
     "load_run",
     "make_storage",
     "requeue_trial",
@@ -32,6 +42,7 @@ __all__ = [
     "study_names",
 ]
 
+_log = logging.getLogger(__name__)
 SPACE_ATTR = "actsearch_space"  # the study user attribute that holds its space document
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
@@ -80,8 +91,8 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
         heartbeat_interval: Seconds between heartbeats of a running trial (RDB storages).
             Default: 10 for database servers; none for SQLite files, which a lone search
             uses: a resumed run finds a dead process's trials by process id instead
-            (``actsearch.workers.fail_stale_trials``), and trials save ~10 ms each.
-            Workers (``actsearch.workers.run_worker``) ask for heartbeats on SQLite too.
+            (:func:`fail_stale_trials`), and trials save ~10 ms each.
+            Workers (``actsearch.search.workers.run_worker``) ask for heartbeats on SQLite too.
         grace_period: Seconds without a heartbeat after which a trial is failed and retried.
         max_retry: How often one trial is retried after its worker died (None: no limit).
 
@@ -133,42 +144,65 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
         raise ActsearchError(f"--storage {mask_url(url)}: cannot open storage "
                              f"({mask_url(str(e)).splitlines()[0]})") from None
     if scheme == "sqlite":
-        _use_wal(storage)
+        _configure_sqlite(storage)
     return storage
 
 
-def _use_wal(storage: optuna.storages.RDBStorage) -> None:
-    """Put an SQLite storage in WAL mode.
+def _configure_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """Put an SQLite storage in WAL mode, with transactions that hold the write lock.
 
-    Optuna commits every report and user attribute; SQLite's default rollback journal syncs
-    the disk on each commit, which cost ~6 ms a commit here and made a 0.5 s trial take 0.86 s
-    (bench/overhead.py). WAL with synchronous=NORMAL survives a crashed process (not a power
-    cut for the last commits) and lets readers (dashboards, reports) work beside a writer.
+    WAL: Optuna commits every report and user attribute; SQLite's default rollback journal
+    syncs the disk on each commit, which cost ~6 ms a commit here and made a 0.5 s trial take
+    0.86 s (bench/overhead.py). WAL with synchronous=NORMAL survives a crashed process (not a
+    power cut for the last commits) and lets readers (dashboards, reports) work beside a writer.
+
+    BEGIN IMMEDIATE: Python's sqlite3 driver opens a transaction only at the first write, so
+    Optuna's read-check-write steps (``SELECT ... FOR UPDATE``, which SQLite ignores, then an
+    UPDATE) were not atomic between processes: two workers could both pop the same queued
+    trial (``set_trial_state_values(RUNNING)`` on a WAITING trial returned True to both) and
+    both run it, or both tell it. Each transaction now begins with BEGIN IMMEDIATE, which
+    takes the database's write lock (waiting up to the connect timeout for it), so those steps
+    are serial as on a database server (tests/test_budget.py, four processes on SQLite).
     """
     from sqlalchemy import event
 
     @event.listens_for(storage.engine, "connect")
-    def _pragmas(connection: Any, _record: Any) -> None:
+    def _connect(connection: Any, _record: Any) -> None:
+        connection.isolation_level = None  # the driver emits no BEGIN of its own: _begin does
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    storage.engine.dispose()  # connections opened before the listener existed
+    @event.listens_for(storage.engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    storage.engine.dispose()  # connections opened before the listeners existed
 
 
 def requeue_trial(study: optuna.Study, trial: FrozenTrial,
-                  max_retry: int | None = MAX_RETRY) -> bool:
-    """Queue a failed trial again with the parameters it had; False once retried ``max_retry``.
+                  max_retry: int | None = MAX_RETRY, *, budget: int | None = None) -> bool:
+    """Queue a failed trial again with the parameters it had; False once retried ``max_retry``
+    times, or when the study already holds ``budget`` finished trials.
 
     The new trial carries ``failed_trial`` and ``retry_history`` system attrs exactly like
     Optuna's ``RetryHeartbeatStaleTrialCallback`` (so its ``retry_history()`` works on both), and
     an enqueued trial's ``fixed_params`` (a baseline stays a baseline).
+
+    ``budget`` is given where the caller knows the study's trial budget
+    (:class:`actsearch.search.budget.TrialBudget` does). The heartbeat callback of RDB storages
+    (:class:`_Requeue`) cannot know it: the storage is made before any budget, and a study
+    does not store the ``--trials`` its workers run with. A copy queued when the budget is met
+    anyway is a WAITING trial no worker runs; ``TrialBudget`` fails it (``over_budget``)
+    when it finds the budget met, so none is left behind.
     """
     system_attrs: dict[str, Any] = {"failed_trial": trial.number, "retry_history": [],
                                     **trial.system_attrs}
     system_attrs["retry_history"] = [*system_attrs["retry_history"], trial.number]
     if max_retry is not None and len(system_attrs["retry_history"]) > max_retry:
+        return False
+    if budget is not None and len(study.get_trials(deepcopy=False, states=FINISHED)) >= budget:
         return False
     # Only what says where the trial came from; results and errors belong to the dead one.
     user_attrs = {k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR}
@@ -186,6 +220,134 @@ class _Requeue:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         requeue_trial(study, trial, self.max_retry)
+
+
+# --- dead workers -----------------------------------------------------------------------------
+
+
+
+def _process_start(pid: int) -> tuple[float | None, bool]:
+    """(start time as a Unix time, is a zombie) from /proc; (None, False) where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+    except (OSError, StopIteration, ValueError):
+        return None, False
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and parens
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK"), fields[0] == "Z"
+
+
+def _pid_alive(pid: int, since: datetime | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    started, zombie = _process_start(pid)
+    if zombie:  # killed, not yet reaped by its parent
+        return False
+    # A pid reused by a process that started after the trial did is not the trial's worker.
+    return not (started is not None and since is not None
+                and started > since.timestamp() + 1.0)
+
+
+def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeue: bool = True,
+                      max_retry: int | None = MAX_RETRY, budget: int | None = None) -> list[int]:
+    """Fail the RUNNING trials whose worker process is gone, and queue their params again.
+
+    For storages without heartbeats (journal files, SQLite files) a killed worker leaves its
+    trial RUNNING for ever. A trial's ``worker`` user attr (``host:pid``, set when it starts)
+    tells whose it is: on this host a trial whose pid no longer runs (or now belongs to a
+    newer process) is stale. Trials of other hosts, or with no ``worker`` attr, are left alone
+    unless ``assume_alone`` says no other process works on the study now.
+
+    ``budget``: no copy is queued once the study holds that many finished trials (see
+    :func:`requeue_trial`).
+
+    Returns:
+        The numbers of the trials marked failed.
+    """
+    host = socket.gethostname()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(WORKER_ATTR)
+        if owner is None:
+            dead = assume_alone
+        else:
+            owner_host, _, pid = str(owner).rpartition(":")
+            if owner_host != host or not pid.isdigit():
+                dead = assume_alone
+            else:
+                dead = int(pid) != os.getpid() and not _pid_alive(int(pid), trial.datetime_start)
+        if not dead:
+            continue
+        storage, trial_id = study._storage, trial._trial_id
+        try:
+            storage.set_trial_user_attr(trial_id, ERROR_ATTR,
+                                        f"worker lost: {owner or 'unknown worker'} is gone")
+            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                continue
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+            continue  # another process failed it first
+        failed.append(trial.number)
+        if requeue:
+            requeue_trial(study, study._storage.get_trial(trial_id), max_retry, budget=budget)
+    return failed
+
+
+# --- heartbeats of our own ask/tell loop ------------------------------------------------------
+
+
+def heartbeat_interval(storage: optuna.storages.BaseStorage) -> float | None:
+    """Seconds between a running trial's heartbeats; None where the storage has none.
+
+    Only RDB storages made with a ``heartbeat_interval`` (and Optuna's cached wrapper of them)
+    have heartbeats; journal files and plain SQLite files find dead workers by process id.
+    """
+    get = getattr(storage, "get_heartbeat_interval", None)
+    return get() if get is not None else None
+
+
+@contextlib.contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """Keep a running trial's heartbeat fresh while the block runs.
+
+    ``study.optimize`` ran Optuna's own heartbeat thread around each trial; an ask/tell loop
+    must do it itself, or other workers (``optuna.storages.fail_stale_trials``) fail the
+    trial as lost once the grace period passes. On a storage with heartbeats this records
+    one at once and then one every interval from a daemon thread, until the block exits; on
+    other storages it does nothing.
+
+    Uses ``study._storage`` and ``trial._trial_id``: the project pins Optuna 5.0.x, whose
+    public API has no heartbeat call for one trial.
+    """
+    storage = study._storage
+    interval = heartbeat_interval(storage)
+    if interval is None:
+        yield
+        return
+    trial_id = trial._trial_id
+    storage.record_heartbeat(trial_id)  # at once: a trial without any heartbeat is never stale
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception as e:  # a dropped connection: the next beat may get through
+                _log.warning("heartbeat of trial id %s failed: %s", trial_id, e)
+
+    # A daemon: a process that exits without leaving the block (os._exit, a fatal error)
+    # must not be kept alive by its heartbeat, which would hide that the trial is lost.
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def study_names(storage: optuna.storages.BaseStorage, shown: str) -> list[str]:

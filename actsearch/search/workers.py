@@ -7,7 +7,8 @@ Storages, heartbeats and retries are in :mod:`actsearch.search.storage`; the fau
 trial is in :mod:`actsearch.search.driver`.
 
 Storages with heartbeats (database servers) fail and retry a dead worker's trial after the grace
-period; for the journal file, :func:`fail_stale_trials` finds such trials by process id.
+period; for the journal file, :func:`~actsearch.search.storage.fail_stale_trials` finds such
+trials by process id (it lives in storage.py and is re-exported here).
 """
 
 from __future__ import annotations
@@ -15,26 +16,22 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from pathlib import Path
 from types import FrameType
 
 import optuna
 from optuna.trial import TrialState
 
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
-from actsearch.search.record import ERROR_ATTR, TrialRecord, worker_id
+from actsearch.search.record import TrialRecord, worker_id
 from actsearch.search.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
-    MAX_RETRY,
+    fail_stale_trials,
     make_storage,
-    requeue_trial,
     study_names,
 )
 from actsearch.search.study import make_sampler, open_study
@@ -45,77 +42,6 @@ __all__ = [
     "run_worker",
     "run_workers",
 ]
-
-
-# --- dead workers -----------------------------------------------------------------------------
-
-
-def _process_start(pid: int) -> tuple[float | None, bool]:
-    """(start time as a Unix time, is a zombie) from /proc; (None, False) where unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime"))
-    except (OSError, StopIteration, ValueError):
-        return None, False
-    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and parens
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK"), fields[0] == "Z"
-
-
-def _pid_alive(pid: int, since: datetime | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    started, zombie = _process_start(pid)
-    if zombie:  # killed, not yet reaped by its parent
-        return False
-    # A pid reused by a process that started after the trial did is not the trial's worker.
-    return not (started is not None and since is not None
-                and started > since.timestamp() + 1.0)
-
-
-def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeue: bool = True,
-                      max_retry: int | None = MAX_RETRY) -> list[int]:
-    """Fail the RUNNING trials whose worker process is gone, and queue their params again.
-
-    For storages without heartbeats (journal files, SQLite files) a killed worker leaves its
-    trial RUNNING for ever. A trial's ``worker`` user attr (``host:pid``, set when it starts)
-    tells whose it is: on this host a trial whose pid no longer runs (or now belongs to a
-    newer process) is stale. Trials of other hosts, or with no ``worker`` attr, are left alone
-    unless ``assume_alone`` says no other process works on the study now.
-
-    Returns:
-        The numbers of the trials marked failed.
-    """
-    host = socket.gethostname()
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = TrialRecord.from_frozen(trial).worker
-        if owner is None:
-            dead = assume_alone
-        else:
-            owner_host, _, pid = str(owner).rpartition(":")
-            if owner_host != host or not pid.isdigit():
-                dead = assume_alone
-            else:
-                dead = int(pid) != os.getpid() and not _pid_alive(int(pid), trial.datetime_start)
-        if not dead:
-            continue
-        storage, trial_id = study._storage, trial._trial_id
-        try:
-            storage.set_trial_user_attr(trial_id, ERROR_ATTR,
-                                        f"worker lost: {owner or 'unknown worker'} is gone")
-            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
-                continue
-        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
-            continue  # another process failed it first
-        failed.append(trial.number)
-        if requeue:
-            requeue_trial(study, study._storage.get_trial(trial_id), max_retry)
-    return failed
 
 
 # --- running trials ---------------------------------------------------------------------------
