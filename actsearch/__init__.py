@@ -25,10 +25,10 @@ from actsearch.schema.space import SearchSpace, list_shipped_spaces, load_space
 if TYPE_CHECKING:
     from actsearch.analysis import Analysis
     from actsearch.api import SearchResult, analyze, report, search
+    from actsearch.engine.driver import StopSearch
+    from actsearch.engine.record import TrialRecord
     from actsearch.faces.export import export_configs, load_model, train_config
     from actsearch.models.build import build_model
-    from actsearch.search.driver import StopSearch
-    from actsearch.search.record import TrialRecord
 
 __version__ = "0.1.0"
 
@@ -68,8 +68,8 @@ _LAZY = {
     "report": "actsearch.api",
     "search": "actsearch.api",
     "build_model": "actsearch.models.build",
-    "StopSearch": "actsearch.search.driver",
-    "TrialRecord": "actsearch.search.record",
+    "StopSearch": "actsearch.engine.driver",
+    "TrialRecord": "actsearch.engine.record",
     "export_configs": "actsearch.faces.export",
     "load_model": "actsearch.faces.export",
     "train_config": "actsearch.faces.export",

@@ -4,7 +4,7 @@ Every face draws the ``Analysis`` that ``analyze`` returns and computes nothing 
 report's tables, the graphs (``actsearch.faces.graphs``) and the dashboard's note. So they
 cannot disagree: the ranking of layouts, the best uniform layout (``best_uniform``) and the
 verdict on mixed vs uniform layouts (``decide``) are each defined once, here. Trial attributes
-are read through ``actsearch.search.record.TrialRecord``, never by name.
+are read through ``actsearch.engine.record.TrialRecord``, never by name.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.search.record import FINALISTS_ATTR, TrialRecord, records
+from actsearch.engine.record import FINALISTS_ATTR, TrialRecord, records
 from actsearch.stats import (
     LayerPreference,
     WelchResult,
@@ -121,7 +121,8 @@ class StudySummary:
 
 def _summarize(recs: Sequence[TrialRecord], top_k: int, max_epochs: int) -> StudySummary:
     complete = sorted((_row(r) for r in recs if r.is_complete), key=_rank_key)
-    states = Counter(r.state for r in recs)
+    # A trial that lost the race for the budget's last slot never ran: no failure.
+    states = Counter(r.state for r in recs if not r.over_budget)
     finished = [r for r in recs if r.is_finished]
     return StudySummary(
         complete=states[TrialState.COMPLETE],
@@ -152,7 +153,7 @@ def failure_reasons(trials: Sequence[FrozenTrial]) -> dict[str, int]:
     retried = {n for r in recs for n in r.retry_history}
     counts: Counter[str] = Counter()
     for r in recs:
-        if r.state != TrialState.FAIL:
+        if r.state != TrialState.FAIL or r.over_budget:  # over budget: it never ran
             continue
         if r.error:
             counts[r.reason] += 1
@@ -184,7 +185,7 @@ class FinalistComparison:
 def compare_finalists(finalists: Sequence[dict[str, Any]]) -> list[FinalistComparison]:
     """Each finalist vs the uniform finalist with the best mean test accuracy (Welch's t-test).
 
-    ``finalists`` is the study's ``finalists`` attribute (see ``actsearch.search.finalists``).
+    ``finalists`` is the study's ``finalists`` attribute (see ``actsearch.engine.finalists``).
     """
     uniform = [f for f in finalists if f.get("uniform") and f.get("test_acc")]
     reference = max(uniform, key=lambda f: f["mean"], default=None)
@@ -518,7 +519,7 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
     Args:
         study_name: For the titles.
         recs: Every trial's record, in trial order.
-        finalists: The study's finalists attribute (``actsearch.search.finalists``), or [].
+        finalists: The study's finalists attribute (``actsearch.engine.finalists``), or [].
         objectives: ``(name, direction)`` pairs, accuracy first.
         max_epochs: The recipe's epoch count (for what pruning saved).
         top_k: Rows of the top-layouts table.

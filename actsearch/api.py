@@ -21,13 +21,13 @@ from rich.console import Console
 
 from actsearch.analysis import Analysis, LayoutRow
 from actsearch.analysis import analyze as _analyze
+from actsearch.engine.record import FINISHED, records
+from actsearch.engine.storage import load_run, space_of_study
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
 from actsearch.schema.space import SearchSpace, load_space
-from actsearch.search.record import FINISHED, records
-from actsearch.search.storage import load_run, space_of_study
 
 if TYPE_CHECKING:
-    from actsearch.search.driver import Callback
+    from actsearch.engine.driver import Callback
 
 __all__ = ["SearchResult", "analyze", "report", "search"]
 
@@ -67,9 +67,9 @@ class SearchResult:
         return list(self.analysis.summary.top)
 
     @property
-    def best_uniform(self) -> LayoutRow | None:
-        """The best uniform baseline."""
-        return self.analysis.summary.best_uniform
+    def best_uniform(self) -> BestUniform | None:
+        """The uniform layout every comparison is made against (the analysis' one rule)."""
+        return self.analysis.best_uniform
 
     @property
     def verdict(self) -> str:
@@ -178,13 +178,13 @@ def search(
         A ``SearchResult``. Ctrl-C or SIGTERM stops the trials (the running ones are marked
         failed) and the result says ``interrupted``; nothing finished is lost.
     """
+    from actsearch.engine.driver import run_trials
+    from actsearch.engine.finalists import finalists_current, run_finalists
+    from actsearch.engine.storage import make_storage, resolve_storage_url
+    from actsearch.engine.study import open_study
+    from actsearch.engine.workers import fail_stale_trials, run_workers
     from actsearch.faces.live import LiveView
     from actsearch.faces.report import write_report
-    from actsearch.search.driver import run_trials
-    from actsearch.search.finalists import finalists_current, run_finalists
-    from actsearch.search.storage import make_storage, resolve_storage_url
-    from actsearch.search.study import open_study
-    from actsearch.search.workers import fail_stale_trials, run_workers
     from actsearch.training.data import load_data, read_data, to_device
     from actsearch.training.fit import configure_threads, select_device
     from actsearch.training.population import population_support, resolve_population
@@ -225,7 +225,7 @@ def search(
     # empty study behind whose space then differs from the corrected file.
     arrays = read_data(resolved.data)
     # Without a storage URL the study lives in its own run folder: a lone sequential search
-    # there samples without the constant liar (see actsearch.search.study.make_sampler).
+    # there samples without the constant liar (see actsearch.engine.study.make_sampler).
     alone = size == 1 and workers == 1 and storage is None
     with _quiet_optuna():
         the_study, resolved = open_study(resolved, study_name, make_storage(url), seed=seed,

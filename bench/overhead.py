@@ -33,13 +33,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from actsearch.engine.driver import run_trials, trial_seed  # noqa: E402
+from actsearch.engine.record import FINISHED  # noqa: E402
+from actsearch.engine.storage import make_storage  # noqa: E402
+from actsearch.engine.suggest import suggest_candidate  # noqa: E402
 from actsearch.models.build import build_model  # noqa: E402
 from actsearch.models.layout import parse_layout  # noqa: E402
 from actsearch.schema.space import load_space  # noqa: E402
-from actsearch.search.driver import run_trials, trial_seed  # noqa: E402
-from actsearch.search.record import FINISHED  # noqa: E402
-from actsearch.search.storage import make_storage  # noqa: E402
-from actsearch.search.suggest import suggest_candidate  # noqa: E402
 from actsearch.training.data import load_data, to_device  # noqa: E402
 from actsearch.training.fit import configure_threads, select_device  # noqa: E402
 

@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import optuna  # noqa: E402
 import torch  # noqa: E402
 
+from actsearch.engine.driver import trial_seed  # noqa: E402
+from actsearch.engine.suggest import suggest_candidate  # noqa: E402
 from actsearch.models.build import build_model  # noqa: E402
 from actsearch.models.layout import (  # noqa: E402
     Candidate,
@@ -40,8 +42,6 @@ from actsearch.models.layout import (  # noqa: E402
     uniform_candidates,
 )
 from actsearch.schema.space import SearchSpace, load_space  # noqa: E402
-from actsearch.search.driver import trial_seed  # noqa: E402
-from actsearch.search.suggest import suggest_candidate  # noqa: E402
 from actsearch.training.data import DeviceData, load_data, to_device  # noqa: E402
 from actsearch.training.fit import (  # noqa: E402
     configure_threads,

@@ -24,11 +24,11 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actsearch.engine.storage import make_storage  # noqa: E402
+from actsearch.engine.study import FINISHED, open_study  # noqa: E402
+from actsearch.engine.workers import run_workers  # noqa: E402
 from actsearch.errors import mask_url  # noqa: E402
 from actsearch.schema.space import parse_space  # noqa: E402
-from actsearch.search.storage import make_storage  # noqa: E402
-from actsearch.search.study import FINISHED, open_study  # noqa: E402
-from actsearch.search.workers import run_workers  # noqa: E402
 
 SPACE = {
     "name": "bench_workers",

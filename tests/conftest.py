@@ -58,9 +58,9 @@ def space_document(changes: dict | None = None) -> dict:
 def search(space_path: Path, storage: str, trials: int, name: str = "s",
            seed: int | None = None) -> optuna.Study:
     """Open (or resume) study ``name`` of a space file and run it to ``trials`` on the CPU."""
+    from actsearch.engine.driver import run_trials
+    from actsearch.engine.study import open_study
     from actsearch.schema.space import load_space
-    from actsearch.search.driver import run_trials
-    from actsearch.search.study import open_study
     from actsearch.training.data import load_data, to_device
 
     study, space = open_study(load_space(space_path), name, storage, seed=seed)

@@ -16,11 +16,11 @@ from optuna_dashboard import get_note
 from scipy import stats as scipy_stats
 
 from actsearch.analysis import analyze, compare_finalists, decide
+from actsearch.engine.record import FINALISTS_ATTR
 from actsearch.faces.cli import main
 from actsearch.faces.dashboard import prepare_dashboard
 from actsearch.faces.graphs import BEST_UNIFORM_ANNOTATION, VERDICT_ANNOTATION
 from actsearch.faces.report import write_report
-from actsearch.search.record import FINALISTS_ATTR
 
 FINALISTS_HEADING = "## finalists: test accuracy over fresh seeds\n"
 

@@ -35,7 +35,7 @@ def test_search_from_python_end_to_end(write_space, tmp_path: Path) -> None:
     # analyze() and report() read the same study back from its run folder.
     again = actsearch.analyze(tmp_path / "runs" / "py")
     assert again.verdict == result.verdict
-    assert again.summary.best_uniform == result.best_uniform
+    assert again.best_uniform == result.best_uniform
     assert actsearch.report("py", runs_dir=tmp_path / "runs", out=tmp_path / "r")[1].is_file()
     # Running it again resumes: nothing to run, finalists unchanged, nothing lost.
     resumed = actsearch.search(write_space(), trials=6, finalists=1, seeds=2, study="py",
@@ -60,7 +60,7 @@ def test_search_from_python_end_to_end(write_space, tmp_path: Path) -> None:
 def test_bad_arguments_name_the_parameter_not_a_flag(write_space, tmp_path: Path, kwargs: dict,
                                                      parameter: str) -> None:
     with pytest.raises(ActsearchError) as info:
-        actsearch.search(write_space(), runs_dir=tmp_path, progress=False, **kwargs)
+        actsearch.search(write_space(), runs_dir=tmp_path, **{"progress": False, **kwargs})
     message = str(info.value)
     assert info.value.parameter == parameter and message.startswith(parameter), message
     assert "--" not in message.split(":")[0] and "\n" not in message

@@ -1,4 +1,4 @@
-"""Exact trial budgets (actsearch.search.budget): N asked, N finished, with any number of workers.
+"""Exact trial budgets (actsearch.engine.budget): N asked, N finished, with any number of workers.
 
 The workers here are real processes on real storages (a journal file, an SQLite file, a
 PostgreSQL server from the ``postgres_url`` fixture); the interleavings that lose slots are
@@ -24,9 +24,9 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.search.budget import TrialBudget
-from actsearch.search.record import FINISHED, worker_id
-from actsearch.search.storage import (
+from actsearch.engine.budget import TrialBudget
+from actsearch.engine.record import FINISHED, worker_id
+from actsearch.engine.storage import (
     fail_stale_trials,
     heartbeat,
     make_storage,

@@ -18,11 +18,11 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import create_trial
 from optuna_dashboard import get_note
 
+from actsearch.engine.storage import resolve_run
 from actsearch.errors import ActsearchError
 from actsearch.faces import dashboard
 from actsearch.faces.dashboard import DashboardServer, prepare_dashboard
 from actsearch.faces.graphs import FIGURE_TITLES
-from actsearch.search.storage import resolve_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -156,7 +156,7 @@ def test_refresh_redraws_the_graphs_of_a_running_study(tmp_path: Path) -> None:
 
 
 def test_refresh_must_be_positive(tmp_path: Path) -> None:
-    with pytest.raises(ActsearchError, match="--refresh"):
+    with pytest.raises(ActsearchError, match="^refresh: expected a positive number"):
         DashboardServer(_synthetic_study(tmp_path / "r.db"), "live", port=0, refresh_seconds=0)
 
 

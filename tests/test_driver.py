@@ -9,11 +9,11 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from actsearch.engine.driver import StopSearch, run_trials, trial_seed
+from actsearch.engine.record import FINISHED, TrialRecord
+from actsearch.engine.study import open_study, space_of_study
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.space import load_space
-from actsearch.search.driver import StopSearch, run_trials, trial_seed
-from actsearch.search.record import FINISHED, TrialRecord
-from actsearch.search.study import open_study, space_of_study
 from actsearch.training.data import load_data, to_device
 from actsearch.training.population import Population
 
@@ -103,9 +103,9 @@ def test_out_of_memory_splits_the_population_and_every_trial_completes(
 
 
 def test_interrupt_fails_the_running_trials(write_space, tmp_path: Path, monkeypatch) -> None:
-    import actsearch.search.pruning
+    import actsearch.engine.pruning
 
-    monkeypatch.setattr(actsearch.search.pruning, "FLUSH_SECONDS", 3600)  # reports wait
+    monkeypatch.setattr(actsearch.engine.pruning, "FLUSH_SECONDS", 3600)  # reports wait
     study, space, data = _open(write_space, tmp_path)
     real, calls = Population.train_epoch, []
 
@@ -145,7 +145,7 @@ _TIMED = ("train_seconds", "samples_per_second", "probes")
 
 def _search_counting(space, path: Path, one_by_one: bool, monkeypatch) -> tuple[list, int, int]:
     """A population search: its trials, the should_prune calls and the trial reads made."""
-    import actsearch.search.pruning as pruning
+    import actsearch.engine.pruning as pruning
 
     if one_by_one:  # each report in the storage, then should_prune: Optuna's own way
         def decide(self, trials) -> list[bool]:

@@ -11,6 +11,7 @@ import yaml
 from conftest import DELETE, search, space_document
 from optuna.trial import TrialState
 
+from actsearch.engine.storage import load_run, space_of_study
 from actsearch.errors import ActsearchError
 from actsearch.faces.export import (
     export_configs,
@@ -21,7 +22,6 @@ from actsearch.faces.export import (
 )
 from actsearch.models.build import build_model
 from actsearch.models.layout import candidate_from_params
-from actsearch.search.storage import load_run, space_of_study
 from actsearch.training.data import load_data, to_device
 from actsearch.training.fit import fit, recipe_for
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import optuna
 
+from actsearch.engine.driver import run_trials
+from actsearch.engine.finalists import run_finalists, select_finalists
+from actsearch.engine.study import open_study
 from actsearch.schema.space import load_space
-from actsearch.search.driver import run_trials
-from actsearch.search.finalists import run_finalists, select_finalists
-from actsearch.search.study import open_study
 from actsearch.training.data import load_data, to_device
 
 

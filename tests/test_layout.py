@@ -3,13 +3,13 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from actsearch.engine.suggest import suggest_candidate
 from actsearch.errors import ActsearchError
 from actsearch.models.layout import (
     Layer,
     Layout,
     candidate_from_params,
     parse_layout,
-    suggest_candidate,
     uniform_candidates,
 )
 from actsearch.schema.space import load_space

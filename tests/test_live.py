@@ -6,8 +6,8 @@ import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
+from actsearch.engine.record import TrialRecord
 from actsearch.faces.live import LiveView, sparkline
-from actsearch.search.record import TrialRecord
 from actsearch.training.fit import EpochStats
 
 

@@ -6,11 +6,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from actsearch.engine.driver import run_trials
+from actsearch.engine.pruning import CurveMedianPruner, ReportBuffer
+from actsearch.engine.record import FINISHED
+from actsearch.engine.study import open_study
 from actsearch.schema.space import load_space
-from actsearch.search.driver import run_trials
-from actsearch.search.pruning import CurveMedianPruner, ReportBuffer
-from actsearch.search.record import FINISHED
-from actsearch.search.study import open_study
 from actsearch.training.data import load_data, to_device
 
 
@@ -62,7 +62,7 @@ def test_multi_objective_study_prunes_hopeless_trials(write_space, tmp_path: Pat
 ])
 def test_trial_pruning_decides_as_should_prune(write_space, tmp_path: Path, monkeypatch,
                                                pruner) -> None:
-    import actsearch.search.pruning as pruning
+    import actsearch.engine.pruning as pruning
 
     space = load_space(write_space({"train.epochs": 5, "sampler.name": "random",
                                     "pruner": pruner}))
@@ -145,7 +145,7 @@ def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path,
                                                   monkeypatch) -> None:
     # The buffer writes when the trial ends, whichever way: an epoch-2 interrupt leaves the
     # epoch-1 report (made before the interrupt) in the storage.
-    from actsearch.search import pruning
+    from actsearch.engine import pruning
 
     monkeypatch.setattr(pruning, "FLUSH_SECONDS", 3600)  # no write before the trial ends
 
@@ -161,7 +161,7 @@ def test_reports_of_an_interrupted_trial_are_kept(write_space, tmp_path: Path,
 
 def test_a_failing_write_does_not_hide_why_the_trial_stopped(write_space, tmp_path: Path,
                                                              monkeypatch) -> None:
-    from actsearch.search import pruning
+    from actsearch.engine import pruning
 
     def storage_down(self, value: float, step: int) -> None:
         raise RuntimeError("storage down")

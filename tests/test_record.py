@@ -6,8 +6,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from actsearch.engine.record import STORED, TrialRecord, instability
 from actsearch.schema.space import load_space
-from actsearch.search.record import STORED, TrialRecord, instability
 
 
 def test_instability_terms() -> None:

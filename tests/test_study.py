@@ -7,13 +7,13 @@ import pytest
 from conftest import search
 from optuna.trial import TrialState
 
+from actsearch.engine.driver import run_trials
+from actsearch.engine.record import FINISHED
+from actsearch.engine.storage import space_of_study
+from actsearch.engine.study import open_study
 from actsearch.errors import ActsearchError, mask_url
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.space import load_space
-from actsearch.search.driver import run_trials
-from actsearch.search.record import FINISHED
-from actsearch.search.storage import space_of_study
-from actsearch.search.study import open_study
 from actsearch.training.data import load_data, to_device
 
 
@@ -116,7 +116,7 @@ def test_mask_url() -> None:
 
 
 def test_bad_storage_url_names_and_pruner_settings(write_space, tmp_path: Path) -> None:
-    with pytest.raises(ActsearchError, match="--storage nosuch://x: unknown storage"):
+    with pytest.raises(ActsearchError, match="^storage nosuch://x: unknown storage"):
         open_study(load_space(None), "x", "nosuch://x")
     with pytest.raises(ActsearchError) as info:
         open_study(load_space(None), "x", f"sqlite:///{tmp_path}/not-a-folder/x.db")

@@ -54,7 +54,7 @@ def test_divergence_is_recorded_not_raised(data) -> None:
 
 def test_device_selection() -> None:
     assert select_device("cpu").type == "cpu"
-    with pytest.raises(ActsearchError, match="--device: unknown device 'gpu7'"):
+    with pytest.raises(ActsearchError, match="^device: unknown device 'gpu7'"):
         select_device("gpu7")
     if not torch.cuda.is_available():
         assert select_device(None).type == "cpu"

@@ -105,8 +105,8 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """Export the best layouts of a study as config files (with weights or as ONNX on request)."""
     import optuna
 
+    from actsearch.engine.storage import load_run
     from actsearch.faces.export import export_configs
-    from actsearch.search.storage import load_run
     from actsearch.training.fit import configure_threads, select_device
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -151,7 +151,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     """Run trials of an existing study: start one per machine or GPU on the same storage."""
-    from actsearch.search.workers import run_from_args
+    from actsearch.engine.workers import run_from_args
 
     return run_from_args(args)
 
@@ -173,8 +173,8 @@ def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
     """Serve a study in optuna-dashboard, with actsearch's graphs and a summary note."""
     import optuna
 
+    from actsearch.engine.storage import resolve_run
     from actsearch.faces.dashboard import serve_dashboard
-    from actsearch.search.storage import resolve_run
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage, study_name = resolve_run(args.run_or_study, args.storage, args.runs_dir)

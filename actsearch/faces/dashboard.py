@@ -31,9 +31,9 @@ import optuna
 from optuna.study import StudyDirection
 
 from actsearch.analysis import Analysis, analyze
+from actsearch.engine.storage import make_storage, resolve_run, space_of_study
 from actsearch.errors import ActsearchError
 from actsearch.faces.graphs import FIGURE_TITLES, all_figures
-from actsearch.search.storage import make_storage, resolve_run, space_of_study
 
 __all__ = [
     "DashboardServer",
@@ -204,8 +204,8 @@ class DashboardServer:
         from optuna_dashboard import wsgi
 
         if refresh_seconds is not None and not refresh_seconds > 0:
-            raise ActsearchError(f"--refresh: expected a positive number of seconds, got "
-                                 f"{refresh_seconds}")
+            raise ActsearchError(f"refresh: expected a positive number of seconds, got "
+                                 f"{refresh_seconds}", parameter="refresh")
         resolve_run(study_name, storage)  # a clear error when the study is not there
         store = make_storage(storage)  # journal:// URLs and SQLite in WAL mode, as searches
         self.study = optuna.load_study(study_name=study_name, storage=store)
@@ -215,7 +215,8 @@ class DashboardServer:
             self._server = make_server(host, port, wsgi(store), _ThreadingServer,
                                        _QuietHandler)
         except OSError as e:
-            raise ActsearchError(f"--host {host} --port {port}: cannot listen ({e})") from None
+            raise ActsearchError(f"host {host}, port {port}: cannot listen ({e})",
+                                 parameter="host") from None
         self.host = host
         self.port = self._server.server_port  # the real one when port 0 was asked for
         self._stop = threading.Event()

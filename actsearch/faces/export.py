@@ -34,6 +34,8 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
+from actsearch.engine.driver import trial_seed
+from actsearch.engine.record import FINALISTS_ATTR, TrialRecord
 from actsearch.errors import ActsearchError
 from actsearch.models.activations import get_activation
 from actsearch.models.build import build_model
@@ -47,8 +49,6 @@ from actsearch.schema.space import (
     parse_model_spec,
     parse_train_spec,
 )
-from actsearch.search.driver import trial_seed
-from actsearch.search.record import FINALISTS_ATTR, TrialRecord
 from actsearch.training.data import DeviceData, load_data, to_device
 from actsearch.training.fit import Recipe, evaluate, fit, recipe_for, select_device
 
@@ -197,7 +197,7 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
         "epochs": record.epochs,
         "train_seconds": record.train_seconds,
     }
-    # Finalist re-runs over fresh seeds (actsearch.search.finalists stores them on the study),
+    # Finalist re-runs over fresh seeds (actsearch.engine.finalists stores them on the study),
     # where this trial was a finalist: the test accuracy's mean, spread and 95% interval.
     for entry in study.user_attrs.get(FINALISTS_ATTR, []):
         if entry.get("number") == trial.number:
@@ -303,7 +303,7 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
     if fmt == "onnx":
         _require_onnx()  # fail before any retraining
     if space is None:
-        from actsearch.search.storage import space_of_study
+        from actsearch.engine.storage import space_of_study
 
         space = space_of_study(study)
     trials = select_trials(study, top)
@@ -367,7 +367,8 @@ def _require_onnx() -> None:
                if importlib.util.find_spec(m) is None]
     if missing:
         raise ActsearchError(f"format onnx: needs the 'onnx' extra (missing: "
-                             f"{', '.join(missing)}); install it with: {_ONNX_EXTRA}", parameter="format")
+                             f"{', '.join(missing)}); install it with: {_ONNX_EXTRA}",
+                             parameter="format")
 
 
 def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:

@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from actsearch.search.record import TrialRecord
+from actsearch.engine.record import TrialRecord
 
 if TYPE_CHECKING:  # only a type here: the live view itself needs no torch
     from actsearch.training.fit import EpochStats
@@ -109,7 +109,7 @@ class LiveView:
             self.running[number][1].append(stats.val_acc)
         self._draw()
 
-    # actsearch.search.driver.Callback
+    # actsearch.engine.driver.Callback
     def __call__(self, study: optuna.Study, trial: TrialRecord) -> None:
         self.tally.add(trial)
         self.running.pop(trial.number, None)

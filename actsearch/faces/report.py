@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from actsearch.analysis import Analysis, BestUniform, StudySummary, failure_reasons
-from actsearch.search.record import records
+from actsearch.engine.record import records
 
 __all__ = ["failure_line", "print_analysis", "write_report"]
 

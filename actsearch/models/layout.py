@@ -1,6 +1,6 @@
 """Layouts: which activation (and parameter) each hidden layer uses.
 
-Sampling (``actsearch.search.suggest``, the only caller of ``trial.suggest_*``) and building
+Sampling (``actsearch.engine.suggest``, the only caller of ``trial.suggest_*``) and building
 are separate: a Candidate is rebuilt from a trial's params alone (``candidate_from_params``),
 so any trial, finished or exported, can be rebuilt without replaying the sampler.
 

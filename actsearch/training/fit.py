@@ -85,7 +85,8 @@ def select_device(requested: str | None = None) -> torch.device:
         raise ActsearchError(f"device: unknown device {requested!r}; expected cpu, cuda, "
                              f"cuda:N or auto", parameter="device") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ActsearchError(f"device: {requested!r} requested but CUDA is not available", parameter="device")
+        raise ActsearchError(f"device: {requested!r} requested but CUDA is not available",
+                             parameter="device")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise ActsearchError(f"device: {requested!r} requested but this machine has "
                              f"{torch.cuda.device_count()} GPU(s)", parameter="device")

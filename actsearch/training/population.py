@@ -130,7 +130,8 @@ def resolve_population(value: int | str, device: torch.device | str,
     except (TypeError, ValueError):
         size = 0
     if size < 1:
-        raise ActsearchError(f"population: expected a positive integer or auto, got {value!r}")
+        raise ActsearchError(f"population: expected a positive integer or auto, got {value!r}",
+                             parameter="population")
     return size
 
 

@@ -23,15 +23,15 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from actsearch.engine.budget import TrialBudget
+from actsearch.engine.pruning import EpochPruning
+from actsearch.engine.record import TrialRecord, worker_id
+from actsearch.engine.storage import heartbeat
+from actsearch.engine.suggest import suggest_candidate
 from actsearch.errors import ActsearchError
 from actsearch.models.build import build_model
 from actsearch.models.layout import Layer, Layout
 from actsearch.schema.space import SearchSpace
-from actsearch.search.budget import TrialBudget
-from actsearch.search.pruning import EpochPruning
-from actsearch.search.record import TrialRecord, worker_id
-from actsearch.search.storage import heartbeat
-from actsearch.search.suggest import suggest_candidate
 from actsearch.training.data import DeviceData
 from actsearch.training.fit import EpochStats
 from actsearch.training.population import PopulationTrainer, population_support

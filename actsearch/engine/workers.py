@@ -3,11 +3,12 @@
 A worker is ``actsearch worker --storage URL --study NAME``: it loads the study's stored
 space and runs trials until the study holds the requested number of finished trials.
 :func:`run_workers` starts N of them on one host (``actsearch search --workers N``).
-Storages, heartbeats and retries are in :mod:`actsearch.search.storage`; the fault handling inside a
-trial is in :mod:`actsearch.search.driver`.
+Storages, heartbeats and retries are in :mod:`actsearch.engine.storage`, exact budgets in
+:mod:`actsearch.engine.budget`; the fault handling inside a trial is in
+:mod:`actsearch.engine.driver`.
 
 Storages with heartbeats (database servers) fail and retry a dead worker's trial after the grace
-period; for the journal file, :func:`~actsearch.search.storage.fail_stale_trials` finds such
+period; for the journal file, :func:`~actsearch.engine.storage.fail_stale_trials` finds such
 trials by process id (it lives in storage.py and is re-exported here).
 """
 
@@ -25,16 +26,16 @@ from types import FrameType
 import optuna
 from optuna.trial import TrialState
 
-from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
-from actsearch.search.record import TrialRecord, worker_id
-from actsearch.search.storage import (
+from actsearch.engine.record import TrialRecord, worker_id
+from actsearch.engine.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
     fail_stale_trials,
     make_storage,
     study_names,
 )
-from actsearch.search.study import make_sampler, open_study
+from actsearch.engine.study import make_sampler, open_study
+from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
 
 __all__ = [
     "fail_stale_trials",
@@ -90,7 +91,7 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     """
     import torch
 
-    from actsearch.search.driver import run_trials
+    from actsearch.engine.driver import run_trials
     from actsearch.training.data import load_data, to_device
     from actsearch.training.fit import configure_threads, select_device
 
@@ -106,9 +107,10 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
                          grace_period=grace_period)
     names = study_names(store, mask_url(storage))
     if study_name not in names:  # with the hint a worker needs: create the study first
-        raise ActsearchError(f"--study: no study {study_name!r} in {mask_url(storage)}; "
+        raise ActsearchError(f"study: no study {study_name!r} in {mask_url(storage)}; "
                              f"studies there: {', '.join(names) or 'none'}; create it first "
-                             f"with 'actsearch search SPACE --storage URL --study NAME'")
+                             f"with 'actsearch search SPACE --storage URL --study NAME'",
+                             parameter="study")
     study, space = open_study(None, study_name, store)
     index = os.getpid() if worker_index is None else worker_index
     # Workers that start together see the same trial count, so open_study gives them the
@@ -172,7 +174,7 @@ def run_workers(n: int, worker_args: Sequence[str], *, gpus: int | None = None,
         worker's exit code (128 + N for a worker killed by signal N).
     """
     if n < 1:
-        raise ActsearchError(f"--workers: expected at least 1, got {n}")
+        raise ActsearchError(f"workers: expected at least 1, got {n}", parameter="workers")
     args = list(worker_args)
     if gpus is None:
         import torch
@@ -200,7 +202,8 @@ def run_workers(n: int, worker_args: Sequence[str], *, gpus: int | None = None,
         except OSError as e:  # e.g. out of processes: stop those already started
             for p in procs:
                 p.kill()
-            raise ActsearchError(f"--workers {n}: cannot start worker {i} ({e})") from None
+            raise ActsearchError(f"workers {n}: cannot start worker {i} ({e})",
+                                 parameter="workers") from None
     signals_seen: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:

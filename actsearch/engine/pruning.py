@@ -4,8 +4,9 @@ multi-objective studies, which Optuna's pruners cannot serve.
 ``trial.should_prune()`` makes the pruner call ``study.get_trials()``, and Optuna's cached
 storage re-reads every unfinished trial from the database on each call: about 6 ms a call on
 SQLite here, more than a tenth of a small model's epoch, and K reads of K trials when a
-population of K decides one by one. ``StudySnapshot`` gives a pruner the trials of one read, and ``EpochPruning`` keeps one
-until the running trials change: a sequential trial decides every epoch against one read, a
+population of K decides one by one. ``StudySnapshot`` gives a pruner the trials of one read,
+and ``EpochPruning`` keeps one until the running trials change: a sequential trial decides
+every epoch against one read, a
 population against one read per join or leave (the complete trials do not change while one
 process trains).
 
@@ -35,8 +36,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from actsearch.engine.record import TrialRecord
 from actsearch.schema.space import SearchSpace
-from actsearch.search.record import TrialRecord
 
 __all__ = ["CurveMedianPruner", "EpochPruning", "ReportBuffer", "StudySnapshot"]
 

@@ -19,7 +19,7 @@ numbers, existed, and were holding, so the check failed and it never ran: a cont
 This holds whatever the interleaving, on one host or many, and whichever check ran last.
 
 And the budget is reached: a trial lost with its worker holds its slot until it is found
-(by its dead pid on this host, :func:`~actsearch.search.storage.fail_stale_trials`, or by its
+(by its dead pid on this host, :func:`~actsearch.engine.storage.fail_stale_trials`, or by its
 stale heartbeat on database storages, ``optuna.storages.fail_stale_trials``), failed and
 queued again; :meth:`TrialBudget.reserve` looks for such trials before each ask and while it
 waits for a slot. What is left queued once the budget is met (a retry copy, a baseline) is
@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.search.record import (
+from actsearch.engine.record import (
     ERROR_ATTR,
     FINISHED,
     OVER_BUDGET_ATTR,
@@ -45,7 +45,7 @@ from actsearch.search.record import (
     TrialRecord,
     worker_id,
 )
-from actsearch.search.storage import fail_stale_trials, heartbeat_interval
+from actsearch.engine.storage import fail_stale_trials, heartbeat_interval
 
 __all__ = ["HOLDING", "TrialBudget"]
 
@@ -105,7 +105,7 @@ class TrialBudget:
         The trial comes from ``study.ask()``, so queued (WAITING) trials, baselines and retries
         of lost trials, are run first, as ``study.optimize`` did; its ``worker`` user attr is
         set, and on a storage with heartbeats one heartbeat is recorded (then run it inside
-        :func:`~actsearch.search.storage.heartbeat` and tell it).
+        :func:`~actsearch.engine.storage.heartbeat` and tell it).
 
         Before each ask, and while it waits, trials of dead workers are failed and queued
         again (by pid on this host; by heartbeat on database storages with heartbeats).

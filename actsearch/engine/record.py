@@ -39,7 +39,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a study's trial budg
 BASELINE_ATTR = "baseline"  # an enqueued uniform baseline (never pruned); set by enqueue
 ERROR_ATTR = "error"  # why a trial failed, "<reason>: <message>"
 # The study (not trial) attribute with the finalists' retraining results; declared here, free of
-# torch, so that the analysis reads it without importing actsearch.search.finalists.
+# torch, so that the analysis reads it without importing actsearch.engine.finalists.
 FINALISTS_ATTR = "finalists"
 WORKER_ATTR = "worker"  # "<hostname>:<pid>": finds the trials of dead workers
 OVER_BUDGET_ATTR = "over_budget"  # a FAIL trial that never ran: the budget had no slot for it
@@ -90,7 +90,7 @@ class TrialRecord:
     traceback: str | None = _stored()
     # Never trained: failed because the study's trial budget had no slot left for it (a
     # worker lost the race for the last slot, or a queued trial was left over when the budget
-    # was met; see actsearch.search.budget). Readers skip these: they are not failures.
+    # was met; see actsearch.engine.budget). Readers skip these: they are not failures.
     over_budget: bool | None = _stored()
 
     # --- reading --------------------------------------------------------------------------

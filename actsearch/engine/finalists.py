@@ -17,9 +17,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from actsearch.engine.record import FINALISTS_ATTR, TrialRecord, instability, records
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.space import SearchSpace
-from actsearch.search.record import FINALISTS_ATTR, TrialRecord, instability, records
 from actsearch.stats import describe
 from actsearch.training.data import DeviceData
 from actsearch.training.population import train_seeds

@@ -20,9 +20,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from actsearch.engine.record import BASELINE_ATTR, ERROR_ATTR, FINISHED, WORKER_ATTR
 from actsearch.errors import ActsearchError, mask_url
 from actsearch.schema.space import STUDY_NAME, SearchSpace, parse_space
-from actsearch.search.record import BASELINE_ATTR, ERROR_ATTR, FINISHED, WORKER_ATTR
 
 __all__ = [
     "FINISHED",
@@ -70,8 +70,8 @@ def resolve_storage_url(url: str | None, study_name: str, runs_dir: str | Path =
     if url:
         return url
     if not STUDY_NAME.fullmatch(study_name):  # before it names a folder
-        raise ActsearchError(f"--study: expected letters, digits, '_', '-' or '.' (it names "
-                             f"the run folder), got {study_name!r}")
+        raise ActsearchError(f"study: expected letters, digits, '_', '-' or '.' (it names "
+                             f"the run folder), got {study_name!r}", parameter="study")
     folder = Path(runs_dir) / study_name
     journal = (folder / "journal.log").resolve()
     if journal.exists() or (workers > 1 and not (folder / "study.db").exists()):
@@ -92,7 +92,7 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
             Default: 10 for database servers; none for SQLite files, which a lone search
             uses: a resumed run finds a dead process's trials by process id instead
             (:func:`fail_stale_trials`), and trials save ~10 ms each.
-            Workers (``actsearch.search.workers.run_worker``) ask for heartbeats on SQLite too.
+            Workers (``actsearch.engine.workers.run_worker``) ask for heartbeats on SQLite too.
         grace_period: Seconds without a heartbeat after which a trial is failed and retried.
         max_retry: How often one trial is retried after its worker died (None: no limit).
 
@@ -102,21 +102,22 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme == "journal":
         if not url.startswith("journal://") or url == "journal://":
-            raise ActsearchError(f"--storage {url}: expected journal:///absolute/path.log or "
-                                 f"journal://relative/path.log")
+            raise ActsearchError(f"storage {url}: expected journal:///absolute/path.log or "
+                                 f"journal://relative/path.log", parameter="storage")
         path = Path(url[len("journal://"):])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             backend = optuna.storages.journal.JournalFileBackend(str(path))
         except OSError as e:
-            raise ActsearchError(f"--storage {url}: cannot open the journal ({e})") from None
+            raise ActsearchError(f"storage {url}: cannot open the journal ({e})",
+                                 parameter="storage") from None
         return optuna.storages.journal.JournalStorage(backend)
     if scheme == "sqlite" and url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://"):
-        raise ActsearchError(f"--storage {url}: expected a file after sqlite:///, e.g. "
-                             f"sqlite:///runs/study.db")
+        raise ActsearchError(f"storage {url}: expected a file after sqlite:///, e.g. "
+                             f"sqlite:///runs/study.db", parameter="storage")
     if scheme not in _RDB_SCHEMES:
-        raise ActsearchError(f"--storage {mask_url(url)}: unknown storage; expected sqlite:///, "
-                             f"postgresql://, mysql:// or journal:/// URL")
+        raise ActsearchError(f"storage {mask_url(url)}: unknown storage; expected sqlite:///, "
+                             f"postgresql://, mysql:// or journal:/// URL", parameter="storage")
     engine_kwargs: dict[str, Any] = {}
     if heartbeat_interval is None and scheme != "sqlite":
         heartbeat_interval = HEARTBEAT_INTERVAL
@@ -138,11 +139,12 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
     except ImportError:
         extra = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql"}.get(scheme)
         hint = f"; install it with: pip install 'actsearch[{extra}]'" if extra else ""
-        raise ActsearchError(f"--storage {mask_url(url)}: the database driver is not "
-                             f"installed{hint}") from None
+        raise ActsearchError(f"storage {mask_url(url)}: the database driver is not "
+                             f"installed{hint}", parameter="storage") from None
     except Exception as e:  # unreachable server, bad credentials, bad path
-        raise ActsearchError(f"--storage {mask_url(url)}: cannot open storage "
-                             f"({mask_url(str(e)).splitlines()[0]})") from None
+        raise ActsearchError(f"storage {mask_url(url)}: cannot open storage "
+                             f"({mask_url(str(e)).splitlines()[0]})",
+                             parameter="storage") from None
     if scheme == "sqlite":
         _configure_sqlite(storage)
     return storage
@@ -191,7 +193,7 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial,
     an enqueued trial's ``fixed_params`` (a baseline stays a baseline).
 
     ``budget`` is given where the caller knows the study's trial budget
-    (:class:`actsearch.search.budget.TrialBudget` does). The heartbeat callback of RDB storages
+    (:class:`actsearch.engine.budget.TrialBudget` does). The heartbeat callback of RDB storages
     (:class:`_Requeue`) cannot know it: the storage is made before any budget, and a study
     does not store the ``--trials`` its workers run with. A copy queued when the budget is met
     anyway is a WAITING trial no worker runs; ``TrialBudget`` fails it (``over_budget``)
@@ -356,7 +358,8 @@ def study_names(storage: optuna.storages.BaseStorage, shown: str) -> list[str]:
         return optuna.study.get_all_study_names(storage)
     except Exception as e:  # unreachable server, not a database, unreadable file
         first = mask_url(str(e)).splitlines()[0] if str(e) else type(e).__name__
-        raise ActsearchError(f"--storage {shown}: cannot open storage ({first})") from None
+        raise ActsearchError(f"storage {shown}: cannot open storage ({first})",
+                             parameter="storage") from None
 
 
 def resolve_run(run_or_study: str | Path, storage: str | None = None,
@@ -402,7 +405,7 @@ def _resolve_run(run_or_study: str | Path, storage: str | None,
         if len(names) != 1:
             raise ActsearchError(f"{text}: expected one study in {mask_url(storage)}, found "
                                  f"{len(names)} ({', '.join(names) or 'none'}); pass "
-                                 f"--storage and the study name")
+                                 f"the storage and the study name")
         return storage, names[0], opened
     if name not in names:
         raise ActsearchError(f"no study {name!r} in {mask_url(storage)}; studies there: "

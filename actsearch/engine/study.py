@@ -13,17 +13,17 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from actsearch.errors import ActsearchError, mask_url
-from actsearch.models.layout import uniform_candidates
-from actsearch.schema.space import STUDY_NAME, SearchSpace, space_to_document
-from actsearch.search.record import BASELINE_ATTR
-from actsearch.search.storage import (
+from actsearch.engine.record import BASELINE_ATTR
+from actsearch.engine.storage import (
     FINISHED,
     SPACE_ATTR,
     make_storage,
     space_of_study,
     study_names,
 )
+from actsearch.errors import ActsearchError, mask_url
+from actsearch.models.layout import uniform_candidates
+from actsearch.schema.space import STUDY_NAME, SearchSpace, space_to_document
 
 __all__ = [
     "FINISHED",
@@ -107,7 +107,8 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
         differences = _differences(_comparable(stored), _comparable(space))
         if differences:
             raise ActsearchError(f"study {study_name}: the study was created from a different "
-                                 f"space ({'; '.join(differences)}); choose a new --study name", parameter="study")
+                                 f"space ({'; '.join(differences)}); choose another study name",
+                                 parameter="study")
         space = dataclasses.replace(stored, trials=space.trials, timeout=space.timeout,
                                     population=space.population)
         if space != stored:  # workers elsewhere read the budget from the stored space
@@ -119,7 +120,7 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     sampler = make_sampler(space, seed + n_before, concurrent)
     directions = [{"max": "maximize", "min": "minimize"}[d] for _, d in space.objectives]
     # Several objectives: Optuna refuses trial.report, so its pruner stays idle and the
-    # objective prunes on stored curves (actsearch.search.pruning).
+    # objective prunes on stored curves (actsearch.engine.pruning).
     try:
         pruner = make_pruner(space) if len(directions) == 1 else optuna.pruners.NopPruner()
     except ValueError as e:  # settings Optuna refuses, e.g. reduction_factor: 1

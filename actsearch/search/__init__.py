@@ -1,1 +1,0 @@
-"""Studies, trials, pruning, storages, workers and finalists: where Optuna lives."""
