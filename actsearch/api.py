@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from rich.console import Console
 
-from actsearch.analysis import Analysis, LayoutRow
+from actsearch.analysis import Analysis, BestUniform, LayoutRow
 from actsearch.analysis import analyze as _analyze
 from actsearch.engine.record import FINISHED, records
 from actsearch.engine.storage import load_run, space_of_study
