@@ -199,3 +199,24 @@ def test_batched_pruning_decides_as_should_prune(write_space, tmp_path: Path, mo
     else:  # one read per join or leave of the population instead of one per member
         assert calls == 0 and ref_calls > 12
         assert reads < ref_reads - ref_calls // 2
+
+
+def test_a_probe_that_raises_fails_its_trial_only(write_space, tmp_path: Path,
+                                                  monkeypatch) -> None:
+    import actsearch.engine.driver as driver
+
+    study, space, data = _open(write_space, tmp_path, {"pruner": {"name": "none"}})
+    real, calls = driver.probe_model, []
+
+    def probe(model, data, device, result, reference=None):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a probe broke")
+        return real(model, data, device, result, reference)
+
+    monkeypatch.setattr(driver, "probe_model", probe)
+    done = run_trials(study, space, data, trials=5)
+    assert (done.finished, done.failed) == (5, 1)
+    (failed,) = study.get_trials(states=(TrialState.FAIL,))
+    assert failed.number == 2 and failed.user_attrs["error"] == "RuntimeError: a probe broke"
+    assert not study.get_trials(states=(TrialState.RUNNING,))

@@ -140,10 +140,11 @@ class _Driver:
                  callbacks: Sequence[Callback], max_failures_in_a_row: int,
                  budget: TrialBudget | None, measure: bool) -> None:
         if trials < 1:
-            raise ActsearchError(f"trials: expected a positive integer, got {trials}")
+            raise ActsearchError(f"trials: expected a positive integer, got {trials}",
+                                 parameter="trials")
         if max_failures_in_a_row < 1:
             raise ActsearchError(f"max_failures_in_a_row: expected a positive integer, got "
-                                 f"{max_failures_in_a_row}")
+                                 f"{max_failures_in_a_row}", parameter="max_failures_in_a_row")
         self.study, self.space, self.data = study, space, data
         self.listener, self.callbacks = listener, list(callbacks)
         self.max_failures = max_failures_in_a_row
@@ -197,16 +198,20 @@ class _Driver:
         beats.enter_context(heartbeat(self.study, trial))
         try:
             candidate = suggest_candidate(trial, self.space)
-        except BaseException:
+            record.layout = str(candidate.layout)
+            record.seed = trial_seed(self.seed, trial.number)
+            record.uniform = candidate.layout.is_uniform
+            record.write(trial, ["layout", "seed", "uniform"])
+            if self.listener is not None:
+                self.listener.trial_started(trial.number, record.layout)
+            member = self.trainer.add(Job(candidate, record.seed, trial))
+        except BaseException as e:  # not running yet, so _abort would not see it
+            with contextlib.suppress(Exception):
+                record.error = _reason(e)
+                record.write(trial, ["error"])
+                self.study.tell(trial, state=TrialState.FAIL)
             beats.close()
             raise
-        record.layout = str(candidate.layout)
-        record.seed = trial_seed(self.seed, trial.number)
-        record.uniform = candidate.layout.is_uniform
-        record.write(trial, ["layout", "seed", "uniform"])
-        if self.listener is not None:
-            self.listener.trial_started(trial.number, record.layout)
-        member = self.trainer.add(Job(candidate, record.seed, trial))
         baseline = bool(TrialRecord.from_user_attrs(trial.user_attrs).baseline)
         self.running[trial.number] = _Running(trial, record, member, baseline, beats)
         self.pruning.joined(trial)
@@ -228,7 +233,9 @@ class _Driver:
                 self.trainer.stop(member)
         for member in members:
             if member.result.status != "running":
-                self._end(self.running.pop(member.tag.number))
+                # Popped once told: a fault while ending it leaves it to _abort to fail.
+                self._end(self.running[member.tag.number])
+                del self.running[member.tag.number]
         if self.stop_reason is None and self.failures_in_a_row >= self.max_failures:
             last = next((r for r in reversed(members) if r.error), None)
             self.stop_reason = (f"{self.failures_in_a_row} trials in a row failed (the last: "
@@ -241,6 +248,14 @@ class _Driver:
         try:
             self.pruning.flush(trial)  # before tell: a pruned trial's value is its last report
             self.pruning.left(trial)
+            if result.status == "complete":
+                try:
+                    self._record_result(record, member)
+                    values = self._values(record, member)
+                except ActsearchError:
+                    raise
+                except Exception as e:  # a probe's fault fails this trial only
+                    member.fail(e)
             if result.status == "failed":
                 record.error, record.traceback = member.error, member.traceback
                 record.write(trial, ["error", "traceback"])
@@ -248,13 +263,12 @@ class _Driver:
                 self.failed += 1
                 self.failures_in_a_row += 1
             else:
-                self._record_result(record, member)
                 if result.status == "complete":
-                    values = self._values(record, member)
                     frozen = self.study.tell(trial, values)
                 else:
                     # Stopped and diverged candidates are pruned: the sampler learns they are
                     # bad, and the study goes on. `end` tells the two apart.
+                    self._record_result(record, member)
                     frozen = self.study.tell(trial, state=TrialState.PRUNED)
                 self.finished += 1
                 self.failures_in_a_row = 0
@@ -320,8 +334,7 @@ class _Driver:
 
     def _abort(self, error: BaseException) -> None:
         """Fail the running trials with the reason that stopped the search."""
-        reason = ("interrupted: stopped by a signal or Ctrl-C"
-                  if isinstance(error, KeyboardInterrupt) else describe_error(error))
+        reason = _reason(error)
         with contextlib.suppress(Exception):  # the storage may be what failed
             self.pruning.flush()
         for run in self.running.values():
@@ -332,3 +345,9 @@ class _Driver:
             run.beats.close()
         self.running.clear()
 
+
+def _reason(error: BaseException) -> str:
+    """Why a trial failed because the search stopped: an interrupt, a user mistake, a fault."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted: stopped by a signal or Ctrl-C"
+    return describe_error(error)
