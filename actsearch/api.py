@@ -77,15 +77,13 @@ class SearchResult:
         return self.analysis.verdict
 
 
-def _positive(name: str, value: Any, kind: type = int, allow_zero: bool = False) -> None:
-    ok = isinstance(value, kind) and not isinstance(value, bool) and (
-        value >= 0 if allow_zero else value > 0)
-    if kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+def _expect(name: str, value: Any, ok: bool, expected: str) -> None:
     if not ok:
-        expected = ("an integer >= 0" if allow_zero else
-                    "a positive integer" if kind is int else "a positive number")
         raise ActsearchError(f"{name}: expected {expected}, got {value!r}", parameter=name)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _resolve_space(space: str | Path | SearchSpace | None) -> SearchSpace:
@@ -191,15 +189,13 @@ def search(
 
     resolved = _resolve_space(space)
     for name, value in (("trials", trials), ("threads", threads)):
-        if value is not None:
-            _positive(name, value)
-    if timeout is not None:
-        _positive("timeout", timeout, float)
-    _positive("workers", workers)
-    _positive("finalists", finalists, allow_zero=True)
-    _positive("seeds", seeds)
-    if seed is not None:
-        _positive("seed", seed, allow_zero=True)
+        _expect(name, value, value is None or _is_int(value) and value > 0, "a positive integer")
+    _expect("timeout", timeout, timeout is None or isinstance(timeout, int | float)
+            and not isinstance(timeout, bool) and timeout > 0, "a positive number of seconds")
+    _expect("workers", workers, _is_int(workers) and workers > 0, "a positive integer")
+    _expect("seeds", seeds, _is_int(seeds) and seeds > 0, "a positive integer")
+    _expect("finalists", finalists, _is_int(finalists) and finalists >= 0, "an integer >= 0")
+    _expect("seed", seed, seed is None or _is_int(seed) and seed >= 0, "an integer >= 0")
     if dtype not in _DTYPES:
         raise ActsearchError(f"dtype: expected one of {', '.join(_DTYPES)}, got {dtype!r}",
                              parameter="dtype")
@@ -265,7 +261,8 @@ def search(
                     with view or contextlib.nullcontext():
                         done = run_trials(the_study, resolved, data, trials=trials,
                                           timeout=timeout, population=size, listener=view,
-                                          callbacks=[*([view] if view else []), *callbacks])
+                                          callbacks=[*([view] if view else []), *callbacks],
+                                          concurrent=not alone)
                     finished, failed, stop_reason = done.finished, done.failed, \
                         done.stop_reason
                 except KeyboardInterrupt:
@@ -316,19 +313,22 @@ def analyze(study_or_run: optuna.Study | str | Path, *, storage: str | None = No
 
 
 def report(study_or_run: optuna.Study | str | Path, *, out: str | Path | None = None,
-           storage: str | None = None, runs_dir: str | Path = "runs") -> tuple[Path, ...]:
+           storage: str | None = None, runs_dir: str | Path = "runs",
+           analysis: Analysis | None = None) -> tuple[Path, ...]:
     """Write a study's report.html and report.md; returns their paths.
 
     Args:
         study_or_run: As for ``analyze``.
         out: The folder (default: the run folder, ``runs_dir/<study>``).
+        analysis: The study's analysis, when it is at hand already.
     """
     from actsearch.faces.report import write_report
 
     with _quiet_optuna():
         study = _load(study_or_run, storage, runs_dir)
-        space = space_of_study(study)
-        analysis = _analyze(study, space.objectives, space.train.epochs)
+        if analysis is None:
+            space = space_of_study(study)
+            analysis = _analyze(study, space.objectives, space.train.epochs)
         run = None if isinstance(study_or_run, optuna.Study) else Path(study_or_run)
         folder = Path(out) if out is not None else (
             run if run is not None and run.is_dir() else Path(runs_dir) / study.study_name)

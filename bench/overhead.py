@@ -33,8 +33,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from actsearch.engine.budget import TrialBudget  # noqa: E402
 from actsearch.engine.driver import run_trials, trial_seed  # noqa: E402
-from actsearch.engine.record import FINISHED  # noqa: E402
 from actsearch.engine.storage import make_storage  # noqa: E402
 from actsearch.engine.suggest import suggest_candidate  # noqa: E402
 from actsearch.models.build import build_model  # noqa: E402
@@ -100,13 +100,17 @@ def hand_written_optuna(study: optuna.Study, space, data, device, seed: int,
     return time.perf_counter() - t0
 
 
-def through_actsearch(study: optuna.Study, space, data, device, seed: int,
-                      measure: bool) -> float:
-    """One more trial in a running study: what each trial of a search costs."""
+def through_actsearch(study: optuna.Study, budget: TrialBudget, space, data, device,
+                      seed: int, measure: bool) -> float:
+    """One more trial in a running study: what each trial of a search costs.
+
+    The study's budget grows by one trial a round; as in the default search, the study is
+    alone on its storage (no other worker to watch for).
+    """
     study.enqueue_trial(parse_layout(LAYOUT).to_params())
     t0 = time.perf_counter()
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-    run_trials(study, space, data, trials=finished + 1, measure=measure)
+    budget.trials += 1
+    run_trials(study, space, data, trials=budget.trials, measure=measure, budget=budget)
     return time.perf_counter() - t0
 
 
@@ -140,13 +144,15 @@ def main() -> None:
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=10**9))
 
         floor_study, hand_study, ours_study = study("floor"), study("hand"), study("actsearch")
+        budget = TrialBudget(ours_study, 0, concurrent=False)
         variants = {
             "bare": lambda: bare_loop(space, data, device, seed),
             "floor": lambda: hand_written_optuna(floor_study, space, data, device, seed, False),
             "hand": lambda: hand_written_optuna(hand_study, space, data, device, seed, True),
-            "actsearch": lambda: through_actsearch(ours_study, space, data, device, seed,
-                                                   False),
-            "+probes": lambda: through_actsearch(ours_study, space, data, device, seed, True),
+            "actsearch": lambda: through_actsearch(ours_study, budget, space, data, device,
+                                                   seed, False),
+            "+probes": lambda: through_actsearch(ours_study, budget, space, data, device, seed,
+                                                 True),
         }
         for run in variants.values():  # warm-up: allocator, lazy imports, first writes
             run()

@@ -220,3 +220,20 @@ def test_a_probe_that_raises_fails_its_trial_only(write_space, tmp_path: Path,
     (failed,) = study.get_trials(states=(TrialState.FAIL,))
     assert failed.number == 2 and failed.user_attrs["error"] == "RuntimeError: a probe broke"
     assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
+def test_a_lone_search_keeps_count_instead_of_reading_the_study(write_space, tmp_path: Path,
+                                                                monkeypatch) -> None:
+    # Alone on its storage the budget reads the study once, then counts what it was told:
+    # the same trials, exactly the budget, in fewer reads.
+    def search(concurrent: bool) -> tuple[list, int]:
+        study, space, data = _open(write_space, tmp_path, name=f"c{concurrent}")
+        reads, real = [], study._storage.get_all_trials
+        monkeypatch.setattr(study._storage, "get_all_trials",
+                            lambda *a, **k: reads.append(1) or real(*a, **k))
+        assert run_trials(study, space, data, trials=9, concurrent=concurrent).finished == 9
+        return [(t.params, t.state) for t in study.trials], len(reads)
+
+    (shared, shared_reads), (alone, alone_reads) = search(True), search(False)
+    assert alone == shared and len(alone) == 9
+    assert alone_reads <= shared_reads - 8  # one read a trial fewer

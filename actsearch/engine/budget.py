@@ -64,6 +64,10 @@ class TrialBudget:
         clock: The clock of ``timeout`` (seconds, monotonic).
         hook: Called with ``"ask"`` just before each ``study.ask()`` and with ``"wait"`` just
             before each pause for a slot; tests use it to force interleavings.
+        concurrent: Whether other processes may run trials of the study. False (a lone search
+            on its own run folder, as ``engine.study.make_sampler`` assumes too): no other
+            worker can take a slot or die holding one, so the asked trial is kept without a
+            second read and lost trials are looked for only once, when the search starts.
 
     Raises:
         ValueError: ``trials`` below 0, ``poll_seconds`` not positive, ``timeout`` negative.
@@ -72,7 +76,7 @@ class TrialBudget:
     def __init__(self, study: optuna.Study, trials: int, *, poll_seconds: float = 1.0,
                  timeout: float | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 hook: Callable[[str], None] | None = None) -> None:
+                 hook: Callable[[str], None] | None = None, concurrent: bool = True) -> None:
         if trials < 0:
             raise ValueError(f"trials: expected 0 or more, got {trials}")
         if not poll_seconds > 0:
@@ -84,8 +88,15 @@ class TrialBudget:
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.hook = hook
+        self.concurrent = concurrent
         self._deadline = None if timeout is None else clock() + timeout
         self._heartbeats = heartbeat_interval(study._storage) is not None
+        self._looked_for_lost = False
+        self._met = False  # reserve() found the budget met (and failed the leftovers)
+        # Alone (not concurrent) the study changes only through this process: one read, then
+        # counts, instead of a read of every trial before each one.
+        self._known_finished: int | None = None
+        self._running = 0  # trials reserved here and not yet ended
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -123,14 +134,25 @@ class TrialBudget:
         """
         while True:
             self._find_lost()
-            trials = self.study.get_trials(deepcopy=False)
-            finished = sum(t.state in FINISHED for t in trials)
+            trials: Sequence[FrozenTrial] | None = None
+            if self.concurrent or self._known_finished is None:
+                trials = self.study.get_trials(deepcopy=False)
+                finished = sum(t.state in FINISHED for t in trials)
+                if not self.concurrent:
+                    self._known_finished = finished
+            else:  # alone: the count of the first read, plus what ended() was told since
+                finished = self._known_finished
             if finished >= self.trials:
+                if trials is None:
+                    trials = self.study.get_trials(deepcopy=False)
                 self._fail_leftovers(trials, finished)
+                self._met = True
                 return None
             if self.expired():
                 return None
-            if self._slot_free(trials):
+            free = (self._slot_free(trials) if trials is not None
+                    else finished + self._running < self.trials)
+            if free:
                 if self.hook is not None:
                     self.hook("ask")
                 with warnings.catch_warnings():
@@ -139,6 +161,7 @@ class TrialBudget:
                     warnings.filterwarnings("ignore", message="Heartbeat of storage")
                     trial = self.study.ask()
                 if self._claim(trial):
+                    self._running += 1
                     return trial
                 continue  # another worker took the slot first: look again at once
             if not wait:
@@ -149,6 +172,12 @@ class TrialBudget:
             if self._deadline is not None:
                 pause = min(pause, max(0.0, self._deadline - self.clock()))
             time.sleep(pause)
+
+    def ended(self, finished: bool) -> None:
+        """A trial this budget reserved was told: ``finished`` when COMPLETE or PRUNED."""
+        self._running = max(0, self._running - 1)
+        if finished and self._known_finished is not None:
+            self._known_finished += 1
 
     def close(self) -> list[int]:
         """Tidy the study once this worker stops: call it when the loop ends (``finally``).
@@ -161,6 +190,8 @@ class TrialBudget:
         Returns:
             The numbers of the trials it failed.
         """
+        if self._met and not self.concurrent:
+            return []  # reserve() just failed the leftovers; no one else adds any
         finished = self.finished()
         if finished < self.trials:
             return []
@@ -171,6 +202,9 @@ class TrialBudget:
 
     def _find_lost(self) -> None:
         """Fail (and queue again) the trials of dead workers: each holds a slot until then."""
+        if not self.concurrent and self._looked_for_lost:
+            return
+        self._looked_for_lost = True
         fail_stale_trials(self.study, budget=self.trials)
         if self._heartbeats:
             # What study.optimize did before each trial: trials whose heartbeat stopped are
@@ -212,6 +246,8 @@ class TrialBudget:
             trial.set_user_attr(WORKER_ATTR, worker_id())
         except optuna.exceptions.UpdateFinishedTrialError:
             return False  # a leftover queued trial, failed by a worker that found the budget met
+        if not self.concurrent:  # no one else asks: the pre-check before ask() decided it
+            return True
         trials = self.study.get_trials(deepcopy=False)
         held = sum(t.state in HOLDING and t.number < trial.number for t in trials)
         if held < self.trials:

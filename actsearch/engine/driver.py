@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from actsearch.engine.budget import TrialBudget
 from actsearch.engine.pruning import EpochPruning
-from actsearch.engine.record import TrialRecord, worker_id
+from actsearch.engine.record import FINISHED, TrialRecord, worker_id
 from actsearch.engine.storage import heartbeat
 from actsearch.engine.suggest import suggest_candidate
 from actsearch.errors import ActsearchError
@@ -112,6 +112,7 @@ def run_trials(
     max_failures_in_a_row: int = MAX_FAILURES_IN_A_ROW,
     budget: TrialBudget | None = None,
     measure: bool = True,
+    concurrent: bool = True,
 ) -> DriveResult:
     """Run trials until the study holds ``trials`` finished ones or ``timeout`` passes.
 
@@ -129,26 +130,29 @@ def run_trials(
         budget: How trial slots are reserved (default: ``TrialBudget(study, trials)``).
         measure: Probe every complete trial (``actsearch.training.probes``); objectives other
             than accuracy need the probes and measure regardless.
+        concurrent: Whether other processes may run trials of the study (see
+            ``TrialBudget``); False for a lone search on its own run folder.
     """
-    return _Driver(study, space, data, trials, timeout, population, listener, callbacks,
-                   max_failures_in_a_row, budget, measure).run()
+    if trials < 1:
+        raise ActsearchError(f"trials: expected a positive integer, got {trials}",
+                             parameter="trials")
+    if max_failures_in_a_row < 1:
+        raise ActsearchError(f"max_failures_in_a_row: expected a positive integer, got "
+                             f"{max_failures_in_a_row}", parameter="max_failures_in_a_row")
+    budget = budget or TrialBudget(study, trials, timeout=timeout, concurrent=concurrent)
+    return _Driver(study, space, data, population, listener, callbacks, max_failures_in_a_row,
+                   budget, measure).run()
 
 
 class _Driver:
-    def __init__(self, study: optuna.Study, space: SearchSpace, data: DeviceData, trials: int,
-                 timeout: float | None, population: int, listener: TrialListener | None,
+    def __init__(self, study: optuna.Study, space: SearchSpace, data: DeviceData,
+                 population: int, listener: TrialListener | None,
                  callbacks: Sequence[Callback], max_failures_in_a_row: int,
-                 budget: TrialBudget | None, measure: bool) -> None:
-        if trials < 1:
-            raise ActsearchError(f"trials: expected a positive integer, got {trials}",
-                                 parameter="trials")
-        if max_failures_in_a_row < 1:
-            raise ActsearchError(f"max_failures_in_a_row: expected a positive integer, got "
-                                 f"{max_failures_in_a_row}", parameter="max_failures_in_a_row")
+                 budget: TrialBudget, measure: bool) -> None:
         self.study, self.space, self.data = study, space, data
         self.listener, self.callbacks = listener, list(callbacks)
         self.max_failures = max_failures_in_a_row
-        self.budget = budget or TrialBudget(study, trials, timeout=timeout)
+        self.budget = budget
         self.trainer = make_trainer(space, data, population)
         self.pruning = EpochPruning(study, space)
         self.seed = int(study.user_attrs.get("seed", space.seed))
@@ -274,6 +278,7 @@ class _Driver:
                 self.failures_in_a_row = 0
         finally:
             run.beats.close()
+        self.budget.ended(frozen.state in FINISHED)
         member.model = None  # a population may hold many finished members
         done = TrialRecord.from_frozen(frozen)
         for callback in self.callbacks:

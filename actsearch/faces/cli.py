@@ -161,10 +161,10 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from actsearch.api import analyze, report
     from actsearch.faces.report import print_analysis
 
-    print_analysis(analyze(args.run_or_study, storage=args.storage, runs_dir=args.runs_dir),
-                   console)
+    analysis = analyze(args.run_or_study, storage=args.storage, runs_dir=args.runs_dir)
+    print_analysis(analysis, console)
     html, md = report(args.run_or_study, out=args.out, storage=args.storage,
-                      runs_dir=args.runs_dir)
+                      runs_dir=args.runs_dir, analysis=analysis)
     console.print(f"wrote {html} and {md}", highlight=False)
     return 0
 
