@@ -15,7 +15,7 @@ same device, alternating, several rounds:
 Prints each round's wall times and the median ratios to the bare loop (goal for actsearch:
 at most 1.05) and of actsearch to the hand-written Optuna trial.
 
-    python bench/overhead.py [--rounds 5] [--device cpu] [--threads 1]
+    python bench/overhead.py [--rounds 5] [--trials 4] [--device cpu] [--threads 1]
 """
 
 from __future__ import annotations
@@ -79,10 +79,12 @@ def bare_loop(space, data, device, seed: int, on_epoch=None) -> float:
 
 
 def hand_written_optuna(study: optuna.Study, space, data, device, seed: int,
-                        report: bool) -> float:
+                        report: bool, n: int) -> float:
     """The bare loop as an Optuna objective: the same suggest calls as actsearch (the
-    layout's params), and with ``report`` a report and a pruner query each epoch."""
-    study.enqueue_trial(parse_layout(LAYOUT).to_params())
+    layout's params), and with ``report`` a report and a pruner query each epoch; ``n``
+    trials in one ``optimize``, seconds per trial."""
+    for _ in range(n):
+        study.enqueue_trial(parse_layout(LAYOUT).to_params())
 
     def objective(trial: optuna.Trial) -> float:
         suggest_candidate(trial, space)
@@ -96,27 +98,30 @@ def hand_written_optuna(study: optuna.Study, space, data, device, seed: int,
         return 0.0
 
     t0 = time.perf_counter()
-    study.optimize(objective, n_trials=1)
-    return time.perf_counter() - t0
+    study.optimize(objective, n_trials=n)
+    return (time.perf_counter() - t0) / n
 
 
 def through_actsearch(study: optuna.Study, budget: TrialBudget, space, data, device,
-                      seed: int, measure: bool) -> float:
-    """One more trial in a running study: what each trial of a search costs.
+                      seed: int, measure: bool, n: int) -> float:
+    """``n`` more trials in a running study: what each trial of a search costs.
 
-    The study's budget grows by one trial a round; as in the default search, the study is
-    alone on its storage (no other worker to watch for).
+    The study's budget grows by ``n`` trials a round; as in the default search, the study is
+    alone on its storage (no other worker to watch for). Seconds per trial.
     """
-    study.enqueue_trial(parse_layout(LAYOUT).to_params())
+    for _ in range(n):
+        study.enqueue_trial(parse_layout(LAYOUT).to_params())
     t0 = time.perf_counter()
-    budget.trials += 1
+    budget.trials += n
     run_trials(study, space, data, trials=budget.trials, measure=measure, budget=budget)
-    return time.perf_counter() - t0
+    return (time.perf_counter() - t0) / n
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=4, help="trials of each variant a round, "
+                        "in one search (its start and end are paid once, as in a real search)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--storage", default="sqlite", choices=("sqlite", "journal"),
@@ -146,13 +151,16 @@ def main() -> None:
         floor_study, hand_study, ours_study = study("floor"), study("hand"), study("actsearch")
         budget = TrialBudget(ours_study, 0, concurrent=False)
         variants = {
-            "bare": lambda: bare_loop(space, data, device, seed),
-            "floor": lambda: hand_written_optuna(floor_study, space, data, device, seed, False),
-            "hand": lambda: hand_written_optuna(hand_study, space, data, device, seed, True),
+            "bare": lambda: sum(bare_loop(space, data, device, seed)
+                                for _ in range(args.trials)) / args.trials,
+            "floor": lambda: hand_written_optuna(floor_study, space, data, device, seed, False,
+                                                 args.trials),
+            "hand": lambda: hand_written_optuna(hand_study, space, data, device, seed, True,
+                                                args.trials),
             "actsearch": lambda: through_actsearch(ours_study, budget, space, data, device,
-                                                   seed, False),
+                                                   seed, False, args.trials),
             "+probes": lambda: through_actsearch(ours_study, budget, space, data, device, seed,
-                                                 True),
+                                                 True, args.trials),
         }
         for run in variants.values():  # warm-up: allocator, lazy imports, first writes
             run()
