@@ -82,6 +82,8 @@ def summary_note(analysis: Analysis) -> str:
         lines.append("")
         lines.append(f"**Versus uniform:** {analysis.verdict}.")
         lines.append("")
+        for line in analysis.convergence.lines:
+            lines += [f"**{line.split(':', 1)[0]}:**{line.split(':', 1)[1]}", ""]
         if reference is None:
             lines.append("**Best uniform:** no uniform baseline has completed yet.")
         else:

@@ -7,6 +7,7 @@ one ``actsearch.analysis.Analysis``: nothing is ranked or judged again.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 from collections.abc import Sequence
@@ -87,8 +88,12 @@ def _tables(analysis: Analysis) -> list[_Table]:
             "finalists: test accuracy over fresh seeds",
             ["trial", "layout", "seeds", "mean", "std", "95% CI", "stability",
              "vs best uniform", "diff 95% CI", "p (Welch)"], rows,
-            analysis.verdict + "\nstability (lower is steadier): the search trial's instability "
-            "plus the std of test accuracy over seeds"))
+            "\n".join([analysis.verdict, *analysis.convergence.lines,
+                       "stability (lower is steadier): the search trial's instability plus the "
+                       "std of test accuracy over seeds"])))
+    elif analysis.convergence.lines:  # no finalists: the baselines' own curves say it
+        tables[0] = dataclasses.replace(tables[0], note="\n".join(
+            [tables[0].note, *analysis.convergence.lines]))
     if analysis.preferences:
         acts = sorted({a for p in analysis.preferences for a in p.overall})
         rows = [[str(p.layer + 1), str(p.n_top),
