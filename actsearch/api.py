@@ -176,11 +176,13 @@ def search(
         A ``SearchResult``. Ctrl-C or SIGTERM stops the trials (the running ones are marked
         failed) and the result says ``interrupted``; nothing finished is lost.
     """
+    import torch
+
     from actsearch.engine.driver import run_trials
     from actsearch.engine.finalists import finalists_current, run_finalists
-    from actsearch.engine.storage import make_storage, resolve_storage_url
+    from actsearch.engine.storage import fail_stale_trials, make_storage, resolve_storage_url
     from actsearch.engine.study import open_study
-    from actsearch.engine.workers import fail_stale_trials, run_workers
+    from actsearch.engine.workers import run_workers
     from actsearch.faces.live import LiveView
     from actsearch.faces.report import write_report
     from actsearch.training.data import load_data, read_data, to_device
@@ -249,8 +251,6 @@ def search(
                     if value is not None:
                         worker_args += [flag, str(value)]
                 interrupted = run_workers(workers, worker_args) == EXIT_INTERRUPTED
-            import torch
-
             data = to_device(load_data(resolved.data, the_study.user_attrs["seed"], arrays),
                              torch_device, getattr(torch, dtype))
             if workers == 1:

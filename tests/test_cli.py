@@ -112,3 +112,20 @@ def test_finalists_are_retrained_when_the_best_layouts_change(write_space, tmp_p
     assert "finalists: unchanged" not in out
     finalists = study.user_attrs["finalists"]
     assert finalists[0]["number"] == len(study.trials) - 1
+
+
+def test_a_run_of_failures_ends_the_search_with_one_line_and_exit_1(write_space, tmp_path: Path,
+                                                                    capsys, monkeypatch) -> None:
+    from actsearch.training.fit import Run
+
+    def broken(self):
+        raise ValueError("the model is broken")
+
+    monkeypatch.setattr(Run, "epoch", broken)
+    code = main(["search", str(write_space()), "--trials", "20", "--finalists", "0",
+                 "--runs-dir", str(tmp_path), "--plain"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert ("stopped early: 5 trials in a row failed (the last: ValueError: the model is "
+            "broken)") in out
+    assert "5 trials failed: 5 ValueError" in out

@@ -217,7 +217,7 @@ def test_a_run_of_failures_stops_the_search_with_one_line(write_space, tmp_path:
                       max_failures_in_a_row=4)
     assert (done.finished, done.failed) == (0, 4)
     assert done.stop_reason == ("4 trials in a row failed (the last: ValueError: the model is "
-                                "broken); stopped")
+                                "broken)")
     assert len(study.trials) == 4  # no trial started after the fourth failure
     assert not study.get_trials(states=(TrialState.RUNNING,))
 

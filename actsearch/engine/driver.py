@@ -243,7 +243,7 @@ class _Driver:
         if self.stop_reason is None and self.failures_in_a_row >= self.max_failures:
             last = next((r for r in reversed(members) if r.error), None)
             self.stop_reason = (f"{self.failures_in_a_row} trials in a row failed (the last: "
-                                f"{last.error if last else 'unknown'}); stopped")
+                                f"{last.error if last else 'unknown'})")
             self.accepting = False
 
     def _end(self, run: _Running) -> None:

@@ -135,7 +135,7 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if done.stop_reason is not None:
-        print(f"{prefix} trials {done.stop_reason}", flush=True)
+        print(f"{prefix} stopped early: {done.stop_reason}", flush=True)
         return 1
     return 0
 

@@ -72,7 +72,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     if failures:
         console.print(failures, highlight=False)
     if result.stop_reason is not None:
-        console.print(f"trials {result.stop_reason}", highlight=False)
+        console.print(f"stopped early: {result.stop_reason}", highlight=False)
     if result.interrupted:
         console.print("interrupted: the running trial is marked failed, finished trials are "
                       "kept; run the same command again to resume", highlight=False)
