@@ -38,7 +38,7 @@ SMALL_SPACE = space_document({
 
 def _retrained_trial_model(study: optuna.Study,
                            trial: optuna.trial.FrozenTrial) -> torch.nn.Module:
-    """The trial's model, trained again the way Objective trains it (independently of export)."""
+    """The trial's model, trained again the way a search trains it (independently of export)."""
     space = space_of_study(study)
     data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
     candidate = candidate_from_params(trial.params, space)

@@ -1,4 +1,4 @@
-"""Create or resume a study: storage URLs, run folders, sampler, pruner, baselines, optimize.
+"""Create or resume a study: sampler, pruner, the stored space and the uniform baselines.
 
 A study remembers the space it was created from (as a study user attribute), so it can be
 resumed, reported on or exported with nothing but its storage URL and name.
