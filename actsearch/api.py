@@ -24,7 +24,7 @@ from actsearch.analysis import analyze as _analyze
 from actsearch.engine.record import FINISHED, records
 from actsearch.engine.storage import load_run, space_of_study
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
-from actsearch.schema.space import SearchSpace, load_space
+from actsearch.schema.space import SearchSpace, conv_shape_problem, load_space
 
 if TYPE_CHECKING:
     from actsearch.engine.driver import Callback
@@ -222,6 +222,10 @@ def search(
     # Read the data before the study exists: a missing or malformed file must not leave an
     # empty study behind whose space then differs from the corrected file.
     arrays = read_data(resolved.data)
+    # Likewise a CNN whose layers shrink this data's samples to nothing: every trial would fail.
+    problem = conv_shape_problem(resolved.model, max(resolved.depths), tuple(arrays[0].shape[1:]))
+    if problem is not None:
+        raise ActsearchError(f"{resolved.source}: model.kernel_size: {problem}")
     # Without a storage URL the study lives in its own run folder: a lone sequential search
     # there samples without the constant liar (see actsearch.engine.study.make_sampler).
     alone = size == 1 and workers == 1 and storage is None

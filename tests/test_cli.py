@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -92,6 +93,26 @@ def test_bad_data_file_is_caught_before_a_study_exists(write_space, tmp_path: Pa
     runs = tmp_path / "runs"
     assert main(["search", str(space), "--trials", "3", "--runs-dir", str(runs)]) == 2
     assert not list(runs.glob("*/study.db"))  # nothing to get in the way of the fixed file
+
+
+def test_check_compares_a_cnn_with_the_data_file(write_space, tmp_path: Path, capsys) -> None:
+    # Reading the space cannot know an npz file's sample shape; --check reads the file too.
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.standard_normal((40, 6)), y=np.arange(40) % 2)
+    cnn = {"model.family": "cnn1d", "model.kernel_size": 9,
+           "data": {"name": "npz", "path": str(tmp_path / "d.npz")}}
+    assert main(["spaces", "--check", str(write_space(cnn))]) == 0  # same padding: 6 -> 6
+    capsys.readouterr()
+    assert main(["spaces", "--check", str(write_space({**cnn, "model.padding": 0}))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "space.yaml: model.kernel_size: conv layer 1 of 2 has no output (sizes 6 -> 0;" in err
+    # A search says the same before its study exists.
+    runs = tmp_path / "runs"
+    assert main(["search", str(write_space({**cnn, "model.padding": 0})), "--trials", "3",
+                 "--runs-dir", str(runs)]) == 2
+    assert "model.kernel_size: conv layer 1 of 2 has no output" in capsys.readouterr().err
+    assert not list(runs.glob("*/study.db"))
 
 
 def test_finalists_are_retrained_when_the_best_layouts_change(write_space, tmp_path: Path,

@@ -144,6 +144,41 @@ def test_json_export_without_weights(write_space, tmp_path: Path) -> None:
     assert isinstance(load_model(path), torch.nn.Sequential)
 
 
+def test_cnn_with_per_layer_shapes_round_trips(write_space, tmp_path: Path) -> None:
+    model = {"family": "cnn1d", "width": 4, "depth": 3, "kernel_size": [5, 3, 3],
+             "stride": [2, 1, 1], "padding": [1, 1, "same"]}
+    study = search(write_space({"model": model, "train.epochs": 2}),
+                   f"sqlite:///{tmp_path}/c.db", 4, "cnn")
+    [path] = export_configs(study, top=1, out_dir=tmp_path / "out", weights=True, device="cpu")
+    text = path.read_text()
+    assert ("  kernel_size: [5, 3, 3]\n  stride: [2, 1, 1]\n  padding: [1, 1, same]\n"
+            "  input_shape: [20]\n") in text
+    config = read_config(path)
+    assert (config.arch.kernel_size, config.arch.stride, config.arch.padding) == (
+        (5, 3, 3), (2, 1, 1), (1, 1, "same"))
+
+    loaded = load_model(path)
+    convs = [m for m in loaded if isinstance(m, torch.nn.Conv1d)]
+    assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [
+        ((5,), (2,), (1,)), ((3,), (1,), (1,)), ((3,), (1,), (1,))]
+    x = torch.randn(16, 20, generator=torch.Generator().manual_seed(1))
+    trial_model = _retrained_trial_model(study, select_trials(study)[0])
+    with torch.no_grad():
+        assert torch.equal(loaded(x), trial_model(x))
+
+
+def test_a_config_without_padding_means_same(config: Path) -> None:
+    # A CNN config as written before padding existed (and as written now for same padding).
+    def to_cnn(document: dict) -> None:
+        document["architecture"].update(family="cnn1d", kernel_size=5, stride=2)
+        document.pop("weights")
+
+    _edit(config, to_cnn)
+    assert "padding" not in yaml.safe_load(config.read_text())["architecture"]
+    convs = [m for m in load_model(config) if isinstance(m, torch.nn.Conv1d)]
+    assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [((5,), (2,), (2,))] * 2
+
+
 def test_load_run_from_run_folder(tiny: tuple[optuna.Study, Path]) -> None:
     study, config = tiny
     folder = config.parent.parent
@@ -292,6 +327,18 @@ def test_missing_alpha_of_an_elu_layer(config: Path) -> None:
 def test_newer_schema_version(config: Path) -> None:
     _edit(config, lambda d: d.update(schema_version=2))
     _one_line_error(config, r"schema_version: written by a newer actsearch \(schema 2\)")
+
+
+@pytest.mark.parametrize(("change", "field", "expected"), [
+    ({"padding": -1}, "padding", "expected an integer >= 0 or same, got -1"),
+    ({"kernel_size": [3, 3, 3]}, "kernel_size",
+     "a list of 2, one per conv layer (architecture.depth); got a list of 3"),
+    ({"padding": 0, "kernel_size": [9, 9], "stride": 2}, "kernel_size",
+     "conv layer 2 of 2 has no output (sizes 20 -> 6 -> 0;")])
+def test_bad_cnn_shapes(config: Path, change: dict, field: str, expected: str) -> None:
+    _edit(config, lambda d: d["architecture"].update(family="cnn1d", **change))
+    message = _one_line_error(config, rf": architecture\.{field}: ")
+    assert expected in message
 
 
 def test_unknown_key(config: Path) -> None:

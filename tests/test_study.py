@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import optuna
@@ -9,7 +10,7 @@ from optuna.trial import TrialState
 
 from actsearch.engine.driver import run_trials
 from actsearch.engine.record import FINISHED
-from actsearch.engine.storage import space_of_study
+from actsearch.engine.storage import SPACE_ATTR, space_of_study
 from actsearch.engine.study import open_study
 from actsearch.errors import ActsearchError, mask_url
 from actsearch.models.layout import candidate_from_params
@@ -183,3 +184,19 @@ def test_uniform_baselines_are_never_pruned(write_space, tmp_path: Path,
     assert all(t.state == TrialState.COMPLETE and t.user_attrs["epochs"] == 6
                for t in baselines)
     assert study.get_trials(states=(TrialState.PRUNED,)), "the pruner pruned nothing"
+
+
+def test_a_cnn_study_stored_before_padding_existed_resumes(tmp_path: Path) -> None:
+    from test_space import MNIST1D_CNN_DOCUMENT
+
+    storage = f"sqlite:///{tmp_path}/c.db"
+    space = load_space("mnist1d_cnn")
+    study, _ = open_study(space, "c", storage)
+    study.set_user_attr(SPACE_ATTR, MNIST1D_CNN_DOCUMENT)  # as the previous version wrote it
+    _, resumed = open_study(space, "c", storage)  # the same file: no refusal
+    assert resumed.model == space.model
+    stored = optuna.load_study(study_name="c", storage=storage).user_attrs[SPACE_ATTR]
+    assert stored == MNIST1D_CNN_DOCUMENT  # nothing to rewrite
+    padded = dataclasses.replace(space, model=dataclasses.replace(space.model, padding=1))
+    with pytest.raises(ActsearchError, match=r"model\.padding: None in the study, 1 here"):
+        open_study(padded, "c", storage)

@@ -82,7 +82,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
     """List the shipped search spaces, or validate a space file with --check."""
-    from actsearch.schema.space import list_shipped_spaces, load_space
+    from actsearch.schema.space import conv_shape_problem, list_shipped_spaces, load_space
 
     if args.check is not None:
         space = load_space(Path(args.check))
@@ -91,6 +91,10 @@ def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
             from actsearch.training.data import read_data
 
             x, y, _, _ = read_data(space.data)
+            # Reading the space could not check a CNN's shape against data it had not read.
+            problem = conv_shape_problem(space.model, max(space.depths), tuple(x.shape[1:]))
+            if problem is not None:
+                raise ActsearchError(f"{space.source}: model.kernel_size: {problem}")
             data += f" {space.data.path}: {len(x)} samples, {len(set(y.tolist()))} classes"
         console.print(f"{args.check}: ok ({space.name}: {space.model.family}, "
                       f"{len(space.choices)} activations, depth "

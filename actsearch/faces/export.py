@@ -45,6 +45,7 @@ from actsearch.schema.space import (
     FieldReader,
     ModelSpec,
     SearchSpace,
+    conv_shape_problem,
     parse_data_spec,
     parse_model_spec,
     parse_train_spec,
@@ -184,6 +185,23 @@ def _layer_document(layer: Layer) -> dict[str, Any]:
     return {"activation": layer.activation, spec.param: layer.param}
 
 
+def _architecture_document(m: ModelSpec, norm: str, input_shape: tuple[int, ...],
+                           n_classes: int) -> dict[str, Any]:
+    """``m`` at the trial's depth (``ModelSpec.at_depth``): per-layer settings are lists only
+    where the layers differ, so a uniform CNN's config reads as it did before they existed."""
+
+    def value(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+
+    document: dict[str, Any] = {
+        "family": m.family, "width": m.width, "depth": m.depth, "norm": norm,
+        "dropout": m.dropout, "kernel_size": value(m.kernel_size), "stride": value(m.stride)}
+    if m.padding != "same":  # absent means same: configs from before padding existed load
+        document["padding"] = value(m.padding)
+    document.update(input_shape=list(input_shape), n_classes=n_classes)
+    return document
+
+
 def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
                     input_shape: tuple[int, ...], n_classes: int,
                     fingerprint: str) -> dict[str, Any]:
@@ -208,11 +226,8 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
     study_seed = int(study.user_attrs.get("seed", space.seed))
     return {
         "schema_version": SCHEMA_VERSION,
-        "architecture": {
-            "family": m.family, "width": m.width, "depth": candidate.layout.depth,
-            "norm": candidate.norm, "dropout": m.dropout, "kernel_size": m.kernel_size,
-            "stride": m.stride, "input_shape": list(input_shape), "n_classes": n_classes,
-        },
+        "architecture": _architecture_document(m.at_depth(candidate.layout.depth),
+                                               candidate.norm, input_shape, n_classes),
         "layers": [_layer_document(layer) for layer in candidate.layout.layers],
         "recipe": {
             "optimizer": recipe.optimizer, "lr": recipe.lr, "weight_decay": recipe.weight_decay,
@@ -461,6 +476,10 @@ def _parse_architecture(f: FieldReader) -> tuple[ModelSpec, tuple[int, ...], int
     f.get("norm", str, None)  # the norm the trial used, not a list of choices
     rest = {k: v for k, v in f.value.items() if k not in ("input_shape", "n_classes")}
     arch = parse_model_spec(FieldReader(f.source, f.where, rest))
+    assert isinstance(arch.depth, int)
+    problem = conv_shape_problem(arch, arch.depth, tuple(shape))
+    if problem is not None:
+        f.fail(f.path("kernel_size"), problem)
     return arch, tuple(shape), n_classes
 
 

@@ -17,7 +17,7 @@ from actsearch.models.activations import (
     init_layer_for,
 )
 from actsearch.models.layout import Layout
-from actsearch.schema.space import ModelSpec
+from actsearch.schema.space import ModelSpec, conv_output_sizes, conv_shape_problem
 
 __all__ = ["build_model", "hidden_activations"]
 
@@ -37,7 +37,8 @@ def build_model(arch: ModelSpec, layout: Layout, input_shape: tuple[int, ...], n
     """Build the network; ``norm`` overrides the architecture's first norm choice.
 
     Args:
-        arch: The family (mlp, cnn1d, cnn2d), width and options.
+        arch: The family (mlp, cnn1d, cnn2d), width and options; a CNN's kernel sizes,
+            strides and paddings are per layer (``ModelSpec.conv_layers``).
         layout: One activation per hidden layer; its length is the depth.
         input_shape: One sample's shape, e.g. ``(40,)`` or ``(8, 8)``.
         n_classes: Number of output logits.
@@ -60,17 +61,21 @@ def build_model(arch: ModelSpec, layout: Layout, input_shape: tuple[int, ...], n
         if len(input_shape) != dims + 1:
             raise ActsearchError(f"model.family: {arch.family} expects samples of {dims} or "
                                  f"{dims + 1} axes, got shape {input_shape}")
-        features, size = input_shape[0], list(input_shape[1:])
-    for layer in layout.layers:
+        # Spaces of built-in data are checked when read; this catches the rest (npz and csv
+        # data, specs made in code) before torch fails inside the first forward pass.
+        problem = conv_shape_problem(arch, layout.depth, input_shape)
+        if problem is not None:
+            raise ActsearchError(f"model.kernel_size: {problem}")
+        features = input_shape[0]
+        size = ([input_shape[1:]] + conv_output_sizes(arch, layout.depth, input_shape[1:]))[-1]
+        convs = arch.conv_layers(layout.depth)
+    for i, layer in enumerate(layout.layers):
         if dims == 0:
             weight: nn.Module = nn.Linear(features, arch.width)
         else:
             conv = nn.Conv1d if dims == 1 else nn.Conv2d
-            weight = conv(features, arch.width, arch.kernel_size, stride=arch.stride,
-                          padding=arch.kernel_size // 2)
-            # "Same" padding, so the size only shrinks by the stride and never below 1.
-            size = [(s + 2 * (arch.kernel_size // 2) - arch.kernel_size) // arch.stride + 1
-                    for s in size]
+            weight = conv(features, arch.width, convs[i].kernel_size, stride=convs[i].stride,
+                          padding=convs[i].padding)
         init_layer_for(weight, layer.activation)
         layers.append(weight)
         norm_layer = _norm(norm, arch.width, dims)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -23,8 +23,10 @@ from actsearch.models.activations import DEFAULT_CHOICES, activation_names, get_
 __all__ = [
     "DATASETS",
     "FieldReader",
+    "KNOWN_INPUT_SHAPES",
     "OBJECTIVES",
     "STUDY_NAME",
+    "ConvLayer",
     "DataSpec",
     "FloatRange",
     "IntRange",
@@ -32,6 +34,8 @@ __all__ = [
     "PrunerSpec",
     "SearchSpace",
     "TrainSpec",
+    "conv_output_sizes",
+    "conv_shape_problem",
     "list_shipped_spaces",
     "load_space",
     "parse_data_spec",
@@ -61,6 +65,11 @@ PRUNER_SETTINGS: dict[str, dict[str, type]] = {
     "none": {},
 }
 DEFAULT_SPACE = "mnist1d_mlp"
+# One sample's shape for the data sets whose shape never changes, so that a CNN shape that
+# cannot fit is refused when the space is read, not trial by trial (tests/test_space.py
+# checks these against training/data.py).
+KNOWN_INPUT_SHAPES: dict[str, tuple[int, ...]] = {"mnist1d": (40,), "digits": (8, 8),
+                                                  "synthetic": (20,)}
 # A space's and a study's name become a folder under runs/: no path separators, no "..".
 STUDY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # Objective names a space may list, with their natural direction and exact meaning. The values
@@ -106,6 +115,18 @@ class DataSpec:
     samples: int = 2000  # synthetic only
 
 
+class ConvLayer(NamedTuple):
+    """One conv layer's shape settings, ``same`` padding resolved to a number."""
+
+    kernel_size: int
+    stride: int
+    padding: int
+
+
+# A CNN setting: one value for every conv layer, or one per conv layer (input side first).
+PerLayer = int | tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     family: str = "mlp"
@@ -113,8 +134,79 @@ class ModelSpec:
     depth: int | IntRange = 3  # number of hidden layers, each with its own activation
     norm: tuple[str, ...] = ("none",)  # one entry: fixed; several: searched
     dropout: float = 0.0
-    kernel_size: int = 5  # cnn only
-    stride: int = 1  # cnn only
+    # cnn only. A tuple has one entry per conv layer, as many as the (highest) depth; a
+    # searched depth d uses the first d. "same" padding is kernel_size // 2.
+    kernel_size: PerLayer = 5
+    stride: PerLayer = 1
+    padding: int | str | tuple[int | str, ...] = "same"
+
+    def conv_layers(self, depth: int) -> list[ConvLayer]:
+        """The first ``depth`` conv layers' kernel size, stride and padding, input side first."""
+        values: dict[str, tuple[Any, ...]] = {}
+        for key in ("kernel_size", "stride", "padding"):
+            value = getattr(self, key)
+            if not isinstance(value, tuple):
+                values[key] = (value,) * depth
+            elif len(value) >= depth:
+                values[key] = value[:depth]
+            else:
+                raise ActsearchError(f"model.{key}: expected at least {depth} entries, one per "
+                                     f"conv layer, got {len(value)}")
+        return [ConvLayer(k, s, k // 2 if p == "same" else p)
+                for k, s, p in zip(values["kernel_size"], values["stride"], values["padding"],
+                                   strict=True)]
+
+    def at_depth(self, depth: int) -> ModelSpec:
+        """This spec with one depth: per-layer tuples cut to it, one value where they agree."""
+
+        def cut(value: Any) -> Any:
+            if not isinstance(value, tuple):
+                return value
+            # Resolve nothing: "same" stays "same" so that a config keeps the space's words.
+            entries = value[:depth]
+            return entries[0] if len(set(entries)) == 1 else entries
+
+        return ModelSpec(family=self.family, width=self.width, depth=depth, norm=self.norm,
+                         dropout=self.dropout, kernel_size=cut(self.kernel_size),
+                         stride=cut(self.stride), padding=cut(self.padding))
+
+
+def conv_output_sizes(spec: ModelSpec, depth: int,
+                      spatial: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The spatial size after each of ``depth`` conv layers of an input of size ``spatial``."""
+    sizes, size = [], spatial
+    for layer in spec.conv_layers(depth):
+        # torch's Conv output size (dilation 1); 0: the layer has nothing to output.
+        size = tuple(max(0, (s + 2 * layer.padding - layer.kernel_size) // layer.stride + 1)
+                     for s in size)
+        sizes.append(size)
+    return sizes
+
+
+def conv_shape_problem(spec: ModelSpec, depth: int, input_shape: tuple[int, ...]) -> str | None:
+    """Why a CNN of ``depth`` layers cannot take samples of ``input_shape``, or None.
+
+    None also for an MLP, and for a shape of the wrong number of axes (the model builder says
+    that). The message reads after the field ``model.kernel_size`` (``architecture.`` in a
+    config).
+    """
+    dims = {"cnn1d": 1, "cnn2d": 2}.get(spec.family)
+    if dims is None or len(input_shape) not in (dims, dims + 1):
+        return None
+    spatial = input_shape[-dims:]  # the leading axis, where there is one, holds channels
+    sizes = [spatial, *conv_output_sizes(spec, depth, spatial)]
+    for i, size in enumerate(sizes[1:], start=1):
+        if min(size) < 1:
+            shown = " -> ".join("x".join(map(str, s)) for s in sizes[:i + 1])
+            return (f"conv layer {i} of {depth} has no output (sizes {shown}; kernel_size "
+                    f"{_setting(spec.kernel_size)}, stride {_setting(spec.stride)}, padding "
+                    f"{_setting(spec.padding)}); expected smaller kernels or strides, more "
+                    f"padding, or fewer layers")
+    return None
+
+
+def _setting(value: Any) -> str:
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else str(value)
 
 
 @dataclass(frozen=True)
@@ -294,14 +386,45 @@ def parse_model_spec(f: FieldReader) -> ModelSpec:
                    f"unknown value {norm!r}; expected one of: {', '.join(NORMS)}")
     spec = ModelSpec(family=family, width=width, depth=depth, norm=norms,
                      dropout=f.get("dropout", float, 0.0),
-                     kernel_size=f.get("kernel_size", int, 5), stride=f.get("stride", int, 1))
+                     kernel_size=_per_layer(f, "kernel_size", 5, depth, minimum=1),
+                     stride=_per_layer(f, "stride", 1, depth, minimum=1),
+                     padding=_per_layer(f, "padding", "same", depth, minimum=0))
     f.done()
     if not 0 <= spec.dropout < 1:
         f.fail(f.path("dropout"), f"expected 0 <= dropout < 1, got {spec.dropout}")
-    for key in ("kernel_size", "stride"):
-        if getattr(spec, key) < 1:
-            f.fail(f.path(key), f"expected at least 1, got {getattr(spec, key)}")
     return spec
+
+
+def _per_layer(f: FieldReader, key: str, default: int | str, depth: int | IntRange, *,
+               minimum: int) -> Any:
+    """A CNN setting: one value for every conv layer, or a list with one per conv layer.
+
+    Padding (``minimum`` 0) also takes ``same``, alone or as a list entry.
+    """
+    same = minimum == 0
+    kinds: tuple[type, ...] = (int, str, list) if same else (int, list)
+    raw = f.get(key, kinds, default)
+    expected = "an integer >= 0 or same" if same else f"an integer >= {minimum}"
+
+    def check(value: Any, where: str) -> Any:
+        if same and value == "same":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            got = repr(value) if isinstance(value, str) else _type_name(value)
+            f.fail(where, f"expected {expected}, got {got}")
+        if value < minimum:
+            f.fail(where, f"expected {expected}, got {value}")
+        return value
+
+    if not isinstance(raw, list):
+        return check(raw, f.path(key))
+    layers = depth.high if isinstance(depth, IntRange) else depth
+    if len(raw) != layers:
+        which = (f"one per conv layer up to {f.path('depth.high')} (a depth d uses the first d)"
+                 if isinstance(depth, IntRange) else f"one per conv layer ({f.path('depth')})")
+        f.fail(f.path(key), f"expected {expected} or a list of {layers}, {which}; got a list "
+               f"of {len(raw)}")
+    return tuple(check(value, f.path(f"{key}[{i}]")) for i, value in enumerate(raw))
 
 
 def _parse_activations(f: FieldReader) -> tuple[tuple[str, ...], dict[str, FloatRange]]:
@@ -435,6 +558,13 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
         _positive(budget, "timeout", timeout)
     if model.family == "cnn2d" and data.name == "mnist1d":
         top.fail("model.family", "cnn2d needs image data (digits, or npz with 4-D X)")
+    if data.name in KNOWN_INPUT_SHAPES:
+        # A layer that shrinks the input to nothing does so at every depth from it on:
+        # checking the deepest candidate checks them all.
+        depth = model.depth.high if isinstance(model.depth, IntRange) else model.depth
+        problem = conv_shape_problem(model, depth, KNOWN_INPUT_SHAPES[data.name])
+        if problem is not None:
+            top.fail("model.kernel_size", problem)
     return SearchSpace(name=name, description=description, source=source, data=data,
                        model=model, choices=choices, param_ranges=ranges, train=train,
                        pruner=pruner, sampler=sampler, seed=seed, trials=trials, timeout=timeout,
@@ -491,6 +621,10 @@ def _range_document(r: FloatRange) -> dict[str, Any]:
     return {"low": r.low, "high": r.high, "log": r.log}
 
 
+def _list_or_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def space_to_document(space: SearchSpace) -> dict[str, Any]:
     """The space as a space-file document: ``parse_space`` of it gives the same space."""
     d, m, t = space.data, space.model, space.train
@@ -501,6 +635,14 @@ def space_to_document(space: SearchSpace) -> dict[str, Any]:
     if d.label is not None:
         data["label"] = d.label
     depth = m.depth if isinstance(m.depth, int) else {"low": m.depth.low, "high": m.depth.high}
+    model: dict[str, Any] = {
+        "family": m.family, "width": m.width, "depth": depth, "norm": list(m.norm),
+        "dropout": m.dropout, "kernel_size": _list_or_value(m.kernel_size),
+        "stride": _list_or_value(m.stride)}
+    if m.padding != "same":
+        # Written only when set: a study stores this document and compares it on resume, so
+        # the document of a space from before padding existed must not change.
+        model["padding"] = _list_or_value(m.padding)
     activations: dict[str, Any] = {"choices": list(space.choices)}
     for name, r in space.param_ranges.items():
         activations[f"{name}_{get_activation(name).param}"] = _range_document(r)
@@ -508,8 +650,7 @@ def space_to_document(space: SearchSpace) -> dict[str, Any]:
         "name": space.name,
         "description": space.description,
         "data": data,
-        "model": {"family": m.family, "width": m.width, "depth": depth, "norm": list(m.norm),
-                  "dropout": m.dropout, "kernel_size": m.kernel_size, "stride": m.stride},
+        "model": model,
         "activations": activations,
         "train": {"optimizer": t.optimizer,
                   "lr": _range_document(t.lr) if isinstance(t.lr, FloatRange) else t.lr,
