@@ -282,7 +282,7 @@ def search(
         files: tuple[Path, ...] = ()
         if report:
             folder = Path(runs_dir) / study_name if report is True else Path(report)
-            files = write_report(analysis, the_study, folder)
+            files = write_report(analysis, folder)
     return SearchResult(the_study, resolved, mask_url(url), analysis, finished, failed,
                         interrupted, stop_reason, files)
 
@@ -336,4 +336,4 @@ def report(study_or_run: optuna.Study | str | Path, *, out: str | Path | None = 
         run = None if isinstance(study_or_run, optuna.Study) else Path(study_or_run)
         folder = Path(out) if out is not None else (
             run if run is not None and run.is_dir() else Path(runs_dir) / study.study_name)
-        return write_report(analysis, study, folder)
+        return write_report(analysis, folder)

@@ -150,7 +150,7 @@ def test_search_accuracy_does_not_overrule_the_finalists(tmp_path: Path) -> None
         _finalist(1, "selu | selu", True, [0.66, 0.64, 0.65])])
 
     analysis = analyze(study, [("accuracy", "max")], 2)
-    _, md_path = write_report(analysis, study, tmp_path / "report")
+    _, md_path = write_report(analysis, tmp_path / "report")
     md = md_path.read_text()
     faces = _faces(md, study)
 

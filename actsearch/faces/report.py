@@ -164,12 +164,9 @@ _CSS = ("<style>table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px s
         "padding:2px 8px;font:13px sans-serif}h2{font:bold 16px sans-serif}</style>")
 
 
-def write_report(analysis: Analysis, study: object, folder: Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and a self-contained ``report.html`` (graphs inlined) to ``folder``.
-
-    ``study`` is not read: the analysis carries everything the report says, graphs included
-    (the parameter stays until its callers stop passing it).
-    """
+def write_report(analysis: Analysis, folder: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and a self-contained ``report.html`` (graphs inlined) to ``folder``;
+    the analysis carries everything the report says, graphs included."""
     from actsearch.faces.graphs import all_figures, figures_to_html
 
     folder.mkdir(parents=True, exist_ok=True)
