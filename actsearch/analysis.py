@@ -544,9 +544,9 @@ class Convergence:
             lines.append(
                 f"Not converged: validation accuracy was still rising at the end of training "
                 f"for {len(self.not_converged)} of {n} layouts checked (e.g. {c.layout}: "
-                f"{c.gain:+.4f} over the last {c.window} epochs against a "
-                f"{'seed-to-seed spread' if c.noise_measured else 'noise floor'} of "
-                f"{c.noise:.4f}); the comparison is about a recipe that had not converged.")
+                f"{c.gain:+.4f} over the last {c.window} epochs, "
+                f"{_noise_words(c)} {c.noise:.4f}); the comparison is about a recipe that had "
+                f"not converged.")
         if self.overfitting:
             c = max(self.overfitting, key=lambda c: c.last_loss / c.best_loss)
             lines.append(
@@ -556,6 +556,14 @@ class Convergence:
                 f"epoch {c.epochs}); the comparison is about models past their best "
                 f"validation loss.")
         return lines
+
+
+def _noise_words(check: ConvergenceCheck) -> str:
+    if check.runs > 1:
+        return f"{check.runs} seeds, against the spread of that gain over them,"
+    if check.noise_measured:
+        return "one run, against the finalists' spread of that gain (at least the floor),"
+    return "one run, against the noise floor"
 
 
 def _mean(values: Sequence[float]) -> float:
