@@ -143,3 +143,21 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         subprocess.run(["bash", str(_REPO / ".ci" / "postgres.sh"), "stop", str(folder / "pg")],
                        capture_output=True, timeout=60)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def space(write_space):
+    """The tiny space, validated."""
+    from actsearch.schema.space import load_space
+
+    return load_space(write_space())
+
+
+@pytest.fixture
+def data(space):
+    """The tiny space's splits in float64 on the CPU, where populations follow fit exactly."""
+    import torch
+
+    from actsearch.training.data import load_data, to_device
+
+    return to_device(load_data(space.data, 0), "cpu", torch.float64)

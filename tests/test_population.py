@@ -30,14 +30,6 @@ JOBS = [("relu | elu(0.37)", 3), ("selu | elu(1.70)", 11), ("elu(0.80) | relu", 
         ("selu | selu", 5)]
 
 
-@pytest.fixture
-def space(write_space):
-    return load_space(write_space())
-
-
-@pytest.fixture
-def data(space):
-    return to_device(load_data(space.data, 0), "cpu", torch.float64)
 
 
 def _alone(space, data, layout: str, seed: int, monkeypatch) -> dict:

@@ -1,25 +1,12 @@
 from __future__ import annotations
 
-import pytest
 import torch
 
 from actsearch.models.build import build_model
 from actsearch.models.layout import Candidate, parse_layout
-from actsearch.schema.space import load_space
 from actsearch.training import trainers
-from actsearch.training.data import load_data, to_device
 from actsearch.training.fit import evaluate, fit, recipe_for
 from actsearch.training.trainers import Job, SequentialTrainer
-
-
-@pytest.fixture
-def space(write_space):
-    return load_space(write_space())
-
-
-@pytest.fixture
-def data(space):
-    return to_device(load_data(space.data, 0), "cpu", torch.float64)
 
 
 def _fit(space, data, candidate: Candidate, seed: int):
