@@ -54,7 +54,6 @@ __all__ = [
     "failure_reasons",
     "layer_importance",
     "pareto_rows",
-    "summarize",
 ]
 
 TOP_FRACTION = 0.25  # the per-layer preference (table and heatmap) looks at the best quarter
@@ -138,11 +137,6 @@ def _summarize(recs: Sequence[TrialRecord], top_k: int, max_epochs: int) -> Stud
         epochs_trained=sum(int(r.epochs or 0) for r in finished),
         epochs_if_unpruned=max_epochs * len(finished),
     )
-
-
-def summarize(trials: Sequence[FrozenTrial], top_k: int = 10, max_epochs: int = 0) -> StudySummary:
-    """Summarise a study's trials; ``max_epochs`` is the recipe's epoch count."""
-    return _summarize(records(trials), top_k, max_epochs)
 
 
 def failure_reasons(trials: Sequence[FrozenTrial]) -> dict[str, int]:

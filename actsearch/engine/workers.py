@@ -9,7 +9,7 @@ Storages, heartbeats and retries are in :mod:`actsearch.engine.storage`, exact b
 
 Storages with heartbeats (database servers) fail and retry a dead worker's trial after the grace
 period; for the journal file, :func:`~actsearch.engine.storage.fail_stale_trials` finds such
-trials by process id (it lives in storage.py and is re-exported here).
+trials by process id, also while a worker waits for a slot (:mod:`actsearch.engine.budget`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from actsearch.engine.study import make_sampler, open_study
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
 
 __all__ = [
-    "fail_stale_trials",
     "run_from_args",
     "run_worker",
     "run_workers",
