@@ -68,7 +68,7 @@ class Architecture(_Required, ModelSpec):
     input_shape: tuple[Positive, ...] = Field(min_length=1, description="one sample's shape")
     n_classes: StrictInt = Field(ge=2, description="the classifier's outputs")
 
-    @field_validator("norm", mode="before")
+    @field_validator("norm")
     @classmethod
     def _one_norm(cls, value: Any) -> Any:  # one norm, not the space's list of choices
         return value
@@ -142,8 +142,8 @@ class LayerEntry(_Section):
 
     @classmethod
     def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:
-        if "activation" not in value:
-            return value
+        if not isinstance(value.get("activation"), str):
+            return value  # the activation's own error
         param = get_activation(value["activation"]).param
         if param is None:
             return value

@@ -58,9 +58,16 @@ def read_document(path: Path, what: str, *, json_too: bool = False) -> Any:
     ``what`` names the file in messages (``space file``, ``config``).
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        raw = path.read_bytes()
+    except OSError as e:
         raise ActsearchError(f"{path}: cannot read the {what} ({e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ActsearchError(f"{path}: line {line}: not UTF-8 text (byte {raw[e.start]:#04x}); "
+                             f"expected a {what} in YAML{' or JSON' if json_too else ''}"
+                             ) from None
     if json_too and path.suffix == ".json":
         try:
             return json.loads(text)
@@ -77,7 +84,9 @@ def read_document(path: Path, what: str, *, json_too: bool = False) -> Any:
                              f"in a {what} (not valid YAML: {e.problem})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "<document>"
+        # A character the reader refuses (e.g. NUL) has a position, not a mark.
+        line = mark.line if mark is not None else text[:getattr(e, "position", 0)].count("\n")
+        where = f"line {line + 1}"
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ActsearchError(f"{path}: {where}: not valid YAML ({problem})") from None
 
@@ -158,7 +167,8 @@ def _what(error: dict[str, Any]) -> str:
     if kind == "finite_number":
         return f"expected a finite number, got {_number(value)}"
     if kind == "too_short":
-        return f"expected at least {ctx.get('min_length')} entries, got {found(value)}"
+        n = ctx.get("min_length")
+        return f"expected at least {n} entr{'y' if n == 1 else 'ies'}, got {len(value)}"
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         return "unknown key"
     return f"{error['msg'][0].lower()}{error['msg'][1:]}, got {found(value)}"

@@ -150,8 +150,11 @@ class _Section:
             allowed = cls._keys(value)
             for key in value:
                 if key not in allowed:
-                    raise fail(f"unknown key; expected one of: {', '.join(sorted(allowed))}",
-                               str(key))
+                    names = ", ".join(sorted(allowed))
+                    if isinstance(key, str) and re.fullmatch(r"[A-Za-z_][\w-]*", key):
+                        raise fail(f"unknown key; expected one of: {names}", key)
+                    # A key no field could have is shown quoted, after the mapping's path.
+                    raise fail(f"unknown key {key!r}; expected one of: {names}")
             return cls._prepare(value)
         return value
 
@@ -220,17 +223,23 @@ Positive = Annotated[StrictInt, Field(ge=1), expect("an integer >= 1")]
 Padding = Annotated[Annotated[StrictInt, Field(ge=0)] | Literal["same"],
                     expect("an integer >= 0 or same")]
 # A CNN setting: one value for every conv layer, or one per conv layer (input side first).
-PerLayer = Annotated[Annotated[Positive, Tag("one")] | Annotated[tuple[Positive, ...], Tag("list")],
+PerLayer = Annotated[Annotated[Positive, Tag("one")]
+                     | Annotated[tuple[Positive, ...], Tag("list")],
                      _one_or((list, tuple), "list", "int or list")]
 PerLayerPadding = Annotated[Annotated[Padding, Tag("one")]
                             | Annotated[tuple[Padding, ...], Tag("list")],
                             _one_or((list, tuple), "list", "an integer >= 0, same or a list",
                                     (int, float, str))]
-Depth = Annotated[Annotated[StrictInt, Field(ge=1), Tag("one")] | Annotated[IntRange, Tag("range")],
+Depth = Annotated[Annotated[StrictInt, Field(ge=1), Tag("one")]
+                  | Annotated[IntRange, Tag("range")],
                   _one_or((dict, IntRange), "range", "int or a mapping {low, high}")]
+NormChoice = Annotated[Annotated[Norm, Tag("one")]
+                       | Annotated[tuple[Norm, ...], Field(min_length=1), Tag("list")],
+                       _one_or((list, tuple), "list", "a norm or a list", (str,))]
 LearningRate = Annotated[Annotated[StrictFloat, Field(gt=0), Tag("one")]
                          | Annotated[FloatRange, Tag("range")],
-                         _one_or((dict, FloatRange), "range", "float or a mapping {low, high, log}")]
+                         _one_or((dict, FloatRange), "range",
+                                 "float or a mapping {low, high, log}")]
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -280,8 +289,7 @@ class ModelSpec(_Section):
                              "layer")
     depth: Depth = Field(3, description="hidden layers, each with its own activation; "
                          "{low, high} searches it")
-    norm: tuple[Norm, ...] = Field(("none",), min_length=1, description="one: fixed; a list: "
-                                   "searched")
+    norm: NormChoice = Field(("none",), description="one: fixed; a list: searched")
     dropout: StrictFloat = Field(0.0, ge=0, lt=1, description="AlphaDropout after SELU, Dropout "
                                  "elsewhere")
     # cnn only. A tuple has one entry per conv layer, as many as the (highest) depth; a
@@ -295,7 +303,7 @@ class ModelSpec(_Section):
                                      description="cnn only: same (kernel_size // 2), a number, "
                                      "or a list")
 
-    @field_validator("norm", mode="before")
+    @field_validator("norm")
     @classmethod
     def _one_norm(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
@@ -515,10 +523,28 @@ class ActivationsSection(_Section):
         ranges = {}
         for key, name in _param_keys(choices).items():
             # What the file's range leaves out, the registry's range for the activation says.
-            spec, given = get_activation(name), value.get(key, {})
-            ranges[key] = ({"low": spec.low, "high": spec.high, "log": spec.log, **given}
-                           if isinstance(given, dict) else given)
+            spec, given = get_activation(name), value.get(key)
+            if given is not None:
+                ranges[key] = ({"low": spec.low, "high": spec.high, "log": spec.log, **given}
+                               if isinstance(given, dict) else given)
         return {"choices": choices, "ranges": ranges}
+
+    @model_validator(mode="after")
+    def _every_range(self) -> ActivationsSection:
+        # A parametrised choice whose range the file leaves out searches the registry's.
+        ranges = {}
+        for key, name in _param_keys(self.choices).items():
+            spec = get_activation(name)
+            ranges[key] = self.ranges.get(key) or FloatRange(spec.low, spec.high, spec.log)
+        object.__setattr__(self, "ranges", ranges)  # still being built: frozen only after
+        return self
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _a_list(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):  # not a set: the order names the layers' params
+            raise PydanticCustomError("wrong_type", "expected a list", {"expected": "a list"})
+        return value
 
     @field_validator("choices")
     @classmethod
