@@ -396,13 +396,12 @@ def test_not_a_mapping_and_not_a_config(config: Path) -> None:
 def test_data_section_lists_what_applies_and_reads_back(spec: dict, tmp_path: Path) -> None:
     from pydantic import TypeAdapter
 
-    from actsearch.faces.export import _data_document
-    from actsearch.schema.config import ConfigData
+    from actsearch.schema.config import ConfigData, data_document
     from actsearch.schema.space import DataSpec
 
     written = DataSpec(**{**spec, "path": str(tmp_path / spec["path"])} if "path" in spec
                        else spec)
-    document = _data_document(written, 3, "f00d")
+    document = data_document(written, 3, "f00d")
     assert ("test_fraction" in document) == (spec["name"] != "mnist1d")  # own test split
     assert ("samples" in document) == (spec["name"] == "synthetic")
     read = TypeAdapter(ConfigData).validate_python(document)

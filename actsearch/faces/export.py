@@ -40,7 +40,14 @@ from actsearch.errors import ActsearchError
 from actsearch.models.activations import get_activation
 from actsearch.models.build import build_model
 from actsearch.models.layout import Candidate, Layer, Layout, candidate_from_params
-from actsearch.schema.config import SCHEMA_VERSION, model_spec, read_config_file, split_keys
+from actsearch.schema.config import (
+    SCHEMA_VERSION,
+    architecture_document,
+    data_document,
+    model_spec,
+    read_config_file,
+    recipe_document,
+)
 from actsearch.schema.space import DataSpec, ModelSpec, SearchSpace
 from actsearch.training.data import DeviceData, load_data, to_device
 from actsearch.training.fit import Recipe, evaluate, fit, recipe_for, select_device
@@ -148,39 +155,11 @@ def _file_name(study_name: str, number: int) -> str:
     return f"{safe}-trial{number}"
 
 
-def _data_document(spec: DataSpec, split_seed: int, fingerprint: str) -> dict[str, Any]:
-    document: dict[str, Any] = {"name": spec.name}
-    if spec.path is not None:
-        document["path"] = str(Path(spec.path).resolve())
-    if spec.label is not None:
-        document["label"] = spec.label
-    document.update({key: getattr(spec, key) for key in split_keys(spec.name)})
-    document.update(split_seed=split_seed, fingerprint=fingerprint)
-    return document
-
-
 def _layer_document(layer: Layer) -> dict[str, Any]:
     spec = get_activation(layer.activation)
     if spec.param is None:
         return {"activation": layer.activation}
     return {"activation": layer.activation, spec.param: layer.param}
-
-
-def _architecture_document(m: ModelSpec, norm: str, input_shape: tuple[int, ...],
-                           n_classes: int) -> dict[str, Any]:
-    """``m`` at the trial's depth (``ModelSpec.at_depth``): per-layer settings are lists only
-    where the layers differ, so a uniform CNN's config reads as it did before they existed."""
-
-    def value(v: Any) -> Any:
-        return list(v) if isinstance(v, tuple) else v
-
-    document: dict[str, Any] = {
-        "family": m.family, "width": m.width, "depth": m.depth, "norm": norm,
-        "dropout": m.dropout, "kernel_size": value(m.kernel_size), "stride": value(m.stride)}
-    if m.padding != "same":  # absent means same: configs from before padding existed load
-        document["padding"] = value(m.padding)
-    document.update(input_shape=list(input_shape), n_classes=n_classes)
-    return document
 
 
 def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
@@ -207,15 +186,11 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
     study_seed = int(study.user_attrs.get("seed", space.seed))
     return {
         "schema_version": SCHEMA_VERSION,
-        "architecture": _architecture_document(m.at_depth(candidate.layout.depth),
-                                               candidate.norm, input_shape, n_classes),
+        "architecture": architecture_document(m.at_depth(candidate.layout.depth),
+                                              candidate.norm, input_shape, n_classes),
         "layers": [_layer_document(layer) for layer in candidate.layout.layers],
-        "recipe": {
-            "optimizer": recipe.optimizer, "lr": recipe.lr, "weight_decay": recipe.weight_decay,
-            "batch_size": recipe.batch_size, "epochs": recipe.epochs,
-            "schedule": recipe.schedule,
-        },
-        "data": _data_document(space.data, study_seed, fingerprint),
+        "recipe": recipe_document(recipe),
+        "data": data_document(space.data, study_seed, fingerprint),
         "metrics": metrics,
         "provenance": {
             "study": study.study_name,

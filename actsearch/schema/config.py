@@ -36,7 +36,16 @@ from actsearch.schema.space import (
     conv_shape_problem,
 )
 
-__all__ = ["SCHEMA_VERSION", "ConfigFile", "model_spec", "read_config_file", "split_keys"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "ConfigFile",
+    "architecture_document",
+    "data_document",
+    "model_spec",
+    "read_config_file",
+    "recipe_document",
+    "split_keys",
+]
 
 SCHEMA_VERSION = 1
 
@@ -184,14 +193,19 @@ class ConfigFile(_Required, _Section):
     recipe: ConfigRecipe = Field(description="how the trial trained")
     data: ConfigData = Field(description="the data and its split")
     # For people: only their shape is checked (and provenance.seed, which train_config uses).
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    provenance: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[Any, Any] = Field(default_factory=dict)
+    provenance: dict[Any, Any] = Field(default_factory=dict)
     weights: WeightsRef | None = None
     onnx: FileRef | None = None
 
+    @field_validator("metrics", "provenance", mode="before")
+    @classmethod
+    def _nothing_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
     @field_validator("provenance")
     @classmethod
-    def _seed(cls, provenance: dict[str, Any]) -> dict[str, Any]:
+    def _seed(cls, provenance: dict[Any, Any]) -> dict[Any, Any]:
         seed = provenance.get("seed")
         if "seed" in provenance and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise fail(f"expected int, got {found(seed)}", "seed")
@@ -234,3 +248,34 @@ def model_spec(arch: Architecture) -> ModelSpec:
     return ModelSpec(family=arch.family, width=arch.width, depth=arch.depth, norm=(arch.norm,),
                      dropout=arch.dropout, kernel_size=arch.kernel_size, stride=arch.stride,
                      padding=arch.padding)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _dump(section: Any) -> dict[str, Any]:
+    return TypeAdapter(type(section)).dump_python(section, mode="json")
+
+
+def architecture_document(model: ModelSpec, norm: str, input_shape: tuple[int, ...],
+                          n_classes: int) -> dict[str, Any]:
+    """The ``architecture`` section of a trial's model (``model`` at the trial's depth:
+    ``ModelSpec.at_depth``)."""
+    fields = {key: getattr(model, key) for key in ModelSpec.__pydantic_fields__}
+    return _dump(Architecture(**{**fields, "norm": norm, "input_shape": tuple(input_shape),
+                                 "n_classes": n_classes}))
+
+
+def recipe_document(recipe: TrainSpec) -> dict[str, Any]:
+    """The ``recipe`` section of a recipe with one learning rate."""
+    fields = {key: getattr(recipe, key) for key in TrainSpec.__pydantic_fields__}
+    return _dump(ConfigRecipe(**fields))
+
+
+def data_document(spec: DataSpec, split_seed: int, fingerprint: str) -> dict[str, Any]:
+    """The ``data`` section: the settings that shape this data set's splits (no others, so a
+    config says only what applies), its file, split seed and fingerprint."""
+    fields = {key: getattr(spec, key) for key in DataSpec.__pydantic_fields__}
+    document = _dump(ConfigData(**fields, split_seed=split_seed, fingerprint=fingerprint))
+    keep = ("name", "path", "label", *split_keys(spec.name), "split_seed", "fingerprint")
+    return {key: document[key] for key in keep if key in document}
