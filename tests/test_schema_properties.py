@@ -72,7 +72,9 @@ def mutated(draw: st.DrawFn, documents: list[dict[str, Any]]) -> tuple[Any, tupl
     elif kind == "delete":
         del node[key]
     elif kind == "unknown" and isinstance(node, dict):
-        node[draw(st.text(min_size=1, max_size=8))] = draw(JUNK)
+        unknown = draw(st.text(min_size=1, max_size=8))
+        node[unknown] = draw(JUNK)
+        path = (*parents, unknown)
     elif kind == "nest":  # a mapping where a scalar (or anything) belongs
         node[key] = {"value": node[key]}
     else:
@@ -80,11 +82,19 @@ def mutated(draw: st.DrawFn, documents: list[dict[str, Any]]) -> tuple[Any, tupl
     return document, path
 
 
-def _check_refusal(message: str, source: str) -> None:
+def _check_refusal(message: str, source: str, touched: tuple[Any, ...] = ()) -> None:
     assert "\n" not in message
     match = LINE.match(message)
     assert match, message
     assert match["source"] == source
+    if touched:  # the field named is in the section the mutation touched, or checks across
+        top = match["field"].split(".")[0].split("[")[0]
+        assert top in (str(touched[0]), "<top level>", *ACROSS), message
+
+
+# Checks across sections name the field they are about: a CNN's shape against the data, the
+# number of layers against the depth.
+ACROSS = ("model", "architecture", "layers")
 
 
 def _parse_quietly(document: Any, source: str) -> Any:
@@ -96,11 +106,11 @@ def _parse_quietly(document: Any, source: str) -> Any:
 @SETTINGS
 @given(mutated(SPACES))
 def test_a_mutated_space_is_read_or_refused_in_one_line(case: tuple[Any, tuple]) -> None:
-    document, _ = case
+    document, touched = case
     try:
         space = _parse_quietly(document, "space.yaml")
     except ActsearchError as e:
-        _check_refusal(str(e), "space.yaml")
+        _check_refusal(str(e), "space.yaml", touched)
     else:  # what it accepted, it writes back and reads again as the same space
         assert _parse_quietly(space_to_document(space), "space.yaml") == space
 
@@ -108,7 +118,7 @@ def test_a_mutated_space_is_read_or_refused_in_one_line(case: tuple[Any, tuple])
 @SETTINGS
 @given(mutated(CONFIGS), st.sampled_from([".yaml", ".json"]))
 def test_a_mutated_config_is_read_or_refused_in_one_line(tmp_path_factory, case, suffix) -> None:
-    document, _ = case
+    document, touched = case
     path = tmp_path_factory.mktemp("c") / f"c{suffix}"
     try:
         text = json.dumps(document) if suffix == ".json" else yaml.safe_dump(document)
@@ -118,7 +128,7 @@ def test_a_mutated_config_is_read_or_refused_in_one_line(tmp_path_factory, case,
     try:
         read_config_file(path)
     except ActsearchError as e:
-        _check_refusal(str(e), str(path))
+        _check_refusal(str(e), str(path), touched)
 
 
 @SETTINGS
