@@ -205,3 +205,12 @@ def test_the_old_study_still_opens() -> None:
                               storage=f"sqlite:///{FIXTURES / 'v0.1-tiny' / 'study.db'}")
     assert space_of_study(study).name == "old"
 
+
+
+def test_shipped_spaces_name_the_schema_in_their_first_line() -> None:
+    # VS Code's YAML extension reads this line; the path is relative to the space file.
+    for path in sorted((REPO / "search_spaces").glob("*.yaml")):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        prefix = "# yaml-language-server: $schema="
+        assert first.startswith(prefix), path
+        assert (path.parent / first[len(prefix):]).resolve() == SCHEMA_FILE, path
