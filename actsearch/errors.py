@@ -33,3 +33,7 @@ class ActsearchError(Exception):
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ***, for messages, logs and reports."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+class ActsearchWarning(UserWarning):
+    """A setting that works but is surely a mistake; the CLI prints it on one line."""

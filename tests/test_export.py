@@ -307,7 +307,7 @@ def test_unknown_activation(config: Path) -> None:
 
 def test_negative_alpha(config: Path) -> None:
     _edit(config, lambda d: d["layers"].__setitem__(0, {"activation": "elu", "alpha": -0.5}))
-    _one_line_error(config, r"layers\[0\]\.alpha: expected a positive number, got -0\.5")
+    _one_line_error(config, r"layers\[0\]\.alpha: expected a number > 0, got -0\.5")
 
 
 @pytest.mark.parametrize(("section", "key"), [
@@ -332,7 +332,7 @@ def test_newer_schema_version(config: Path) -> None:
 @pytest.mark.parametrize(("change", "field", "expected"), [
     ({"padding": -1}, "padding", "expected an integer >= 0 or same, got -1"),
     ({"kernel_size": [3, 3, 3]}, "kernel_size",
-     "a list of 2, one per conv layer (architecture.depth); got a list of 3"),
+     "a list of 2, one per conv layer (depth 2); got a list of 3"),
     ({"padding": 0, "kernel_size": [9, 9], "stride": 2}, "kernel_size",
      "conv layer 2 of 2 has no output (sizes 20 -> 6 -> 0;")])
 def test_bad_cnn_shapes(config: Path, change: dict, field: str, expected: str) -> None:
@@ -394,14 +394,15 @@ def test_not_a_mapping_and_not_a_config(config: Path) -> None:
     {"name": "mnist1d"}, {"name": "digits"}, {"name": "synthetic", "samples": 600},
     {"name": "npz", "path": "d.npz"}, {"name": "csv", "path": "d.csv", "label": "y"}])
 def test_data_section_lists_what_applies_and_reads_back(spec: dict, tmp_path: Path) -> None:
-    from actsearch.faces.export import _data_document, _parse_data_section
-    from actsearch.schema.space import DataSpec, FieldReader
+    from pydantic import TypeAdapter
+
+    from actsearch.schema.config import ConfigData, data_document
+    from actsearch.schema.space import DataSpec
 
     written = DataSpec(**{**spec, "path": str(tmp_path / spec["path"])} if "path" in spec
                        else spec)
-    document = _data_document(written, 3, "f00d")
+    document = data_document(written, 3, "f00d")
     assert ("test_fraction" in document) == (spec["name"] != "mnist1d")  # own test split
     assert ("samples" in document) == (spec["name"] == "synthetic")
-    read, split_seed, fingerprint = _parse_data_section(
-        FieldReader("x.yaml", "data", document), tmp_path)
-    assert (read, split_seed, fingerprint) == (written, 3, "f00d")
+    read = TypeAdapter(ConfigData).validate_python(document)
+    assert (read.spec(tmp_path), read.split_seed, read.fingerprint) == (written, 3, "f00d")

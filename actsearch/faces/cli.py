@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from actsearch.errors import EXIT_INTERRUPTED, ActsearchError
+from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, ActsearchWarning
 
 __all__ = ["main"]
 
@@ -81,28 +81,48 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
-    """List the shipped search spaces, or validate a space file with --check."""
-    from actsearch.schema.space import conv_shape_problem, list_shipped_spaces, load_space
+    """List the shipped search spaces, validate space files (--check), or print their JSON
+    Schema (--schema)."""
+    from actsearch.schema.space import list_shipped_spaces, space_json_schema
 
-    if args.check is not None:
-        space = load_space(Path(args.check))
-        data = space.data.name
-        if space.data.path is not None:  # a user file: read and check it too
-            from actsearch.training.data import read_data
+    if args.schema:
+        import json
 
-            x, y, _, _ = read_data(space.data)
-            # Reading the space could not check a CNN's shape against data it had not read.
-            problem = conv_shape_problem(space.model, max(space.depths), tuple(x.shape[1:]))
-            if problem is not None:
-                raise ActsearchError(f"{space.source}: model.kernel_size: {problem}")
-            data += f" {space.data.path}: {len(x)} samples, {len(set(y.tolist()))} classes"
-        console.print(f"{args.check}: ok ({space.name}: {space.model.family}, "
-                      f"{len(space.choices)} activations, depth "
-                      f"{'/'.join(map(str, space.depths))}, data {data})", highlight=False)
+        print(json.dumps(space_json_schema(), indent=2))
         return 0
+    if args.check:
+        bad = 0
+        for name in args.check:
+            try:
+                line = _check_space(name)
+            except ActsearchError as e:  # one line per bad file; the others still checked
+                print(f"actsearch: error: {e.for_cli()}", file=sys.stderr)
+                bad += 1
+            else:
+                console.print(line, highlight=False)
+        return EXIT_USAGE if bad else 0
     for space in list_shipped_spaces():
         console.print(f"[bold]{space.name:<16}[/bold] {space.description}", highlight=False)
     return 0
+
+
+def _check_space(name: str) -> str:
+    """Validate one space file (and a data file it names); its ``ok`` line."""
+    from actsearch.schema.space import conv_shape_problem, load_space
+
+    space = load_space(Path(name))
+    data = space.data.name
+    if space.data.path is not None:  # a user file: read and check it too
+        from actsearch.training.data import read_data
+
+        x, y, _, _ = read_data(space.data)
+        # Reading the space could not check a CNN's shape against data it had not read.
+        problem = conv_shape_problem(space.model, max(space.depths), tuple(x.shape[1:]))
+        if problem is not None:
+            raise ActsearchError(f"{space.source}: model.kernel_size: {problem}")
+        data += f" {space.data.path}: {len(x)} samples, {len(set(y.tolist()))} classes"
+    return (f"{name}: ok ({space.name}: {space.model.family}, {len(space.choices)} activations, "
+            f"depth {'/'.join(map(str, space.depths))}, data {data})")
 
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
@@ -253,7 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("spaces", help=cmd_spaces.__doc__, description=cmd_spaces.__doc__)
-    p.add_argument("--check", metavar="FILE", help="validate this space file")
+    p.add_argument("--check", metavar="FILE", nargs="+", help="validate these space files: "
+                   "one line each, exit 2 if any is bad")
+    p.add_argument("--schema", action="store_true", help="print the JSON Schema of space files "
+                   "(for editors; shipped as actsearch/schema/space.schema.json)")
     p.set_defaults(func=cmd_spaces)
 
     p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
@@ -305,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             # Optuna flags TPE's multivariate/group options as experimental on every trial.
             warnings.filterwarnings("ignore", message=".*experimental.*")
+            warnings.showwarning = _warning_line
             return args.func(args, console)
     except ActsearchError as e:
         print(f"actsearch: error: {e.for_cli()}", file=sys.stderr)
@@ -312,6 +336,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("actsearch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _warning_line(message: Warning | str, category: type[Warning], *args: object,
+                  **kwargs: object) -> None:
+    # A setting that is surely a mistake reads like an error, on one line, without source.
+    if issubclass(category, ActsearchWarning):
+        print(f"actsearch: warning: {message}", file=sys.stderr)
+    else:
+        _show_warning(message, category, *args, **kwargs)  # type: ignore[arg-type]
+
+
+_show_warning = warnings.showwarning
 
 
 def console_main() -> None:

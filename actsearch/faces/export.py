@@ -40,16 +40,15 @@ from actsearch.errors import ActsearchError
 from actsearch.models.activations import get_activation
 from actsearch.models.build import build_model
 from actsearch.models.layout import Candidate, Layer, Layout, candidate_from_params
-from actsearch.schema.space import (
-    DataSpec,
-    FieldReader,
-    ModelSpec,
-    SearchSpace,
-    conv_shape_problem,
-    parse_data_spec,
-    parse_model_spec,
-    parse_train_spec,
+from actsearch.schema.config import (
+    SCHEMA_VERSION,
+    architecture_document,
+    data_document,
+    model_spec,
+    read_config_file,
+    recipe_document,
 )
+from actsearch.schema.space import DataSpec, ModelSpec, SearchSpace
 from actsearch.training.data import DeviceData, load_data, to_device
 from actsearch.training.fit import Recipe, evaluate, fit, recipe_for, select_device
 
@@ -65,7 +64,6 @@ __all__ = [
     "train_config",
 ]
 
-SCHEMA_VERSION = 1
 FORMATS = ("yaml", "json", "onnx")
 # The retrained model must reproduce the trial: val_acc is stored rounded to 6 decimals.
 _VAL_ACC_TOLERANCE = 1e-6
@@ -157,49 +155,11 @@ def _file_name(study_name: str, number: int) -> str:
     return f"{safe}-trial{number}"
 
 
-def _data_document(spec: DataSpec, split_seed: int, fingerprint: str) -> dict[str, Any]:
-    document: dict[str, Any] = {"name": spec.name}
-    if spec.path is not None:
-        document["path"] = str(Path(spec.path).resolve())
-    if spec.label is not None:
-        document["label"] = spec.label
-    document.update({key: getattr(spec, key) for key in _split_keys(spec.name)})
-    document.update(split_seed=split_seed, fingerprint=fingerprint)
-    return document
-
-
-def _split_keys(name: str) -> tuple[str, ...]:
-    """The data settings that shape a data set's splits, the ones a config records."""
-    keys = ["val_fraction"]
-    if name != "mnist1d":  # MNIST-1D comes with its own test split
-        keys.append("test_fraction")
-    if name == "synthetic":  # the only generated set whose size is chosen
-        keys.append("samples")
-    return tuple(keys)
-
-
 def _layer_document(layer: Layer) -> dict[str, Any]:
     spec = get_activation(layer.activation)
     if spec.param is None:
         return {"activation": layer.activation}
     return {"activation": layer.activation, spec.param: layer.param}
-
-
-def _architecture_document(m: ModelSpec, norm: str, input_shape: tuple[int, ...],
-                           n_classes: int) -> dict[str, Any]:
-    """``m`` at the trial's depth (``ModelSpec.at_depth``): per-layer settings are lists only
-    where the layers differ, so a uniform CNN's config reads as it did before they existed."""
-
-    def value(v: Any) -> Any:
-        return list(v) if isinstance(v, tuple) else v
-
-    document: dict[str, Any] = {
-        "family": m.family, "width": m.width, "depth": m.depth, "norm": norm,
-        "dropout": m.dropout, "kernel_size": value(m.kernel_size), "stride": value(m.stride)}
-    if m.padding != "same":  # absent means same: configs from before padding existed load
-        document["padding"] = value(m.padding)
-    document.update(input_shape=list(input_shape), n_classes=n_classes)
-    return document
 
 
 def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
@@ -226,15 +186,11 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
     study_seed = int(study.user_attrs.get("seed", space.seed))
     return {
         "schema_version": SCHEMA_VERSION,
-        "architecture": _architecture_document(m.at_depth(candidate.layout.depth),
-                                               candidate.norm, input_shape, n_classes),
+        "architecture": architecture_document(m.at_depth(candidate.layout.depth),
+                                              candidate.norm, input_shape, n_classes),
         "layers": [_layer_document(layer) for layer in candidate.layout.layers],
-        "recipe": {
-            "optimizer": recipe.optimizer, "lr": recipe.lr, "weight_decay": recipe.weight_decay,
-            "batch_size": recipe.batch_size, "epochs": recipe.epochs,
-            "schedule": recipe.schedule,
-        },
-        "data": _data_document(space.data, study_seed, fingerprint),
+        "recipe": recipe_document(recipe),
+        "data": data_document(space.data, study_seed, fingerprint),
         "metrics": metrics,
         "provenance": {
             "study": study.study_name,
@@ -428,156 +384,25 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
 # ----------------------------------------------------------------------------- reading
 
 
-def _read_document(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ActsearchError(f"{path}: cannot read the config ({e})") from None
-    if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ActsearchError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
-    if path.suffix not in (".yaml", ".yml"):
-        raise ActsearchError(f"{path}: expected a .yaml, .yml or .json config")
-    try:
-        # safe_load builds only plain data: a python/object tag is refused, never run.
-        return yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as e:
-        mark = e.problem_mark
-        where = f"line {mark.line + 1}" if mark is not None else "<document>"
-        raise ActsearchError(f"{path}: {where}: YAML tags that construct objects are not "
-                             f"allowed in a config ({e.problem})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "<document>"
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ActsearchError(f"{path}: {where}: not valid YAML ({problem})") from None
-
-
-def _require(f: FieldReader, keys: tuple[str, ...]) -> None:
-    # The space parsers fill in defaults; an exported config must say everything, since a
-    # default that changed between versions would silently train a different model.
-    for key in keys:
-        if key not in f.value or f.value[key] is None:
-            f.fail(f.path(key), "missing field")
-
-
-def _parse_architecture(f: FieldReader) -> tuple[ModelSpec, tuple[int, ...], int]:
-    _require(f, ("family", "width", "depth", "norm", "dropout", "kernel_size", "stride",
-                 "input_shape", "n_classes"))
-    shape = f.get("input_shape", list, None)
-    if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
-        f.fail(f.path("input_shape"), f"expected a list of positive integers, got {shape}")
-    n_classes = f.get("n_classes", int, None)
-    if n_classes < 2:
-        f.fail(f.path("n_classes"), f"expected at least 2 classes, got {n_classes}")
-    f.get("depth", int, None)  # one depth, not a searched range
-    f.get("norm", str, None)  # the norm the trial used, not a list of choices
-    rest = {k: v for k, v in f.value.items() if k not in ("input_shape", "n_classes")}
-    arch = parse_model_spec(FieldReader(f.source, f.where, rest))
-    assert isinstance(arch.depth, int)
-    problem = conv_shape_problem(arch, arch.depth, tuple(shape))
-    if problem is not None:
-        f.fail(f.path("kernel_size"), problem)
-    return arch, tuple(shape), n_classes
-
-
-def _parse_layers(f: FieldReader, raw: Any, depth: int) -> Layout:
-    if not isinstance(raw, list):
-        f.fail("layers", "missing field; expected a list of layers"
-               if raw is None else "expected a list of layers")
-    if len(raw) != depth:
-        f.fail("layers", f"expected {depth} layers (architecture.depth), got {len(raw)}")
-    layers = []
-    for i, item in enumerate(raw):
-        lf = FieldReader(f.source, f"layers[{i}]", item)
-        _require(lf, ("activation",))
-        name = lf.get("activation", str, None)
-        try:
-            spec = get_activation(name)
-        except ActsearchError as e:
-            lf.fail(lf.path("activation"), str(e))
-        param = None
-        if spec.param is not None:
-            _require(lf, (spec.param,))
-            param = lf.get(spec.param, float, None)
-            if not (math.isfinite(param) and param > 0):
-                lf.fail(lf.path(spec.param), f"expected a positive number, got {param}")
-        lf.done()
-        layers.append(Layer(spec.name, param))
-    return Layout(tuple(layers))
-
-
-def _parse_recipe(f: FieldReader) -> Recipe:
-    _require(f, ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule"))
-    f.get("lr", float, None)  # one learning rate, not a searched range
-    t = parse_train_spec(f)
-    assert isinstance(t.lr, float)
-    return Recipe(t.optimizer, t.lr, t.weight_decay, t.batch_size, t.epochs, t.schedule)
-
-
-def _parse_data_section(f: FieldReader, base: Path) -> tuple[DataSpec, int, str]:
-    _require(f, ("name",))
-    _require(f, (*_split_keys(f.value["name"]), "split_seed", "fingerprint"))
-    split_seed = f.get("split_seed", int, None)
-    fingerprint = f.get("fingerprint", str, None)
-    rest = {k: v for k, v in f.value.items() if k not in ("split_seed", "fingerprint")}
-    spec = parse_data_spec(FieldReader(f.source, f.where, rest), base)
-    return spec, split_seed, fingerprint
-
-
-def _parse_file_ref(f: FieldReader, base: Path, extra: tuple[str, ...]) -> tuple[Path, str]:
-    _require(f, ("file", "sha256"))
-    name = f.get("file", str, None)
-    if Path(name).name != name or name in ("", ".", ".."):
-        f.fail(f.path("file"), f"expected a file name beside the config, got {name!r}")
-    sha = f.get("sha256", str, None)
-    if not re.fullmatch(r"[0-9a-f]{64}", sha):
-        f.fail(f.path("sha256"), "expected 64 lowercase hex digits")
-    for key in extra:
-        f.get(key, float, None)
-    f.done()
-    return base / name, sha
-
-
 def read_config(path: str | Path) -> ExportedConfig:
     """Read and validate an exported config (YAML or JSON); nothing in it is executed."""
     path = Path(path)
-    document = _read_document(path)
-    source = str(path)
-    top = FieldReader(source, "", document)
-    _require(top, ("schema_version",))
-    version = top.get("schema_version", int, None)
-    if version > SCHEMA_VERSION:
-        top.fail("schema_version", f"written by a newer actsearch (schema {version}); this "
-                 f"version reads schema {SCHEMA_VERSION}: upgrade actsearch")
-    if version < 1:
-        top.fail("schema_version", f"expected {SCHEMA_VERSION}, got {version}")
-    for key in ("architecture", "layers", "recipe", "data"):
-        _require(top, (key,))
-    arch, input_shape, n_classes = _parse_architecture(top.sub("architecture"))
-    top.seen.add("layers")
-    layout = _parse_layers(top, document.get("layers"), arch.depth)
-    recipe = _parse_recipe(top.sub("recipe"))
-    data, split_seed, fingerprint = _parse_data_section(top.sub("data"), path.parent)
-    # Metrics and provenance are for people; only their shape is checked.
-    metrics = top.sub("metrics").value
-    provenance_f = top.sub("provenance")
-    provenance = provenance_f.value
-    if "seed" in provenance:
-        provenance_f.get("seed", int, None)
-    weights = weights_sha = onnx = None
-    if document.get("weights") is not None:
-        weights, weights_sha = _parse_file_ref(top.sub("weights"), path.parent, ("val_acc",))
-    top.seen.add("weights")
-    if document.get("onnx") is not None:
-        onnx, _ = _parse_file_ref(top.sub("onnx"), path.parent, ())
-    top.seen.add("onnx")
-    top.done()
-    return ExportedConfig(source, arch, layout, input_shape, n_classes, recipe, data,
-                          split_seed, fingerprint, dict(metrics), dict(provenance), weights,
-                          weights_sha, onnx)
+    c = read_config_file(path)
+    layout = Layout(tuple(Layer(get_activation(entry.activation).name,
+                                next(iter(entry.param.values()), None))
+                          for entry in c.layers))
+    weights = onnx = None
+    if c.weights is not None:
+        weights = path.parent / c.weights.file
+    if c.onnx is not None:
+        onnx = path.parent / c.onnx.file
+    r = c.recipe
+    recipe = Recipe(r.optimizer, r.lr, r.weight_decay, r.batch_size, r.epochs, r.schedule)
+    return ExportedConfig(str(path), model_spec(c.architecture), layout,
+                          c.architecture.input_shape, c.architecture.n_classes, recipe,
+                          c.data.spec(path.parent), c.data.split_seed, c.data.fingerprint,
+                          dict(c.metrics), dict(c.provenance), weights,
+                          None if c.weights is None else c.weights.sha256, onnx)
 
 
 def _load_weights(config: ExportedConfig, model: nn.Module) -> None:

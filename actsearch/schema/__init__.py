@@ -1,1 +1,2 @@
-"""File formats a user writes: space files (validated, one-line errors). No torch."""
+"""File formats a user writes, declared once: space files and exported configs (pydantic;
+validated with one-line errors; JSON Schema for editors). No torch."""

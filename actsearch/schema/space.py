@@ -1,30 +1,53 @@
-"""Search-space files: the schema, loading a YAML file, and validation.
+"""Search-space files, declared once: each field's type, default, bounds and description.
 
-Every mistake in a space file raises one ActsearchError whose message names the file, the field
-(as a dotted path) and what was expected. The file is read with yaml.safe_load only.
-This module does not import torch, so `actsearch spaces` starts fast.
+The pydantic dataclasses below are the declaration. Everything else derives from it: reading
+and validating a file (``load_space``; every mistake is one ``ActsearchError`` line naming the
+file, the field as a dotted path, the value found and what was expected), the defaults the
+rest of actsearch uses (``ModelSpec``, ``TrainSpec`` -- also the training recipe -- and
+``DataSpec`` are these same classes), the document a study stores (``space_to_document``), the
+JSON Schema editors check files against (``space_json_schema``) and the README's field table
+(``field_table``). This module does not import torch, so `actsearch spaces` starts fast.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
+import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import warnings
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
-import yaml
+from pydantic import (
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    Tag,
+    TypeAdapter,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
-from actsearch.errors import ActsearchError
+from actsearch.errors import ActsearchError, ActsearchWarning
 from actsearch.models.activations import DEFAULT_CHOICES, activation_names, get_activation
+from actsearch.schema.documents import expect, fail, read_document, validate
 
 __all__ = [
     "DATASETS",
-    "FieldReader",
     "KNOWN_INPUT_SHAPES",
+    "KNOWN_SAMPLES",
+    "MAX_PARAMETERS",
     "OBJECTIVES",
+    "SCHEMA_FILE",
     "STUDY_NAME",
     "ConvLayer",
     "DataSpec",
@@ -33,36 +56,37 @@ __all__ = [
     "ModelSpec",
     "PrunerSpec",
     "SearchSpace",
+    "SpaceFile",
     "TrainSpec",
     "conv_output_sizes",
     "conv_shape_problem",
+    "field_table",
+    "held_out",
     "list_shipped_spaces",
     "load_space",
-    "parse_data_spec",
-    "parse_model_spec",
     "parse_space",
-    "parse_train_spec",
     "resolve_space_path",
+    "space_json_schema",
     "space_to_document",
 ]
 
 DATASETS = ("mnist1d", "digits", "synthetic", "npz", "csv")
-FAMILIES = ("mlp", "cnn1d", "cnn2d")
-NORMS = ("none", "batch", "layer")
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine")
-SAMPLERS = ("tpe", "random")
-# The settings each pruner accepts, with the type each must have.
-PRUNER_SETTINGS: dict[str, dict[str, type]] = {
-    "median": {"n_startup_trials": int, "n_warmup_steps": int, "interval_steps": int,
-               "n_min_trials": int},
-    "percentile": {"percentile": float, "n_startup_trials": int, "n_warmup_steps": int,
-                   "interval_steps": int, "n_min_trials": int},
-    "successive_halving": {"min_resource": int, "reduction_factor": int,
-                           "min_early_stopping_rate": int, "bootstrap_count": int},
-    "hyperband": {"min_resource": int, "max_resource": int, "reduction_factor": int,
-                  "bootstrap_count": int},
-    "none": {},
+Dataset = Literal["mnist1d", "digits", "synthetic", "npz", "csv"]
+Family = Literal["mlp", "cnn1d", "cnn2d"]
+Norm = Literal["none", "batch", "layer"]
+Optimizer = Literal["adam", "adamw", "sgd"]
+Schedule = Literal["constant", "cosine"]
+Sampler = Literal["tpe", "random"]
+PrunerName = Literal["median", "percentile", "successive_halving", "hyperband", "none"]
+# The settings each pruner accepts (PrunerSection declares their types and bounds).
+PRUNER_SETTINGS: dict[str, tuple[str, ...]] = {
+    "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+    "percentile": ("percentile", "n_startup_trials", "n_warmup_steps", "interval_steps",
+                   "n_min_trials"),
+    "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate",
+                           "bootstrap_count"),
+    "hyperband": ("min_resource", "max_resource", "reduction_factor", "bootstrap_count"),
+    "none": (),
 }
 DEFAULT_SPACE = "mnist1d_mlp"
 # One sample's shape for the data sets whose shape never changes, so that a CNN shape that
@@ -70,6 +94,14 @@ DEFAULT_SPACE = "mnist1d_mlp"
 # checks these against training/data.py).
 KNOWN_INPUT_SHAPES: dict[str, tuple[int, ...]] = {"mnist1d": (40,), "digits": (8, 8),
                                                   "synthetic": (20,)}
+# The samples the fixed data sets have before the validation split (MNIST-1D's test split is
+# its own; digits' is carved with test_fraction): a batch larger than the training split is
+# flagged when the space is read. Checked against training/data.py like the shapes.
+KNOWN_SAMPLES: dict[str, int] = {"mnist1d": 4000, "digits": 1797}
+# A model whose hidden layers hold more parameters than this cannot train on any one machine:
+# 1e11 float32 weights are 400 GB, and training with Adam keeps four times that (weights,
+# gradients, two moments). Refused when the space is read, before anything is allocated.
+MAX_PARAMETERS = 10**11
 # A space's and a study's name become a folder under runs/: no path separators, no "..".
 STUDY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # Objective names a space may list, with their natural direction and exact meaning. The values
@@ -86,33 +118,158 @@ OBJECTIVES: dict[str, tuple[str, str]] = {
                            "fraction + |log10 gradient ratio first/last layer| / 10"),
     "dead_units": ("min", "largest per-layer dead-unit fraction"),
 }
+# Where the JSON Schema of space files ships (generated by ``space_json_schema``; a test
+# keeps the two equal). Shipped spaces name it relative to themselves in their first line.
+SCHEMA_FILE = Path(__file__).resolve().parent / "space.schema.json"
+
+# Every section refuses unknown keys and non-finite numbers; integers stay integers (no bool,
+# no "3"), and an integer is taken where a float is expected, as YAML writes 1 for 1.0.
+_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-@dataclass(frozen=True)
-class FloatRange:
+def held_out(n: int, fraction: float) -> int:
+    """How many of ``n`` samples a split of ``fraction`` holds out (at least one)."""
+    return max(1, round(n * fraction))
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class _Section:
+    """A mapping of a document: empty when given as nothing; an unknown key is named, with the
+    keys that are allowed there."""
+
+    @classmethod
+    def _keys(cls, value: dict[Any, Any]) -> tuple[str, ...]:
+        return tuple(cls.__pydantic_fields__)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, value: Any) -> Any:
+        if value is None:  # `data:` with nothing under it: every default
+            return {}
+        if isinstance(value, dict):
+            allowed = cls._keys(value)
+            for key in value:
+                if key not in allowed:
+                    names = ", ".join(sorted(allowed))
+                    if isinstance(key, str) and re.fullmatch(r"[A-Za-z_][\w-]*", key):
+                        raise fail(f"unknown key; expected one of: {names}", key)
+                    # A key no field could have is shown quoted, after the mapping's path.
+                    raise fail(f"unknown key {key!r}; expected one of: {names}")
+            return cls._prepare(value)
+        return value
+
+    @classmethod
+    def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:
+        """A document's mapping, its keys checked, as the fields take it."""
+        return value
+
+
+def _ranges_schema(schema: dict[str, Any]) -> None:
+    # A range's low and high default to the setting's own range (an activation's in the
+    # registry, the learning rate's LR_RANGE), so a file may give either alone.
+    schema.pop("required", None)
+
+
+@dataclass(frozen=True, config={**_CONFIG, "json_schema_extra": _ranges_schema})
+class FloatRange(_Section):
     """A searched float: Optuna's suggest_float(low, high, log=log)."""
 
-    low: float
-    high: float
-    log: bool = False
+    low: StrictFloat = Field(gt=0, description="the smallest value tried")
+    high: StrictFloat = Field(gt=0, description="the largest value tried")
+    log: StrictBool = Field(False, description="sample on a log scale")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloatRange:
+        if self.low > self.high:
+            raise fail(f"expected low <= high, got low={self.low} > high={self.high}", "low")
+        return self
 
 
-@dataclass(frozen=True)
-class IntRange:
+@dataclass(frozen=True, config=_CONFIG)
+class IntRange(_Section):
     """A searched integer: Optuna's suggest_int(low, high)."""
 
-    low: int
-    high: int
+    low: StrictInt = Field(1, ge=1, description="the smallest value tried")
+    high: StrictInt = Field(3, ge=1, description="the largest value tried")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if self.low > self.high:
+            raise fail(f"expected low <= high, got {self.low} > {self.high}", "low")
+        return self
 
 
-@dataclass(frozen=True)
-class DataSpec:
-    name: str = "mnist1d"
-    path: str | None = None  # npz/csv only; relative paths are relative to the space file
-    label: str | None = None  # csv only: the name of the label column
-    val_fraction: float = 0.2  # carved from the training part, seeded
-    test_fraction: float = 0.2  # npz/csv/digits/synthetic: held out before anything else
-    samples: int = 2000  # synthetic only
+# The learning rate's range where `lr: {...}` leaves low, high or log out.
+LR_RANGE = FloatRange(1e-4, 1e-2, True)
+
+
+def _one_or(kinds: tuple[type, ...], tag: str, expected: str,
+            one: tuple[type, ...] = (int, float)) -> Discriminator:
+    """A union of one value (of a kind in ``one``) or ``tag`` (a list or a range), told apart by
+    the value's kind; any other kind is refused as ``expected <expected>``."""
+
+    def pick(value: Any) -> str | None:
+        if isinstance(value, kinds):
+            return tag
+        if isinstance(value, one) and not isinstance(value, bool):
+            return "one"
+        return None
+
+    return Discriminator(pick, custom_error_type="wrong_type", custom_error_message=expected,
+                         custom_error_context={"expected": expected})
+
+
+Positive = Annotated[StrictInt, Field(ge=1), expect("an integer >= 1")]
+Padding = Annotated[Annotated[StrictInt, Field(ge=0)] | Literal["same"],
+                    expect("an integer >= 0 or same")]
+# A CNN setting: one value for every conv layer, or one per conv layer (input side first).
+PerLayer = Annotated[Annotated[Positive, Tag("one")]
+                     | Annotated[tuple[Positive, ...], Tag("list")],
+                     _one_or((list, tuple), "list", "int or list")]
+PerLayerPadding = Annotated[Annotated[Padding, Tag("one")]
+                            | Annotated[tuple[Padding, ...], Tag("list")],
+                            _one_or((list, tuple), "list", "an integer >= 0, same or a list",
+                                    (int, float, str))]
+Depth = Annotated[Annotated[StrictInt, Field(ge=1), Tag("one")]
+                  | Annotated[IntRange, Tag("range")],
+                  _one_or((dict, IntRange), "range", "int or a mapping {low, high}")]
+NormChoice = Annotated[Annotated[Norm, Tag("one")]
+                       | Annotated[tuple[Norm, ...], Field(min_length=1), Tag("list")],
+                       _one_or((list, tuple), "list", "a norm or a list", (str,))]
+LearningRate = Annotated[Annotated[StrictFloat, Field(gt=0), Tag("one")]
+                         | Annotated[FloatRange, Tag("range")],
+                         _one_or((dict, FloatRange), "range",
+                                 "float or a mapping {low, high, log}")]
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class DataSpec(_Section):
+    """The data set and its splits."""
+
+    name: Dataset = Field("mnist1d", description="the data set")
+    val_fraction: StrictFloat = Field(0.2, gt=0, lt=1, description="carved from the training "
+                                      "part with the seed")
+    test_fraction: StrictFloat = Field(0.2, gt=0, lt=1, description="held out (seed 0) when a "
+                                       "data set has no test split of its own")
+    samples: StrictInt = Field(2000, ge=20, description="synthetic only: how many samples")
+    path: StrictStr | None = Field(None, exclude_if=lambda v: v is None,
+                                   description="npz (arrays X, y) or csv; relative to the "
+                                   "space file")
+    label: StrictStr | None = Field(None, exclude_if=lambda v: v is None,
+                                    description="csv only: the label column")
+
+    @field_serializer("path")
+    def _absolute(self, path: str | None) -> str | None:
+        # A stored or exported document must find the file from any working directory.
+        return None if path is None else str(Path(path).resolve())
+
+    @model_validator(mode="after")
+    def _file_named(self) -> DataSpec:
+        if self.name in ("npz", "csv") and self.path is None:
+            raise fail(f"data set {self.name!r} needs a file path", "path")
+        if self.name == "csv" and self.label is None:
+            raise fail("csv data needs the name of its label column", "label")
+        return self
 
 
 class ConvLayer(NamedTuple):
@@ -123,22 +280,56 @@ class ConvLayer(NamedTuple):
     padding: int
 
 
-# A CNN setting: one value for every conv layer, or one per conv layer (input side first).
-PerLayer = int | tuple[int, ...]
+@dataclass(frozen=True, config=_CONFIG)
+class ModelSpec(_Section):
+    """The network: a constant-width MLP or CNN; one activation per hidden layer."""
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    family: str = "mlp"
-    width: int = 100  # hidden units per layer (mlp) or channels per layer (cnn)
-    depth: int | IntRange = 3  # number of hidden layers, each with its own activation
-    norm: tuple[str, ...] = ("none",)  # one entry: fixed; several: searched
-    dropout: float = 0.0
+    family: Family = Field("mlp", description="mlp, or a CNN over 1-D or 2-D samples")
+    width: StrictInt = Field(100, ge=1, description="units (mlp) or channels (cnn) per hidden "
+                             "layer")
+    depth: Depth = Field(3, description="hidden layers, each with its own activation; "
+                         "{low, high} searches it")
+    norm: NormChoice = Field(("none",), description="one: fixed; a list: searched")
+    dropout: StrictFloat = Field(0.0, ge=0, lt=1, description="AlphaDropout after SELU, Dropout "
+                                 "elsewhere")
     # cnn only. A tuple has one entry per conv layer, as many as the (highest) depth; a
-    # searched depth d uses the first d. "same" padding is kernel_size // 2.
-    kernel_size: PerLayer = 5
-    stride: PerLayer = 1
-    padding: int | str | tuple[int | str, ...] = "same"
+    # searched depth d uses the first d.
+    kernel_size: PerLayer = Field(5, description="cnn only: one for every conv layer, or a list "
+                                  "with one per layer")
+    stride: PerLayer = Field(1, description="cnn only: the same")
+    # Written to documents only when set: a study stores its space's document and compares it
+    # on resume, so the document of a space from before padding existed must not change.
+    padding: PerLayerPadding = Field("same", exclude_if=lambda v: v == "same",
+                                     description="cnn only: same (kernel_size // 2), a number, "
+                                     "or a list")
+
+    @field_validator("norm")
+    @classmethod
+    def _one_norm(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        layers = self.depth.high if isinstance(self.depth, IntRange) else self.depth
+        for key, expected in (("kernel_size", "an integer >= 1"), ("stride", "an integer >= 1"),
+                              ("padding", "an integer >= 0 or same")):
+            value = getattr(self, key)
+            if isinstance(value, tuple) and len(value) != layers:
+                which = (f"one per conv layer up to the highest depth, {layers} (a depth d uses "
+                         f"the first d)" if isinstance(self.depth, IntRange)
+                         else f"one per conv layer (depth {layers})")
+                raise fail(f"expected {expected} or a list of {layers}, {which}; got a list of "
+                           f"{len(value)}", key)
+        per_layer = self.width * self.width
+        if self.family != "mlp":
+            kernel = max(self.kernel_size) if isinstance(self.kernel_size, tuple) \
+                else self.kernel_size
+            per_layer *= kernel ** (2 if self.family == "cnn2d" else 1)
+        if per_layer * layers > MAX_PARAMETERS:
+            raise fail(f"{layers} hidden layers of width {self.width} hold about "
+                       f"{per_layer * layers:.1e} parameters; expected at most "
+                       f"{MAX_PARAMETERS:.0e}, more than any one machine can train", "width")
+        return self
 
     def conv_layers(self, depth: int) -> list[ConvLayer]:
         """The first ``depth`` conv layers' kernel size, stride and padding, input side first."""
@@ -166,9 +357,8 @@ class ModelSpec:
             entries = value[:depth]
             return entries[0] if len(set(entries)) == 1 else entries
 
-        return ModelSpec(family=self.family, width=self.width, depth=depth, norm=self.norm,
-                         dropout=self.dropout, kernel_size=cut(self.kernel_size),
-                         stride=cut(self.stride), padding=cut(self.padding))
+        return dataclasses.replace(self, depth=depth, kernel_size=cut(self.kernel_size),
+                                   stride=cut(self.stride), padding=cut(self.padding))
 
 
 def conv_output_sizes(spec: ModelSpec, depth: int,
@@ -209,20 +399,255 @@ def _setting(value: Any) -> str:
     return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else str(value)
 
 
-@dataclass(frozen=True)
-class TrainSpec:
-    optimizer: str = "adam"
-    lr: float | FloatRange = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 100
-    epochs: int = 20
-    schedule: str = "constant"  # cosine anneals the lr to 0 over the epochs
+@dataclass(frozen=True, config=_CONFIG)
+class TrainSpec(_Section):
+    """How to train one candidate (``training.fit.Recipe`` is this, with one learning rate)."""
+
+    optimizer: Optimizer = Field("adam", description="sgd: Nesterov momentum 0.9")
+    lr: LearningRate = Field(1e-3, description="the learning rate; {low, high, log} searches it "
+                             f"(default range {LR_RANGE.low:g}..{LR_RANGE.high:g}, log)")
+    weight_decay: StrictFloat = Field(0.0, ge=0, description="the optimizer's weight decay")
+    batch_size: StrictInt = Field(100, ge=1, description="samples per training step")
+    epochs: StrictInt = Field(20, ge=1, description="passes over the training split")
+    schedule: Schedule = Field("constant", description="cosine anneals the lr to 0 over the "
+                               "epochs")
+
+    @field_validator("lr", mode="before")
+    @classmethod
+    def _lr_range(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # what the range leaves out, LR_RANGE says
+            return {"low": LR_RANGE.low, "high": LR_RANGE.high, "log": LR_RANGE.log, **value}
+        return value
+
+
+_Count = Annotated[StrictInt, Field(ge=0)]
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class PrunerSection(_Section):
+    """Optuna's pruner and its own settings, as Optuna names them; a setting left out takes
+    Optuna's default."""
+
+    name: PrunerName = Field("median", description="none: never prune")
+    # None: not given (an explicit null is refused: the types admit no None).
+    n_startup_trials: _Count = Field(None, description="median/percentile: trials before "
+                                     "pruning starts")
+    n_warmup_steps: _Count = Field(None, description="median/percentile: epochs before a trial "
+                                   "can be pruned")
+    interval_steps: _Count = Field(None, description="median/percentile: epochs between checks")
+    n_min_trials: _Count = Field(None, description="median/percentile: trials reporting an "
+                                 "epoch before it is judged")
+    percentile: Annotated[StrictFloat, Field(ge=0, le=100)] = Field(
+        None, description="percentile: the percentile a trial must beat")
+    min_resource: _Count = Field(None, description="successive_halving/hyperband: epochs of "
+                                 "the first rung")
+    max_resource: _Count = Field(None, description="hyperband: epochs of the last rung")
+    reduction_factor: _Count = Field(None, description="successive_halving/hyperband: 1/keep "
+                                     "fraction per rung")
+    min_early_stopping_rate: _Count = Field(None, description="successive_halving: rungs "
+                                            "skipped")
+    bootstrap_count: _Count = Field(None, description="successive_halving/hyperband: trials a "
+                                    "rung waits for")
+
+    @classmethod
+    def _keys(cls, value: dict[Any, Any]) -> tuple[str, ...]:
+        name = value.get("name", cls.__pydantic_fields__["name"].default)
+        if isinstance(name, str) and name in PRUNER_SETTINGS:
+            return ("name", *PRUNER_SETTINGS[name])
+        return tuple(cls.__pydantic_fields__)  # the name's own error comes first
+
+    def settings(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in PRUNER_SETTINGS[self.name]
+                if getattr(self, key) is not None}
 
 
 @dataclass(frozen=True)
 class PrunerSpec:
-    name: str = "median"
-    settings: dict[str, Any] = field(default_factory=dict)
+    """The validated pruner: its name and the settings the file gave."""
+
+    name: str
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class SamplerSection(_Section):
+    name: Sampler = Field("tpe", description="tpe (multivariate, grouped; constant liar with "
+                          "populations and workers) or random")
+    seed: StrictInt = Field(0, ge=0, description="seeds the sampler and every trial's training")
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class BudgetSection(_Section):
+    trials: StrictInt = Field(50, ge=1, description="finished trials the study should hold")
+    timeout: Annotated[StrictFloat, Field(gt=0)] | None = Field(
+        None, description="seconds; stop starting trials after it")
+
+
+def _param_keys(choices: Any) -> dict[str, str]:
+    """``{<name>_<param>: name}`` of the parametrised activations among ``choices``."""
+    return {f"{name}_{get_activation(name).param}": name for name in choices
+            if name in activation_names() and get_activation(name).param is not None}
+
+
+# The registry's activations when this module is imported, before any user's registration.
+_BUILTIN_ACTIVATIONS = tuple(activation_names())
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class ActivationsSection(_Section):
+    """What each hidden layer may use, and the ranges of their parameters."""
+
+    choices: tuple[StrictStr, ...] = Field(DEFAULT_CHOICES, description="activation names, one "
+                                           "picked per layer; also: " + ", ".join(
+                                               n for n in _BUILTIN_ACTIVATIONS
+                                               if n not in DEFAULT_CHOICES))
+    # Filled from the file's <name>_<param> keys (e.g. elu_alpha), one per parametrised choice.
+    ranges: dict[str, FloatRange] = Field(default_factory=dict)
+
+    @classmethod
+    def _keys(cls, value: dict[Any, Any]) -> tuple[str, ...]:
+        choices = value.get("choices", DEFAULT_CHOICES)
+        if not (isinstance(choices, (list, tuple)) and all(isinstance(c, str) for c in choices)):
+            return ("choices",)  # the choices' own error comes first
+        for key, name in _param_keys(activation_names()).items():
+            if key in value and name not in choices:  # better said than "unknown key"
+                raise fail(f"{name} is not in activations.choices; add it there or remove "
+                           f"{key}", key)
+        return ("choices", *_param_keys(choices))
+
+    @classmethod
+    def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:
+        choices = value.get("choices", DEFAULT_CHOICES)
+        if not (isinstance(choices, (list, tuple)) and all(isinstance(c, str) for c in choices)):
+            return value
+        ranges = {}
+        for key, name in _param_keys(choices).items():
+            # What the file's range leaves out, the registry's range for the activation says.
+            spec, given = get_activation(name), value.get(key)
+            if given is not None:
+                ranges[key] = ({"low": spec.low, "high": spec.high, "log": spec.log, **given}
+                               if isinstance(given, dict) else given)
+        return {"choices": choices, "ranges": ranges}
+
+    @model_validator(mode="after")
+    def _every_range(self) -> ActivationsSection:
+        # A parametrised choice whose range the file leaves out searches the registry's.
+        ranges = {}
+        for key, name in _param_keys(self.choices).items():
+            spec = get_activation(name)
+            ranges[key] = self.ranges.get(key) or FloatRange(spec.low, spec.high, spec.log)
+        object.__setattr__(self, "ranges", ranges)  # still being built: frozen only after
+        return self
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _a_list(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):  # not a set: the order names the layers' params
+            raise PydanticCustomError("wrong_type", "expected a list", {"expected": "a list"})
+        return value
+
+    @field_validator("choices")
+    @classmethod
+    def _registered(cls, choices: tuple[str, ...]) -> tuple[str, ...]:
+        if not choices:
+            raise fail("expected a non-empty list of activation names")
+        for i, name in enumerate(choices):
+            try:
+                get_activation(name)
+            except ActsearchError as e:
+                raise fail(str(e), f"[{i}]") from None
+            if name in choices[:i]:
+                raise fail(f"activation {name!r} is listed twice", f"[{i}]")
+        return choices
+
+
+def _objectives(raw: Any) -> tuple[tuple[str, str], ...]:
+    """``objectives: [accuracy: max, latency: min]`` (a bare name takes its usual direction)."""
+    if not isinstance(raw, (list, tuple)):
+        raise PydanticCustomError("wrong_type", "expected a list", {"expected": "a list"})
+    if not raw:
+        raise fail("expected at least one objective")
+    names = ", ".join(OBJECTIVES)
+    objectives: list[tuple[str, str]] = []
+    for i, item in enumerate(raw):
+        where = f"[{i}]"
+        if isinstance(item, str):
+            item = {item: OBJECTIVES.get(item, ("max", ""))[0]}
+        if not isinstance(item, dict) or len(item) != 1:
+            raise fail("expected 'name: max' or 'name: min'", where)
+        (name, direction), = item.items()
+        if name not in OBJECTIVES:
+            raise fail(f"unknown objective {name!r}; expected one of: {names}", where)
+        if direction not in ("max", "min"):
+            raise fail(f"expected max or min for {name}, got {direction!r}", where)
+        if any(name == seen for seen, _ in objectives):
+            raise fail(f"objective {name!r} is listed twice", where)
+        objectives.append((name, direction))
+    if objectives[0] != ("accuracy", "max"):
+        # Pruning and every table rank by validation accuracy: it leads, the rest follow.
+        raise fail("expected 'accuracy: max' first (pruning and tables rank by it), got "
+                   f"'{objectives[0][0]}: {objectives[0][1]}'", "[0]")
+    return tuple(objectives)
+
+
+ObjectiveName = Literal["accuracy", "latency", "latency_big", "throughput", "convergence",
+                        "instability", "dead_units"]
+Objectives = Annotated[
+    tuple[tuple[str, str], ...],
+    PlainValidator(_objectives, json_schema_input_type=list[
+        ObjectiveName | dict[ObjectiveName, Literal["max", "min"]]])]
+Population = Annotated[Annotated[StrictInt, Field(ge=1)] | Literal["auto"],
+                       expect("a positive integer or auto")]
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class SpaceFile(_Section):
+    """A search-space file: what to search, on which data, with which recipe."""
+
+    # None: the file's name without .yaml.
+    name: StrictStr | None = Field(None, description="the study's default name (default: the "
+                                   "file's name)")
+    description: StrictStr = Field("", description="one line for `actsearch spaces`")
+    data: DataSpec = Field(default_factory=DataSpec, description="the data set")
+    model: ModelSpec = Field(default_factory=ModelSpec, description="the network")
+    activations: ActivationsSection = Field(default_factory=ActivationsSection,
+                                            description="the per-layer choices")
+    train: TrainSpec = Field(default_factory=TrainSpec, description="the training recipe")
+    pruner: PrunerSection = Field(default_factory=PrunerSection, description="Optuna's pruner")
+    sampler: SamplerSection = Field(default_factory=SamplerSection, description="Optuna's "
+                                    "sampler")
+    budget: BudgetSection = Field(default_factory=BudgetSection, description="when to stop")
+    population: Population = Field("auto", description="candidates trained at once: a number, "
+                                   "or auto (64 on CUDA, 1 on the CPU)")
+    objectives: Objectives = Field((("accuracy", "max"),),
+                                   json_schema_extra={"default": [{"accuracy": "max"}]},
+                                   description="accuracy: max first, "
+                                   "then others: " + ", ".join(OBJECTIVES))
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str | None) -> str | None:
+        if name is not None and not STUDY_NAME.fullmatch(name):
+            raise fail(f"expected letters, digits, '_', '-' or '.' (it names the run folder), "
+                       f"got {name!r}")
+        return name
+
+    @model_validator(mode="after")
+    def _fits_the_data(self) -> SpaceFile:
+        model, data = self.model, self.data
+        if model.family == "cnn2d" and data.name == "mnist1d":
+            raise fail("cnn2d needs image data (digits, or npz with 4-D X)", "model.family")
+        if data.name in KNOWN_INPUT_SHAPES:
+            # A layer that shrinks the input to nothing does so at every depth from it on:
+            # checking the deepest candidate checks them all.
+            depth = model.depth.high if isinstance(model.depth, IntRange) else model.depth
+            problem = conv_shape_problem(model, depth, KNOWN_INPUT_SHAPES[data.name])
+            if problem is not None:
+                raise fail(problem, "model.kernel_size")
+        return self
+
+
+_SPACE_FILE = TypeAdapter(SpaceFile)
 
 
 @dataclass(frozen=True)
@@ -238,13 +663,13 @@ class SearchSpace:
     param_ranges: dict[str, FloatRange]  # per parametrised activation in choices
     train: TrainSpec
     pruner: PrunerSpec
-    sampler: str = "tpe"
-    seed: int = 0
-    trials: int = 50
-    timeout: float | None = None
-    population: int | str = "auto"  # candidates trained at once: a number, or auto
+    sampler: str
+    seed: int
+    trials: int
+    timeout: float | None
+    population: int | str  # candidates trained at once: a number, or auto
     # (name, "max" | "min") pairs; the first is what single-objective tables rank by.
-    objectives: tuple[tuple[str, str], ...] = (("accuracy", "max"),)
+    objectives: tuple[tuple[str, str], ...]
 
     @property
     def depths(self) -> list[int]:
@@ -252,323 +677,39 @@ class SearchSpace:
         return list(range(d.low, d.high + 1)) if isinstance(d, IntRange) else [d]
 
 
-class FieldReader:
-    """Reads one mapping of a YAML document, naming file and field in every error.
-
-    Space files use it, and so do exported configs (``actsearch.faces.export``), whose errors must
-    read the same way.
-    """
-
-    def __init__(self, source: str, where: str, value: Any) -> None:
-        self.source, self.where = source, where
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            self.fail(where, f"expected a mapping, got {_type_name(value)}")
-        self.value: dict[str, Any] = value
-        self.seen: set[str] = set()
-
-    def fail(self, where: str, what: str) -> None:
-        raise ActsearchError(f"{self.source}: {where or '<top level>'}: {what}")
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        self.seen.add(key)
-        if key not in self.value or self.value[key] is None and default is None:
-            return default
-        value = self.value[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            expected = " or ".join(k.__name__ for k in kinds)
-            self.fail(self.path(key), f"expected {expected}, got {_type_name(value)}")
-        return value
-
-    def sub(self, key: str) -> FieldReader:
-        self.seen.add(key)
-        return FieldReader(self.source, self.path(key), self.value.get(key))
-
-    def done(self, allowed: Iterable[str] = ()) -> None:
-        """Fail on a key nobody read; ``allowed``: optional keys absent from this document."""
-        unknown = sorted(set(self.value) - self.seen, key=str)
-        if unknown:
-            names = ", ".join(sorted(self.seen | set(allowed)))
-            self.fail(self.path(str(unknown[0])), f"unknown key; expected one of: {names}")
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "nothing"}.get(type(value), type(value).__name__)
-
-
-def _one_of(f: FieldReader, key: str, options: tuple[str, ...], default: str) -> str:
-    value = f.get(key, str, default)
-    if value not in options:
-        f.fail(f.path(key), f"unknown value {value!r}; expected one of: {', '.join(options)}")
-    return value
-
-
-def _positive(f: FieldReader, key: str, value: float, *, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero) or not math.isfinite(value):
-        f.fail(f.path(key), f"expected a {'non-negative' if allow_zero else 'positive'} "
-               f"number, got {value}")
-
-
-def _float_range(f: FieldReader, key: str, default_low: float, default_high: float,
-                 default_log: bool) -> FloatRange:
-    r = f.sub(key)
-    low = r.get("low", float, default_low)
-    high = r.get("high", float, default_high)
-    log = r.get("log", bool, default_log)
-    r.done()
-    if not (low > 0 and math.isfinite(high)):
-        r.fail(r.path("low"), f"expected a positive range, got low={low}, high={high}")
-    if low > high:
-        r.fail(r.path("low"), f"expected low <= high, got low={low} > high={high}")
-    return FloatRange(low, high, log)
-
-
-def parse_data_spec(f: FieldReader, base: Path | None) -> DataSpec:
-    name = _one_of(f, "name", DATASETS, "mnist1d")
-    path = f.get("path", str, None)
-    label = f.get("label", str, None)
-    spec = DataSpec(
-        name=name,
-        path=path,
-        label=label,
-        val_fraction=f.get("val_fraction", float, 0.2),
-        test_fraction=f.get("test_fraction", float, 0.2),
-        samples=f.get("samples", int, 2000),
-    )
-    f.done()
-    for key in ("val_fraction", "test_fraction"):
-        if not 0 < getattr(spec, key) < 1:
-            f.fail(f.path(key), f"expected a fraction between 0 and 1, got {getattr(spec, key)}")
-    if name in ("npz", "csv") and path is None:
-        f.fail(f.path("path"), f"data set {name!r} needs a file path")
-    if name == "csv" and label is None:
-        f.fail(f.path("label"), "csv data needs the name of its label column")
-    if spec.samples < 20:
-        f.fail(f.path("samples"), f"expected at least 20 samples, got {spec.samples}")
-    if path is not None and base is not None and not Path(path).is_absolute():
-        spec = DataSpec(**{**spec.__dict__, "path": str(base / path)})
-    return spec
-
-
-def parse_model_spec(f: FieldReader) -> ModelSpec:
-    family = _one_of(f, "family", FAMILIES, "mlp")
-    width = f.get("width", int, 100)
-    if width < 1:
-        f.fail(f.path("width"), f"expected at least 1 unit, got {width}")
-    raw_depth = f.get("depth", (int, dict), 3)
-    if isinstance(raw_depth, dict):
-        r = f.sub("depth")
-        depth: int | IntRange = IntRange(r.get("low", int, 1), r.get("high", int, 3))
-        r.done()
-        if depth.low < 1:
-            f.fail(f.path("depth.low"), f"expected depth >= 1, got {depth.low}")
-        if depth.low > depth.high:
-            f.fail(f.path("depth.low"), f"expected low <= high, got {depth.low} > {depth.high}")
-    else:
-        depth = raw_depth
-        if depth < 1:
-            f.fail(f.path("depth"), f"expected depth >= 1, got {depth}")
-    raw_norm = f.get("norm", (str, list), "none")
-    norms = tuple(raw_norm) if isinstance(raw_norm, list) else (raw_norm,)
-    if not norms:
-        f.fail(f.path("norm"), "expected at least one of: " + ", ".join(NORMS))
-    for i, norm in enumerate(norms):
-        if norm not in NORMS:
-            f.fail(f.path(f"norm[{i}]") if isinstance(raw_norm, list) else f.path("norm"),
-                   f"unknown value {norm!r}; expected one of: {', '.join(NORMS)}")
-    spec = ModelSpec(family=family, width=width, depth=depth, norm=norms,
-                     dropout=f.get("dropout", float, 0.0),
-                     kernel_size=_per_layer(f, "kernel_size", 5, depth, minimum=1),
-                     stride=_per_layer(f, "stride", 1, depth, minimum=1),
-                     padding=_per_layer(f, "padding", "same", depth, minimum=0))
-    f.done()
-    if not 0 <= spec.dropout < 1:
-        f.fail(f.path("dropout"), f"expected 0 <= dropout < 1, got {spec.dropout}")
-    return spec
-
-
-def _per_layer(f: FieldReader, key: str, default: int | str, depth: int | IntRange, *,
-               minimum: int) -> Any:
-    """A CNN setting: one value for every conv layer, or a list with one per conv layer.
-
-    Padding (``minimum`` 0) also takes ``same``, alone or as a list entry.
-    """
-    same = minimum == 0
-    kinds: tuple[type, ...] = (int, str, list) if same else (int, list)
-    raw = f.get(key, kinds, default)
-    expected = "an integer >= 0 or same" if same else f"an integer >= {minimum}"
-
-    def check(value: Any, where: str) -> Any:
-        if same and value == "same":
-            return value
-        if isinstance(value, bool) or not isinstance(value, int):
-            got = repr(value) if isinstance(value, str) else _type_name(value)
-            f.fail(where, f"expected {expected}, got {got}")
-        if value < minimum:
-            f.fail(where, f"expected {expected}, got {value}")
-        return value
-
-    if not isinstance(raw, list):
-        return check(raw, f.path(key))
-    layers = depth.high if isinstance(depth, IntRange) else depth
-    if len(raw) != layers:
-        which = (f"one per conv layer up to {f.path('depth.high')} (a depth d uses the first d)"
-                 if isinstance(depth, IntRange) else f"one per conv layer ({f.path('depth')})")
-        f.fail(f.path(key), f"expected {expected} or a list of {layers}, {which}; got a list "
-               f"of {len(raw)}")
-    return tuple(check(value, f.path(f"{key}[{i}]")) for i, value in enumerate(raw))
-
-
-def _parse_activations(f: FieldReader) -> tuple[tuple[str, ...], dict[str, FloatRange]]:
-    raw = f.get("choices", list, list(DEFAULT_CHOICES))
-    if not raw:
-        f.fail(f.path("choices"), "expected a non-empty list of activation names")
-    choices: list[str] = []
-    for i, name in enumerate(raw):
-        try:
-            get_activation(name)
-        except ActsearchError as e:
-            f.fail(f.path(f"choices[{i}]"), str(e))
-        if name in choices:
-            f.fail(f.path(f"choices[{i}]"), f"activation {name!r} is listed twice")
-        choices.append(name)
-    ranges: dict[str, FloatRange] = {}
-    for name in choices:
-        spec = get_activation(name)
-        if spec.param is not None:
-            # e.g. `elu_alpha: {low: 0.1, high: 2.0, log: false}`
-            ranges[name] = _float_range(f, f"{name}_{spec.param}", spec.low, spec.high, spec.log)
-    # A parameter range of an activation that is not a choice (e.g. elu_alpha without elu).
-    param_keys = {f"{name}_{get_activation(name).param}": name for name in activation_names()
-                  if get_activation(name).param is not None}
-    for key in f.value:
-        if key not in f.seen and key in param_keys:
-            f.fail(f.path(key), f"{param_keys[key]} is not in activations.choices; add it "
-                                f"there or remove {key}")
-    f.done(allowed=[f"{name}_{get_activation(name).param}" for name in choices
-                    if get_activation(name).param is not None])
-    return tuple(choices), ranges
-
-
-def parse_train_spec(f: FieldReader) -> TrainSpec:
-    raw_lr = f.get("lr", (float, dict), 1e-3)
-    lr: float | FloatRange
-    if isinstance(raw_lr, dict):
-        lr = _float_range(f, "lr", 1e-4, 1e-2, True)
-    else:
-        lr = raw_lr
-        _positive(f, "lr", lr)
-    spec = TrainSpec(
-        optimizer=_one_of(f, "optimizer", OPTIMIZERS, "adam"),
-        lr=lr,
-        weight_decay=f.get("weight_decay", float, 0.0),
-        batch_size=f.get("batch_size", int, 100),
-        epochs=f.get("epochs", int, 20),
-        schedule=_one_of(f, "schedule", SCHEDULES, "constant"),
-    )
-    f.done()
-    _positive(f, "weight_decay", spec.weight_decay, allow_zero=True)
-    for key in ("batch_size", "epochs"):
-        if getattr(spec, key) < 1:
-            f.fail(f.path(key), f"expected at least 1, got {getattr(spec, key)}")
-    return spec
-
-
-def _parse_pruner(f: FieldReader) -> PrunerSpec:
-    name = _one_of(f, "name", tuple(PRUNER_SETTINGS), "median")
-    settings: dict[str, Any] = {}
-    for key, kind in PRUNER_SETTINGS[name].items():
-        if key in f.value:
-            settings[key] = f.get(key, kind, None)
-            if settings[key] is None:
-                f.fail(f.path(key), f"expected {kind.__name__}, got nothing")
-            if settings[key] < 0:
-                f.fail(f.path(key), f"expected a non-negative number, got {settings[key]}")
-    f.done(allowed=PRUNER_SETTINGS[name])
-    return PrunerSpec(name, settings)
-
-
-def _parse_objectives(top: FieldReader) -> tuple[tuple[str, str], ...]:
-    """``objectives: [accuracy: max, latency: min]`` (a bare name takes its usual direction)."""
-    raw = top.get("objectives", list, [{"accuracy": "max"}])
-    if not raw:
-        top.fail("objectives", "expected at least one objective")
-    names = ", ".join(OBJECTIVES)
-    objectives: list[tuple[str, str]] = []
-    for i, item in enumerate(raw):
-        where = f"objectives[{i}]"
-        if isinstance(item, str):
-            item = {item: OBJECTIVES.get(item, ("max", ""))[0]}
-        if not isinstance(item, dict) or len(item) != 1:
-            top.fail(where, "expected 'name: max' or 'name: min'")
-        (name, direction), = item.items()
-        if name not in OBJECTIVES:
-            top.fail(where, f"unknown objective {name!r}; expected one of: {names}")
-        if direction not in ("max", "min"):
-            top.fail(where, f"expected max or min for {name}, got {direction!r}")
-        if any(name == seen for seen, _ in objectives):
-            top.fail(where, f"objective {name!r} is listed twice")
-        objectives.append((name, direction))
-    if objectives[0] != ("accuracy", "max"):
-        # Pruning and every table rank by validation accuracy: it leads, the rest follow.
-        top.fail("objectives[0]", "expected 'accuracy: max' first (pruning and tables rank by "
-                 f"it), got '{objectives[0][0]}: {objectives[0][1]}'")
-    return tuple(objectives)
+def training_samples(data: DataSpec) -> int | None:
+    """The training split's size where it is known before the data is read."""
+    n = data.samples if data.name == "synthetic" else KNOWN_SAMPLES.get(data.name)
+    if n is None:
+        return None
+    if data.name != "mnist1d":  # the others carve their test split first
+        n -= held_out(n, data.test_fraction)
+    return n - held_out(n, data.val_fraction)
 
 
 def parse_space(document: Any, source: str, base: Path | None = None) -> SearchSpace:
-    """Validate a parsed space document; ``source`` names it in error messages."""
-    top = FieldReader(source, "", document)
-    name = top.get("name", str, Path(source).stem)
-    if not STUDY_NAME.fullmatch(name):
-        top.fail("name", f"expected letters, digits, '_', '-' or '.' (it names the run "
-                 f"folder), got {name!r}")
-    description = top.get("description", str, "")
-    data = parse_data_spec(top.sub("data"), base)
-    model = parse_model_spec(top.sub("model"))
-    choices, ranges = _parse_activations(top.sub("activations"))
-    train = parse_train_spec(top.sub("train"))
-    pruner = _parse_pruner(top.sub("pruner"))
-    sampler_f = top.sub("sampler")
-    sampler = _one_of(sampler_f, "name", SAMPLERS, "tpe")
-    seed = sampler_f.get("seed", int, 0)
-    sampler_f.done()
-    if seed < 0:
-        sampler_f.fail(sampler_f.path("seed"), f"expected a seed >= 0, got {seed}")
-    budget = top.sub("budget")
-    trials = budget.get("trials", int, 50)
-    timeout = budget.get("timeout", float, None)
-    budget.done()
-    population = top.get("population", (int, str), "auto")
-    objectives = _parse_objectives(top)
-    top.done()
-    if population != "auto" and (isinstance(population, str) or population < 1):
-        top.fail("population", f"expected a positive integer or auto, got {population!r}")
-    if trials < 1:
-        budget.fail(budget.path("trials"), f"expected at least 1 trial, got {trials}")
-    if timeout is not None:
-        _positive(budget, "timeout", timeout)
-    if model.family == "cnn2d" and data.name == "mnist1d":
-        top.fail("model.family", "cnn2d needs image data (digits, or npz with 4-D X)")
-    if data.name in KNOWN_INPUT_SHAPES:
-        # A layer that shrinks the input to nothing does so at every depth from it on:
-        # checking the deepest candidate checks them all.
-        depth = model.depth.high if isinstance(model.depth, IntRange) else model.depth
-        problem = conv_shape_problem(model, depth, KNOWN_INPUT_SHAPES[data.name])
-        if problem is not None:
-            top.fail("model.kernel_size", problem)
-    return SearchSpace(name=name, description=description, source=source, data=data,
-                       model=model, choices=choices, param_ranges=ranges, train=train,
-                       pruner=pruner, sampler=sampler, seed=seed, trials=trials, timeout=timeout,
-                       population=population, objectives=objectives)
+    """Validate a parsed space document; ``source`` names it in error messages.
+
+    ``base``: the folder a data file's relative path is relative to. A batch larger than the
+    training split works (one step per epoch) but is surely a mistake: an ``ActsearchWarning``.
+    """
+    f: SpaceFile = validate(_SPACE_FILE.validate_python, document, source)
+    data = f.data
+    if data.path is not None and base is not None and not Path(data.path).is_absolute():
+        data = dataclasses.replace(data, path=str(base / data.path))
+    n = training_samples(data)
+    if n is not None and f.train.batch_size > n:
+        warnings.warn(ActsearchWarning(
+            f"{source}: train.batch_size: {f.train.batch_size} is more than the {n} samples of "
+            f"the training split; each epoch is one step on all of them"), stacklevel=2)
+    return SearchSpace(
+        name=f.name if f.name is not None else Path(source).stem, description=f.description,
+        source=source, data=data, model=f.model, choices=f.activations.choices,
+        param_ranges={name: f.activations.ranges[key]
+                      for key, name in _param_keys(f.activations.choices).items()},
+        train=f.train, pruner=PrunerSpec(f.pruner.name, f.pruner.settings()),
+        sampler=f.sampler.name, seed=f.sampler.seed, trials=f.budget.trials,
+        timeout=f.budget.timeout, population=f.population, objectives=f.objectives)
 
 
 def _shipped_dir() -> Path:
@@ -605,60 +746,104 @@ def resolve_space_path(name_or_path: str | None) -> Path:
 def load_space(name_or_path: str | Path | None = None) -> SearchSpace:
     """Load and validate a space file (or a shipped space by name)."""
     path = resolve_space_path(None if name_or_path is None else str(name_or_path))
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "<document>"
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ActsearchError(f"{path}: {where}: not valid YAML ({problem})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ActsearchError(f"{path}: cannot read the space file ({e})") from None
-    return parse_space(document, str(path), base=path.parent)
+    return parse_space(read_document(path, "space file"), str(path), base=path.parent)
 
 
-def _range_document(r: FloatRange) -> dict[str, Any]:
-    return {"low": r.low, "high": r.high, "log": r.log}
-
-
-def _list_or_value(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+def _dump(section: Any) -> Any:
+    # The declaration's own serialisation: fields in declaration order, tuples as lists,
+    # fields marked exclude_if left out where they hold their "not set" value.
+    return TypeAdapter(type(section)).dump_python(section, mode="json")
 
 
 def space_to_document(space: SearchSpace) -> dict[str, Any]:
     """The space as a space-file document: ``parse_space`` of it gives the same space."""
-    d, m, t = space.data, space.model, space.train
-    data: dict[str, Any] = {"name": d.name, "val_fraction": d.val_fraction,
-                            "test_fraction": d.test_fraction, "samples": d.samples}
-    if d.path is not None:
-        data["path"] = str(Path(d.path).resolve())
-    if d.label is not None:
-        data["label"] = d.label
-    depth = m.depth if isinstance(m.depth, int) else {"low": m.depth.low, "high": m.depth.high}
-    model: dict[str, Any] = {
-        "family": m.family, "width": m.width, "depth": depth, "norm": list(m.norm),
-        "dropout": m.dropout, "kernel_size": _list_or_value(m.kernel_size),
-        "stride": _list_or_value(m.stride)}
-    if m.padding != "same":
-        # Written only when set: a study stores this document and compares it on resume, so
-        # the document of a space from before padding existed must not change.
-        model["padding"] = _list_or_value(m.padding)
     activations: dict[str, Any] = {"choices": list(space.choices)}
     for name, r in space.param_ranges.items():
-        activations[f"{name}_{get_activation(name).param}"] = _range_document(r)
+        activations[f"{name}_{get_activation(name).param}"] = _dump(r)
     return {
         "name": space.name,
         "description": space.description,
-        "data": data,
-        "model": model,
+        "data": _dump(space.data),
+        "model": _dump(space.model),
         "activations": activations,
-        "train": {"optimizer": t.optimizer,
-                  "lr": _range_document(t.lr) if isinstance(t.lr, FloatRange) else t.lr,
-                  "weight_decay": t.weight_decay, "batch_size": t.batch_size,
-                  "epochs": t.epochs, "schedule": t.schedule},
+        "train": _dump(space.train),
         "pruner": {"name": space.pruner.name, **space.pruner.settings},
-        "sampler": {"name": space.sampler, "seed": space.seed},
-        "budget": {"trials": space.trials, "timeout": space.timeout},
+        "sampler": _dump(SamplerSection(space.sampler, space.seed)),
+        "budget": _dump(BudgetSection(space.trials, space.timeout)),
         "population": space.population,
         "objectives": [{name: direction} for name, direction in space.objectives],
     }
+
+
+def space_json_schema() -> dict[str, Any]:
+    """The JSON Schema of space files, generated from the declaration (``SCHEMA_FILE`` ships
+    it)."""
+    schema = _SPACE_FILE.json_schema()
+    # The file gives each range under its own key (elu_alpha), not under `ranges`; the
+    # registry's parametrised activations are listed, so an editor completes them (a user's
+    # own are unknown here, and an editor flags them: actsearch itself reads them).
+    activations = schema["$defs"]["ActivationsSection"]["properties"]
+    activations.pop("ranges")
+    activations["choices"]["items"] = {"anyOf": [{"enum": list(_BUILTIN_ACTIVATIONS)},
+                                                 {"type": "string"}]}
+    for key, name in _param_keys(_BUILTIN_ACTIVATIONS).items():
+        spec = get_activation(name)
+        activations[key] = {"$ref": "#/$defs/FloatRange",
+                            "description": f"{name}'s {spec.param}, searched when {name} is a "
+                            f"choice (default range {spec.low:g}..{spec.high:g}"
+                            f"{', log' if spec.log else ''})"}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$comment": "generated by actsearch (actsearch spaces --schema); do not edit",
+            **schema}
+
+
+def _kind(prop: dict[str, Any], defs: dict[str, Any]) -> str:
+    """A JSON Schema property's type in a few words, for the README's table."""
+    if "$ref" in prop:
+        return "mapping"
+    if "enum" in prop:
+        return " \\| ".join(map(str, prop["enum"]))
+    if "const" in prop:
+        return str(prop["const"])
+    for key in ("anyOf", "oneOf"):
+        if key in prop:
+            kinds = [_kind(p, defs) for p in prop[key] if p.get("type") != "null"]
+            return " or ".join(dict.fromkeys(kinds))
+    if prop.get("type") == "array":
+        return "list"
+    words = {"integer": "int", "number": "float", "string": "str", "boolean": "bool",
+             "object": "mapping"}
+    return words.get(prop.get("type", ""), prop.get("type", "any"))
+
+
+def _bounds(prop: dict[str, Any]) -> str:
+    words = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+    return ", ".join(f"{sign} {prop[key]:g}" for key, sign in words.items() if key in prop)
+
+
+def field_table() -> str:
+    """The README's table of every space-file field, rendered from the JSON Schema."""
+    schema = space_json_schema()
+    defs = schema["$defs"]
+    rows = ["| field | type | default | description |", "| --- | --- | --- | --- |"]
+
+    def walk(properties: dict[str, Any], prefix: str) -> None:
+        for key, prop in properties.items():
+            ref = prop.get("$ref") or next((p["$ref"] for p in prop.get("allOf", [])
+                                            if "$ref" in p), None)
+            target = defs[ref.rsplit("/", 1)[1]] if ref else prop
+            default = prop.get("default")
+            default = "" if default is None else default if isinstance(default, str) \
+                else json.dumps(default)
+            kind = "mapping" if ref and "properties" in target else _kind(target, defs)
+            bounds = _bounds(target)
+            if any(p.get("type") == "number" for p in target.get("anyOf", [])):
+                bounds = _bounds(next(p for p in target["anyOf"] if p.get("type") == "number"))
+            description = prop.get("description", target.get("description", ""))
+            rows.append(f"| `{prefix}{key}` | {kind}{f' ({bounds})' if bounds else ''} | "
+                        f"{f'`{default}`' if default != '' else ''} | {description} |")
+            if not prefix and ref and "properties" in target:  # the sections, one level down
+                walk(target["properties"], f"{prefix}{key}.")
+
+    walk(schema["properties"], "")
+    return "\n".join(rows)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from actsearch.errors import ActsearchError
-from actsearch.schema.space import DataSpec
+from actsearch.schema.space import DataSpec, held_out
 
 if TYPE_CHECKING:
     import torch
@@ -164,7 +164,7 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, source: str) -> tuple[np.ndarray
 
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
-    cut = n - max(1, round(n * fraction))
+    cut = n - held_out(n, fraction)
     return order[:cut], order[cut:]
 
 

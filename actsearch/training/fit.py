@@ -7,6 +7,7 @@ synchronisation (losses are kept on the device and read once per epoch).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from torch import nn
 
 from actsearch.errors import ActsearchError
 from actsearch.models.layout import Candidate
-from actsearch.schema.space import SearchSpace
+from actsearch.schema.space import SearchSpace, TrainSpec
 from actsearch.training.data import DeviceData
 
 __all__ = [
@@ -34,16 +35,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How to train one candidate."""
-
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 100
-    epochs: int = 20
-    schedule: str = "constant"  # or cosine: lr annealed to 0 by the last epoch
+# How to train one candidate: a space's train section with one learning rate. Its fields and
+# defaults are declared once, in the space file's schema.
+Recipe = TrainSpec
 
 
 @dataclass(frozen=True)
@@ -71,8 +65,7 @@ class FitResult:
 
 def recipe_for(space: SearchSpace, candidate: Candidate) -> Recipe:
     """How the space trains a candidate (its learning rate may be searched)."""
-    t = space.train
-    return Recipe(t.optimizer, candidate.lr, t.weight_decay, t.batch_size, t.epochs, t.schedule)
+    return dataclasses.replace(space.train, lr=candidate.lr)
 
 
 def select_device(requested: str | None = None) -> torch.device:

@@ -173,9 +173,8 @@ class Population:
         if reason is not None:
             raise ActsearchError(reason)
         self.space, self.data, self.depth = space, data, depth
-        t = space.train
-        self.recipe = Recipe(t.optimizer, 0.0, t.weight_decay, t.batch_size, t.epochs,
-                             t.schedule)
+        # Its learning rate is unused: each member trains with its candidate's own.
+        self.recipe: Recipe = space.train
         self.device, self.dtype = data.x_train.device, data.x_train.dtype
         features = math.prod(data.input_shape)
         width = space.model.width
