@@ -187,9 +187,9 @@ MNIST1D_CNN_DOCUMENT = {
 
 def test_an_unchanged_space_file_gives_an_unchanged_document() -> None:
     # Resuming compares the stored document with the file's: a document that changed for an
-    # unchanged file would refuse every old study. The file is mnist1d_cnn as v0.1 shipped it.
+    # unchanged file would refuse every old study (mnist1d_cnn as shipped before issue 12).
     fixtures = Path(__file__).resolve().parent / "fixtures"
-    document = space_to_document(load_space(fixtures / "v0.1-spaces" / "mnist1d_cnn.yaml"))
+    document = space_to_document(load_space(fixtures / "space-documents" / "mnist1d_cnn.yaml"))
     assert json.dumps(document) == json.dumps(MNIST1D_CNN_DOCUMENT)  # key order too
     assert "padding" not in document["model"]
     # A study's document, stored by v0.1, reads and writes back identically.

@@ -190,7 +190,8 @@ def test_a_cnn_study_stored_before_padding_existed_resumes(tmp_path: Path) -> No
     from test_space import MNIST1D_CNN_DOCUMENT
 
     storage = f"sqlite:///{tmp_path}/c.db"
-    space = load_space("mnist1d_cnn")
+    # mnist1d_cnn as shipped then (before issue 12 changed its recipe)
+    space = load_space(Path(__file__).parent / "fixtures" / "space-documents" / "mnist1d_cnn.yaml")
     study, _ = open_study(space, "c", storage)
     study.set_user_attr(SPACE_ATTR, MNIST1D_CNN_DOCUMENT)  # as the previous version wrote it
     _, resumed = open_study(space, "c", storage)  # the same file: no refusal
