@@ -45,7 +45,7 @@ from actsearch.engine.record import (
     TrialRecord,
     worker_id,
 )
-from actsearch.engine.storage import fail_stale_trials, heartbeat_interval
+from actsearch.engine.storage import fail_stale_trials, grace_period
 
 __all__ = ["HOLDING", "TrialBudget"]
 
@@ -90,7 +90,10 @@ class TrialBudget:
         self.hook = hook
         self.concurrent = concurrent
         self._deadline = None if timeout is None else clock() + timeout
-        self._heartbeats = heartbeat_interval(study._storage) is not None
+        # Storages with heartbeats: a RUNNING trial no worker claimed within the grace
+        # period is lost too (fail_stale_trials' unclaimed_after).
+        self._grace = grace_period(study._storage)
+        self._heartbeats = self._grace is not None
         self._looked_for_lost = False
         self._met = False  # reserve() found the budget met (and failed the leftovers)
         # Alone (not concurrent) the study changes only through this process: one read, then
@@ -195,7 +198,8 @@ class TrialBudget:
         finished = self.finished()
         if finished < self.trials:
             return []
-        lost = fail_stale_trials(self.study, budget=self.trials)
+        lost = fail_stale_trials(self.study, budget=self.trials,
+                                 unclaimed_after=self._grace)
         return lost + self._fail_leftovers(self.study.get_trials(deepcopy=False), finished)
 
     # --- inside -----------------------------------------------------------------------------
@@ -205,7 +209,7 @@ class TrialBudget:
         if not self.concurrent and self._looked_for_lost:
             return
         self._looked_for_lost = True
-        fail_stale_trials(self.study, budget=self.trials)
+        fail_stale_trials(self.study, budget=self.trials, unclaimed_after=self._grace)
         if self._heartbeats:
             # What study.optimize did before each trial: trials whose heartbeat stopped are
             # failed and handed to the storage's callback, which queues them again.
