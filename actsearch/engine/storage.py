@@ -244,20 +244,21 @@ class StorageUnreachable(ActsearchError):
     """The database server stayed unreachable for longer than the storage's patience."""
 
 
-def _unreachable(error: BaseException) -> bool:
-    """Whether an error (or what caused it) says the server could not be reached or went away:
+def _unreachable(error: BaseException) -> BaseException | None:
+    """The error (or what caused it) that says the server could not be reached or went away:
     a refused or timed-out connection, a connection the server closed (a restart), a read on a
-    dead link. Such a call can be tried again; any other error is the caller's to see."""
+    dead link; None for any other error. Such a call can be tried again; any other error is
+    the caller's to see."""
     from sqlalchemy import exc
 
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, exc.OperationalError | exc.InterfaceError | exc.TimeoutError):
-            return True
+            return seen
         if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
-            return True
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
 
 
 class PatientStorage(_CachedStorage):
@@ -290,8 +291,16 @@ class PatientStorage(_CachedStorage):
         self._outage_lock = threading.Lock()
 
     def record_heartbeat_once(self, trial_id: int) -> None:
-        """One try at a heartbeat (the heartbeat thread's next beat is its retry)."""
-        super().record_heartbeat(trial_id)
+        """One try at a heartbeat (the heartbeat thread's next beat is its retry); an outage
+        it meets is said as the other calls' are."""
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as e:
+            cause = _unreachable(e)
+            if cause is not None:
+                self._outage_began(cause)
+            raise
+        self._outage_ended()
 
     def _patiently(self, name: str, call: Callable[[], Any], retried: Callable[[], Any]) -> Any:
         delay, failed = 0.5, False
@@ -299,15 +308,16 @@ class PatientStorage(_CachedStorage):
             try:
                 result = retried() if failed else call()
             except Exception as e:
-                if not _unreachable(e):
+                cause = _unreachable(e)
+                if cause is None:
                     raise
                 failed = True
-                waited = self._outage_began(e)
+                waited = self._outage_began(cause)
                 if waited >= self.patience:
                     raise StorageUnreachable(
                         f"storage {self.shown}: unreachable for {waited:.0f} s, giving up "
                         f"(patience {self.patience:g} s; last error in {name}: "
-                        f"{_first_line(e)})") from None
+                        f"{_first_line(cause)})") from None
                 time.sleep(min(delay, self.patience - waited))
                 delay = min(2 * delay, 30.0)
                 continue
@@ -372,10 +382,9 @@ for _name in [*(n for n, v in vars(_CachedStorage).items()
 
 
 def _first_line(error: BaseException) -> str:
-    """An error's first line, passwords masked; SQLAlchemy's wrapper names the cause."""
-    cause = error.__cause__ or error
-    text = mask_url(str(cause)).strip().splitlines()
-    return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
+    """An error's first line, passwords masked (SQLAlchemy's names the driver's error)."""
+    text = mask_url(str(error)).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 def requeue_trial(study: optuna.Study, trial: FrozenTrial,
@@ -551,18 +560,19 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     storage.record_heartbeat(trial_id)  # at once: a trial without any heartbeat is never stale
     stop = threading.Event()
     # One try per beat: the next beat is the retry, and the block's end must not wait for a
-    # beat that is patient through an outage. The outage itself is said by the storage.
-    once = getattr(storage, "record_heartbeat_once", storage.record_heartbeat)
+    # beat that is patient through an outage. A PatientStorage says outages itself.
+    once = getattr(storage, "record_heartbeat_once", None)
 
     def beat() -> None:
         failing = False
         while not stop.wait(interval):
             try:
-                once(trial_id)
+                (once or storage.record_heartbeat)(trial_id)
                 failing = False
             except Exception as e:  # a dropped connection: the next beat may get through
-                if not failing:  # one line per outage, not one per beat
-                    _log.warning("heartbeat of trial id %s failed: %s", trial_id, e)
+                if once is None and not failing:  # one line per outage, not one per beat
+                    _log.warning("heartbeat of trial id %s failed: %s", trial_id,
+                                 _first_line(e.__cause__ or e))
                 failing = True
 
     # A daemon: a process that exits without leaving the block (os._exit, a fatal error)
