@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -96,6 +97,7 @@ def missing() -> str | None:
 
 
 _OPEN: set[Lab] = set()  # labs not yet closed, closed at exit
+_LAB_NUMBERS = itertools.count()
 
 
 @atexit.register
@@ -123,7 +125,8 @@ class Lab:
 
     def __init__(self, workers: int = 2, timing: Timing = Timing()) -> None:
         self.workers, self.timing = workers, timing
-        tag = f"asf{os.getpid() % 100000}"
+        # Unique per lab (a process may hold two); short: a link's name has 15 characters.
+        tag = f"asf{os.getpid() % 100000}{next(_LAB_NUMBERS)}"
         self.tag = tag
         self.db_ns, self.router_ns = f"{tag}-db", f"{tag}-rt"
         self.worker_ns = [f"{tag}-w{i}" for i in range(workers)]
