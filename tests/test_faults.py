@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import sqlalchemy.exc
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from actsearch.engine.budget import TrialBudget
 from actsearch.engine.driver import run_trials
 from actsearch.engine.record import FINISHED
 from actsearch.engine.storage import (
@@ -39,7 +41,8 @@ from actsearch.training.fit import EpochStats, Run
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import faultlab  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
+              pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")]
 
 URL = "postgresql://bob:s3cret@db.example:5432/x"  # only shown in messages, never reached
 
@@ -206,6 +209,45 @@ def test_a_trial_no_worker_claimed_is_lost_after_the_grace_period(tmp_path: Path
     assert young.state == TrialState.RUNNING
 
 
+def test_a_rerun_queued_twice_runs_once(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=make_storage(f"sqlite:///{tmp_path}/t.db"),
+                                study_name="t")
+    lost = study.ask()
+    lost.suggest_float("x", 0.0, 1.0)
+    study._storage.set_trial_state_values(lost._trial_id, TrialState.FAIL)
+    frozen = study._storage.get_trial(lost._trial_id)
+    # Queued twice: a requeue whose first try was committed though its connection died.
+    assert requeue_trial(study, frozen) and requeue_trial(study, frozen)
+    budget = TrialBudget(study, 5)
+    first = budget.reserve()
+    assert first is not None and first.number == 1 and first.params == lost.params
+    second = budget.reserve()  # the copy is failed as it is claimed; a new trial runs
+    assert second is not None and second.number == 3
+    copy = study.trials[2]
+    assert copy.state == TrialState.FAIL and copy.user_attrs["over_budget"] is True
+    assert copy.user_attrs["error"] == ("over budget: a second copy of failed trial 0 (trial 1 "
+                                        "reruns it), not run")
+
+
+def test_back_from_an_outage_a_worker_judges_no_heartbeat_for_a_grace_period(
+        tmp_path: Path) -> None:
+    backend = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/h.db", heartbeat_interval=1,
+                                         grace_period=1)
+    storage = PatientStorage(backend, "h", say=lambda line: None)
+    study = optuna.create_study(storage=storage, study_name="h")
+    trial = study.ask()
+    trial.set_user_attr("worker", "elsewhere:1")
+    storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.2)  # its worker stopped beating: stale, by the server's clock
+    # Everyone's heartbeats stopped with the server's: this worker is just back from it.
+    storage.recovered_at = time.monotonic()
+    assert TrialBudget(study, 5).reserve(wait=False) is not None
+    assert study.trials[0].state == TrialState.RUNNING
+    storage.recovered_at = time.monotonic() - 1.5  # a grace period later
+    TrialBudget(study, 5).reserve(wait=False)
+    assert study.trials[0].state == TrialState.FAIL
+
+
 # --- the cluster: separate network hosts, PostgreSQL, real faults ----------------------------
 
 
@@ -256,5 +298,18 @@ def test_the_lab_leaves_nothing_behind_when_a_test_fails() -> None:
     links = subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
     assert lab.tag not in namespaces and lab.tag not in links
     assert not lab.dir.exists()
-    with pytest.raises(ProcessLookupError):
-        os.kill(postmaster, 0)
+    assert _ends(postmaster)
+
+
+def _ends(pid: int, seconds: float = 20) -> bool:
+    """Whether process ``pid`` is gone (or a zombie its parent has not reaped) within
+    ``seconds``: a stopped server removes its pid file a moment before it exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False

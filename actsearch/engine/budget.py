@@ -209,8 +209,15 @@ class TrialBudget:
         if not self.concurrent and self._looked_for_lost:
             return
         self._looked_for_lost = True
-        fail_stale_trials(self.study, budget=self.trials, unclaimed_after=self._grace)
-        if self._heartbeats:
+        # Just back from an outage of the storage, every other worker may be too: their
+        # heartbeats (and claims) stopped with the server (a restart, a failover longer than
+        # the grace period), not with them. Judge them again once a grace period has passed.
+        recovered = getattr(self.study._storage, "recovered_at", None)
+        judge = self._heartbeats and not (recovered is not None
+                                          and time.monotonic() - recovered < self._grace)
+        fail_stale_trials(self.study, budget=self.trials,
+                          unclaimed_after=self._grace if judge else None)
+        if judge:
             # What study.optimize did before each trial: trials whose heartbeat stopped are
             # failed and handed to the storage's callback, which queues them again.
             with warnings.catch_warnings():
@@ -253,10 +260,23 @@ class TrialBudget:
         if not self.concurrent:  # no one else asks: the pre-check before ask() decided it
             return True
         trials = self.study.get_trials(deepcopy=False)
+        mine = next(t for t in trials if t.number == trial.number)
+        retried = mine.system_attrs.get("failed_trial")
+        first = min((t.number for t in trials if retried is not None
+                     and t.system_attrs.get("failed_trial") == retried), default=trial.number)
+        if first < trial.number:
+            # A second copy of one failed trial (a requeue tried again after its first try
+            # was committed, as the connection died): the first copy is the rerun, so that a
+            # retry chain never finishes twice. This one never runs.
+            record = TrialRecord(error=f"over budget: a second copy of failed trial {retried} "
+                                       f"(trial {first} reruns it), not run", over_budget=True)
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                record.write(trial, (ERROR_ATTR, OVER_BUDGET_ATTR))
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            return False
         held = sum(t.state in HOLDING and t.number < trial.number for t in trials)
         if held < self.trials:
             return True
-        mine = next(t for t in trials if t.number == trial.number)
         try:
             if mine.params or "fixed_params" in mine.system_attrs:
                 # A queued trial (a baseline, a retry) that another worker's trial overtook:

@@ -288,6 +288,7 @@ class PatientStorage(_CachedStorage):
         self.shown, self.patience = shown, patience
         self.say = say or _log.warning
         self._down_since: float | None = None  # monotonic time the outage began
+        self.recovered_at: float | None = None  # monotonic time the last outage ended
         self._outage_lock = threading.Lock()
 
     def record_heartbeat_once(self, trial_id: int) -> None:
@@ -339,8 +340,9 @@ class PatientStorage(_CachedStorage):
             return
         with self._outage_lock:
             if self._down_since is not None:
+                self.recovered_at = time.monotonic()
                 self.say(f"storage {self.shown} reachable again after "
-                         f"{time.monotonic() - self._down_since:.1f} s")
+                         f"{self.recovered_at - self._down_since:.1f} s")
                 self._down_since = None
 
     def set_trial_state_values(self, trial_id: int, state: TrialState,
