@@ -293,6 +293,7 @@ class Outcome:
     rerun: int = 0  # trials running when the fault hit that failed and were run again
     lost: int = 0
     duplicated: int = 0
+    left: int = 0  # trials left RUNNING or WAITING (counted as lost too)
     exits: list[int] = field(default_factory=list)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -301,11 +302,12 @@ class Outcome:
     def row(self) -> list[str]:
         exits = " ".join("killed" if c == -signal.SIGKILL else str(c) for c in self.exits)
         return [self.scenario, str(self.asked), str(self.finished), str(self.rerun),
-                str(self.lost), str(self.duplicated), exits, f"{self.seconds:.0f} s"]
+                str(self.lost), str(self.duplicated), str(self.left), exits,
+                f"{self.seconds:.0f} s"]
 
 
 HEADER = ["scenario", "asked", "finished", "failed and rerun", "lost", "duplicated",
-          "worker exits", "wall time"]
+          "left running", "worker exits", "wall time"]
 
 
 @dataclass(frozen=True)
@@ -447,6 +449,7 @@ def _check(outcome: Outcome, scenario: Scenario, study: Any, hit: list[int]) -> 
     if outcome.finished != outcome.asked:
         problems.append(f"{outcome.finished} finished trials, asked {outcome.asked}")
     left = [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    outcome.left = len(left)
     if left:
         problems.append(f"trials left RUNNING or WAITING: {left}")
     numbers = [t.number for t in trials]

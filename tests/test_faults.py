@@ -272,7 +272,8 @@ def test_a_cluster_fault_loses_and_doubles_nothing(lab: faultlab.Lab,
     outcome = faultlab.run_scenario(lab, scenario, trials=8, run=run)
     logs = "\n".join(f"--- {name}:\n{text[-3000:]}" for name, text in outcome.logs.items())
     assert outcome.problems == [], logs
-    assert (outcome.finished, outcome.lost, outcome.duplicated) == (8, 0, 0), logs
+    assert (outcome.finished, outcome.lost, outcome.duplicated, outcome.left) == (8, 0, 0, 0), \
+        logs
     assert outcome.rerun == (1 if scenario.rerun else 0), logs
     survivors = outcome.exits[1:] if scenario.killed else outcome.exits
     assert set(survivors) == {0}, logs

@@ -19,11 +19,13 @@ numbers, existed, and were holding, so the check failed and it never ran: a cont
 This holds whatever the interleaving, on one host or many, and whichever check ran last.
 
 And the budget is reached: a trial lost with its worker holds its slot until it is found
-(by its dead pid on this host, :func:`~actsearch.engine.storage.fail_stale_trials`, or by its
-stale heartbeat on database storages, ``optuna.storages.fail_stale_trials``), failed and
-queued again; :meth:`TrialBudget.reserve` looks for such trials before each ask and while it
-waits for a slot. What is left queued once the budget is met (a retry copy, a baseline) is
-failed as ``over_budget`` rather than left WAITING for ever.
+(by its dead pid on this host, :func:`~actsearch.engine.storage.fail_stale_trials`, by its
+stale heartbeat on database storages, ``optuna.storages.fail_stale_trials``, or, asked but
+never claimed, a grace period after it started), failed and queued again;
+:meth:`TrialBudget.reserve` looks for such trials before each ask and while it waits for a
+slot. What is left queued once the budget is met (a retry copy, a baseline) is failed as
+``over_budget`` rather than left WAITING for ever, and so is a second copy of one failed
+trial (a requeue retried after an outage), so that a retry chain finishes at most once.
 """
 
 from __future__ import annotations
