@@ -440,21 +440,24 @@ def run_scenario(lab: Lab, scenario: Scenario, trials: int = 8, run: int = 0) ->
     return outcome
 
 
-def _check(outcome: Outcome, scenario: Scenario, study: Any, hit: list[int]) -> None:
-    """Count finished, rerun, lost and duplicated trials; list every broken promise."""
-    trials = study.get_trials(deepcopy=False)
-    by_number = {t.number: t for t in trials}
-    problems = outcome.problems
-    outcome.finished = sum(t.state in FINISHED for t in trials)
-    if outcome.finished != outcome.asked:
-        problems.append(f"{outcome.finished} finished trials, asked {outcome.asked}")
+@dataclass(frozen=True)
+class Tally:
+    """What a study holds against the trials asked of it (bench/workers.py counts so too)."""
+
+    finished: int
+    left: list[int]  # trials left RUNNING or WAITING
+    lost: int  # asked trials missing, plus those left
+    duplicated: int  # a trial number twice, plus each extra finish of one retry chain
+    root: dict[int, int]  # each trial's retry chain: the number of the first failed trial
+    chains: dict[int, list[int]]  # a chain's finished trials, by its root
+
+
+def tally(trials: list[Any], asked: int) -> Tally:
+    """Count finished, left, lost and duplicated trials; a retry chain is a failed trial and
+    its reruns, each naming the one it retries (``failed_trial``, as Optuna links them)."""
+    finished = sum(t.state in FINISHED for t in trials)
     left = [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    outcome.left = len(left)
-    if left:
-        problems.append(f"trials left RUNNING or WAITING: {left}")
     numbers = [t.number for t in trials]
-    twice = len(numbers) - len(set(numbers))
-    # Retry chains: a failed trial and its reruns (each names the one it retries).
     root: dict[int, int] = {}
     for t in sorted(trials, key=lambda t: t.number):
         parent = t.system_attrs.get("failed_trial")
@@ -463,11 +466,27 @@ def _check(outcome: Outcome, scenario: Scenario, study: Any, hit: list[int]) -> 
     for t in trials:
         if t.state in FINISHED:
             chains.setdefault(root[t.number], []).append(t.number)
+    duplicated = (len(numbers) - len(set(numbers))
+                  + sum(len(n) - 1 for n in chains.values()))
+    return Tally(finished, left, max(0, asked - finished) + len(left), duplicated, root, chains)
+
+
+def _check(outcome: Outcome, scenario: Scenario, study: Any, hit: list[int]) -> None:
+    """Count finished, rerun, lost and duplicated trials; list every broken promise."""
+    trials = study.get_trials(deepcopy=False)
+    by_number = {t.number: t for t in trials}
+    problems = outcome.problems
+    counts = tally(trials, outcome.asked)
+    outcome.finished, outcome.left = counts.finished, len(counts.left)
+    outcome.duplicated, lost = counts.duplicated, counts.lost
+    root, chains = counts.root, counts.chains
+    if outcome.finished != outcome.asked:
+        problems.append(f"{outcome.finished} finished trials, asked {outcome.asked}")
+    if counts.left:
+        problems.append(f"trials left RUNNING or WAITING: {counts.left}")
     doubled = {r: n for r, n in chains.items() if len(n) > 1}
     if doubled:
         problems.append(f"retry chains finished more than once: {doubled}")
-    outcome.duplicated = twice + sum(len(n) - 1 for n in doubled.values())
-    lost = max(0, outcome.asked - outcome.finished) + len(left)
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     for number in hit:
         t = by_number[number]

@@ -251,14 +251,19 @@ def test_back_from_an_outage_a_worker_judges_no_heartbeat_for_a_grace_period(
 # --- the cluster: separate network hosts, PostgreSQL, real faults ----------------------------
 
 
-@pytest.fixture(scope="module")
-def lab() -> Any:
-    """One lab (hosts, links, a server) for every scenario; removed however the tests end."""
+def _need_a_lab() -> None:
+    """Skip, saying why, where the lab cannot be built; under CI, which can, fail instead."""
     why = faultlab.missing()
     if why is not None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI runs the cluster scenarios as root with iproute2: {why}")
         pytest.skip(f"cluster scenarios: {why}")
+
+
+@pytest.fixture(scope="module")
+def lab() -> Any:
+    """One lab (hosts, links, a server) for every scenario; removed however the tests end."""
+    _need_a_lab()
     with faultlab.Lab(workers=2) as opened:
         yield opened
 
@@ -281,11 +286,7 @@ def test_a_cluster_fault_loses_and_doubles_nothing(lab: faultlab.Lab,
 
 @pytest.mark.cluster
 def test_the_lab_leaves_nothing_behind_when_a_test_fails() -> None:
-    why = faultlab.missing()
-    if why is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI runs the cluster scenarios as root with iproute2: {why}")
-        pytest.skip(f"cluster scenarios: {why}")
+    _need_a_lab()
     with pytest.raises(RuntimeError, match="a failing test"):
         with faultlab.Lab(workers=1) as lab:
             lab.cut(0)
