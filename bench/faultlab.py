@@ -115,6 +115,17 @@ def _run(*argv: str, check: bool = True, env: dict[str, str] | None = None,
     return done
 
 
+def _end(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Kill the processes still running (a stopped one is continued first, so it can end)."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+
+
 class Lab:
     """A database host, a router and ``workers`` worker hosts, with a PostgreSQL server.
 
@@ -132,8 +143,7 @@ class Lab:
         self.worker_ns = [f"{tag}-w{i}" for i in range(workers)]
         self.hosts = [f"{tag}-host{i}" for i in range(workers)]  # the workers' hostnames
         self.db_ip = "10.213.0.2"
-        self.dir = Path(tempfile.mkdtemp(prefix="actsearch-faultlab-"))
-        os.chmod(self.dir, 0o755)  # the server runs as the postgres user
+        self.dir = Path()  # made by start()
         self.namespaces: list[str] = []
         self.procs: list[subprocess.Popen[bytes]] = []
         self.cuts: set[int] = set()
@@ -155,6 +165,8 @@ class Lab:
         if why is not None:
             raise LabError(why)
         _OPEN.add(self)
+        self.dir = Path(tempfile.mkdtemp(prefix="actsearch-faultlab-"))
+        os.chmod(self.dir, 0o755)  # the server runs as the postgres user
         try:
             self._network()
             self._server()
@@ -196,20 +208,15 @@ class Lab:
 
     def close(self) -> None:
         """Remove everything the lab made: workers, the server, namespaces and links."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGCONT)  # a stopped process ignores SIGKILL's end
-                    proc.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=30)
+        _end(self.procs)
         if self._server_up:
             self.stop_db()
         self._kill_server_leftovers()
         for ns in reversed(self.namespaces):  # its veth ends go with it
             _run("ip", "netns", "del", ns, check=False)
         self.namespaces.clear()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir != Path():
+            shutil.rmtree(self.dir, ignore_errors=True)
         _OPEN.discard(self)
 
     def _kill_server_leftovers(self) -> None:
@@ -426,12 +433,11 @@ def run_scenario(lab: Lab, scenario: Scenario, trials: int = 8, run: int = 0) ->
             try:
                 proc.wait(timeout=240)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
                 outcome.problems.append(f"a worker did not end within 240 s (pid {proc.pid})")
-    finally:
+    finally:  # a scenario that broke leaves nothing running into the next one
         for worker in list(lab.cuts):
             lab.heal(worker)
+        _end(procs)
     outcome.seconds = time.monotonic() - start
     outcome.exits = [p.returncode for p in procs]
     outcome.logs = {f"worker {i}": log.read_text(errors="replace") for i, log in

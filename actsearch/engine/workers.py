@@ -114,15 +114,15 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         # running trial failed, finished trials are already stored.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    # Workers share the study with other processes: on every database storage, SQLite files
-    # included, a running trial sends heartbeats so that a surviving worker can fail and
-    # retry it if this process dies (a lone search relies on the pid check on resume).
     index = os.getpid() if worker_index is None else worker_index
     prefix = f"[worker {index} {worker_id()}]"
 
     def say(line: str) -> None:  # outages and dropped trials, whatever --quiet says
         print(f"{prefix} {line}", flush=True)
 
+    # Workers share the study with other processes: on every database storage, SQLite files
+    # included, a running trial sends heartbeats so that a surviving worker can fail and
+    # retry it if this process dies (a lone search relies on the pid check on resume).
     store = make_storage(storage, heartbeat_interval=heartbeat_interval or HEARTBEAT_INTERVAL,
                          grace_period=grace_period, timeout=storage_timeout,
                          patience=storage_patience, say=say)
