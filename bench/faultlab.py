@@ -257,21 +257,23 @@ class Lab:
 
     # --- workers --------------------------------------------------------------------------
 
-    def start_worker(self, index: int, study: str, trials: int,
-                     log: Path) -> subprocess.Popen[bytes]:
-        """``actsearch worker`` on worker host ``index`` (its own hostname), output to ``log``.
+    def start_worker(self, index: int, study: str, trials: int, log: Path,
+                     patience: float | None = None) -> subprocess.Popen[bytes]:
+        """``actsearch worker`` on worker host ``index`` (its own hostname), output to ``log``;
+        ``patience`` replaces the timing's.
 
         The process is the worker itself (each wrapper execs the next), so its pid is the one
         in its trials' ``worker`` attribute and the one signals reach.
         """
         t = self.timing
+        patience = t.patience if patience is None else patience
         argv = ["ip", "netns", "exec", self.worker_ns[index],
                 "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', self.hosts[index],
                 sys.executable, "-m", "actsearch", "worker", "--storage", self.url,
                 "--study", study, "--trials", str(trials), "--device", "cpu", "--threads", "1",
                 "--worker-index", str(index), "--heartbeat-interval", str(t.heartbeat),
                 "--grace-period", str(t.grace), "--storage-timeout", str(t.storage_timeout),
-                "--storage-patience", str(t.patience)]
+                "--storage-patience", str(patience)]
         env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
         with open(log, "wb") as out:
             proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -279,12 +281,15 @@ class Lab:
         self.procs.append(proc)
         return proc
 
-    def storage(self) -> optuna.storages.BaseStorage:
-        """The lab's own storage of the server (its Unix socket)."""
+    def new_study(self, name: str) -> optuna.Study:
+        """A new study of ``SPACE``, through the lab's own view of the server (its Unix
+        socket, which no cut reaches)."""
         t = self.timing
-        return make_storage(self.admin_url, heartbeat_interval=t.heartbeat,
-                            grace_period=t.grace, timeout=t.storage_timeout,
-                            patience=t.patience)
+        storage = make_storage(self.admin_url, heartbeat_interval=t.heartbeat,
+                               grace_period=t.grace, timeout=t.storage_timeout,
+                               patience=t.patience)
+        study, _ = open_study(parse_space(SPACE, "faultlab"), name, storage)
+        return study
 
 
 # --- scenarios ---------------------------------------------------------------------------
@@ -397,7 +402,7 @@ SCENARIOS = [
 ]
 
 
-def _wait_mid_trial(study: Any, lab: Lab, proc: subprocess.Popen[bytes],
+def wait_mid_trial(study: Any, lab: Lab, proc: subprocess.Popen[bytes],
                     seconds: float = 180) -> list[int]:
     """Wait until worker 0 is half a second into a trial; that trial's number."""
     owner = f"{lab.hosts[0]}:{proc.pid}"
@@ -416,15 +421,13 @@ def _wait_mid_trial(study: Any, lab: Lab, proc: subprocess.Popen[bytes],
 def run_scenario(lab: Lab, scenario: Scenario, trials: int = 8, run: int = 0) -> Outcome:
     """Run one scenario on a fresh study of ``trials`` trials; check what it left."""
     name = f"{scenario.name.replace(' ', '-')}-{os.getpid()}-{run}"
-    storage = lab.storage()
-    study, _ = open_study(parse_space({**SPACE, "name": "faultlab"}, "faultlab"), name,
-                          storage)
+    study = lab.new_study(name)
     outcome = Outcome(scenario.name, trials)
     logs = [lab.dir / f"{name}-w{i}.log" for i in range(lab.workers)]
     start = time.monotonic()
     procs = [lab.start_worker(i, name, trials, logs[i]) for i in range(lab.workers)]
     try:
-        hit = _wait_mid_trial(study, lab, procs[0])
+        hit = wait_mid_trial(study, lab, procs[0])
         if scenario.hits_all:
             hit = [t.number for t in study.get_trials(deepcopy=False,
                                                       states=(TrialState.RUNNING,))]

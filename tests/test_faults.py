@@ -10,6 +10,7 @@ failure.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -282,6 +283,29 @@ def test_a_cluster_fault_loses_and_doubles_nothing(lab: faultlab.Lab,
     assert outcome.rerun == (1 if scenario.rerun else 0), logs
     survivors = outcome.exits[1:] if scenario.killed else outcome.exits
     assert set(survivors) == {0}, logs
+
+
+@pytest.mark.cluster
+def test_a_worker_cut_off_for_good_gives_up_in_one_line(lab: faultlab.Lab,
+                                                         tmp_path: Path) -> None:
+    name = f"gives-up-{os.getpid()}"
+    study = lab.new_study(name)
+    log = tmp_path / "worker.log"
+    worker = lab.start_worker(0, name, 8, log, patience=3)
+    faultlab.wait_mid_trial(study, lab, worker)
+    lab.cut(0)
+    try:
+        code = worker.wait(timeout=120)
+    finally:
+        lab.heal(0)
+    said = log.read_text()
+    assert code == 1, said
+    (gave_up,) = [line for line in said.splitlines() if "gave up" in line]
+    assert re.fullmatch(r"\[worker 0 \S+\] gave up: storage postgresql://postgres:\*\*\*@"
+                        r"10\.213\.0\.2:\d+/actsearch: unreachable for \d+ s, giving up "
+                        r"\(patience 3 s; last error in \w+: \w+: .+\)", gave_up), gave_up
+    assert said.count("unreachable, retrying for up to 3 s") == 1, said
+    assert "Traceback" not in said and "actsearch-ci-secret" not in said, said
 
 
 @pytest.mark.cluster
