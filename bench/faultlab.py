@@ -229,19 +229,20 @@ class Lab:
 
     def cut(self, worker: int) -> None:
         """Drop every packet between worker host ``worker`` and the rest, silently."""
-        ip = f"10.213.{worker + 1}.2"
-        for direction in ("from", "to"):
-            _run("ip", "netns", "exec", self.router_ns, "ip", "rule", "add", direction, ip,
-                 "blackhole")
+        self._blackhole("add", worker)
         self.cuts.add(worker)
 
     def heal(self, worker: int) -> None:
         """Undo ``cut``."""
-        ip = f"10.213.{worker + 1}.2"
-        for direction in ("from", "to"):
-            _run("ip", "netns", "exec", self.router_ns, "ip", "rule", "del", direction, ip,
-                 "blackhole")
+        self._blackhole("del", worker)
         self.cuts.discard(worker)
+
+    def _blackhole(self, action: str, worker: int) -> None:
+        # The router's policy rules, both ways: a dropped packet gets no answer (no ICMP, no
+        # reset), as in a real partition.
+        for direction in ("from", "to"):
+            _run("ip", "netns", "exec", self.router_ns, "ip", "rule", action, direction,
+                 f"10.213.{worker + 1}.2", "blackhole")
 
     def stop_db(self) -> None:
         """Stop PostgreSQL (fast: open sessions are ended, as in a restart or failover)."""
@@ -340,22 +341,23 @@ class Scenario:
     hits_all: bool = False  # the fault hits every running trial, not only worker 0's
 
 
-def _until_failed(study: Any, numbers: list[int], seconds: float) -> None:
-    """Wait until the storage holds the trials ``numbers`` as failed (their grace passed)."""
-    deadline = time.monotonic() + seconds
+def _past_grace(lab: Lab, study: Any, hit: list[int], undo: Callable[[], None]) -> None:
+    """Undo the fault once the storage holds the trials ``hit`` as failed (another worker's
+    heartbeat check failed them, after the grace period), and a second more."""
+    deadline = time.monotonic() + 6 * lab.timing.grace
     while time.monotonic() < deadline:
         states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
-        if all(states.get(n) == TrialState.FAIL for n in numbers):
-            return
+        if all(states.get(n) == TrialState.FAIL for n in hit):
+            break
         time.sleep(0.2)
+    time.sleep(1.0)
+    undo()
 
 
 def _long_cut(lab: Lab, study: Any, hit: list[int],
               worker0: subprocess.Popen[bytes]) -> None:
     lab.cut(0)
-    _until_failed(study, hit, 6 * lab.timing.grace)  # another worker's heartbeat check
-    time.sleep(1.0)
-    lab.heal(0)
+    _past_grace(lab, study, hit, lambda: lab.heal(0))
 
 
 def _short_cut(lab: Lab, study: Any, hit: list[int],
@@ -380,9 +382,7 @@ def _kill(lab: Lab, study: Any, hit: list[int],
 def _stop(lab: Lab, study: Any, hit: list[int],
           worker0: subprocess.Popen[bytes]) -> None:
     worker0.send_signal(signal.SIGSTOP)
-    _until_failed(study, hit, 6 * lab.timing.grace)
-    time.sleep(1.0)
-    worker0.send_signal(signal.SIGCONT)
+    _past_grace(lab, study, hit, lambda: worker0.send_signal(signal.SIGCONT))
 
 
 DROPPED = "dropping this worker's result"
@@ -403,7 +403,7 @@ SCENARIOS = [
 
 
 def wait_mid_trial(study: Any, lab: Lab, proc: subprocess.Popen[bytes],
-                    seconds: float = 180) -> list[int]:
+                   seconds: float = 180) -> list[int]:
     """Wait until worker 0 is half a second into a trial; that trial's number."""
     owner = f"{lab.hosts[0]}:{proc.pid}"
     deadline = time.monotonic() + seconds

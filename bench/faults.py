@@ -55,6 +55,9 @@ def main() -> int:
         print("| " + " | ".join(outcome.row()) + " |", flush=True)
 
     outcomes = faultlab.run_all(scenarios, args.trials, args.workers, t, each=row)
+    print()
+    for scenario in scenarios:
+        print(f"- {scenario.name}: {scenario.what}")
     broken = [(o.scenario, p) for o in outcomes for p in o.problems]
     for scenario, problem in broken:
         print(f"{scenario}: {problem}")
