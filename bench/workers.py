@@ -22,8 +22,6 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faultlab import tally  # noqa: E402 (bench/, beside this file)
-
 from actsearch.engine.storage import make_storage  # noqa: E402
 from actsearch.engine.study import FINISHED, open_study  # noqa: E402
 from actsearch.engine.workers import run_workers  # noqa: E402
@@ -44,6 +42,8 @@ SPACE = {
 
 
 def _lost_and_doubled(study: optuna.Study, trials: int) -> tuple[int, int]:
+    from faultlab import tally  # beside this file; it imports this one's SPACE
+
     counts = tally(study.get_trials(deepcopy=False), trials)
     return counts.lost, counts.duplicated
 
