@@ -316,7 +316,7 @@ class PatientStorage(_CachedStorage):
                 waited = self._outage_began(cause)
                 if waited >= self.patience:
                     raise StorageUnreachable(
-                        f"storage {self.shown}: unreachable for {waited:.0f} s, giving up "
+                        f"storage {self.shown}: unreachable for {waited:.1f} s, giving up "
                         f"(patience {self.patience:g} s; last error in {name}: "
                         f"{_first_line(cause)})") from None
                 time.sleep(min(delay, self.patience - waited))
