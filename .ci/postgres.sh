@@ -3,15 +3,20 @@
 #
 #   .ci/postgres.sh start DIR   initdb in DIR, start on 127.0.0.1 at a free port, create the
 #                               database "actsearch", print its URL on stdout (also DIR/url)
-#   .ci/postgres.sh stop DIR    stop the server started in DIR
+#   .ci/postgres.sh stop DIR    stop the server started in DIR (fast: sessions are ended)
+#   .ci/postgres.sh up DIR      start the stopped server of DIR again, as it was
+#
+# PG_LISTEN=ADDR listens there instead of 127.0.0.1 and PG_ALLOW=CIDR lets clients from that
+# network in (the fault harness, bench/faultlab.py, runs the server in a network namespace).
+# The Unix socket is DIR itself, whatever the address.
 #
 # Installs Debian's postgresql package when no server binaries are found (needs root). When run
 # as root the server runs as the "postgres" user, since PostgreSQL refuses to run as root.
 # Everything but the URL goes to stderr, so `url=$(.ci/postgres.sh start DIR)` works.
 set -euo pipefail
 
-action=${1:?usage: postgres.sh start|stop DIR}
-dir=${2:?usage: postgres.sh start|stop DIR}
+action=${1:?usage: postgres.sh start|stop|up DIR}
+dir=${2:?usage: postgres.sh start|stop|up DIR}
 
 bindir() {
     local d
@@ -58,12 +63,23 @@ start)
     as_owner "$BIN/initdb" -D "$dir/data" -U postgres --pwfile="$pwfile" \
         --auth-local=trust --auth-host=scram-sha-256 >/dev/null
     rm -f "$pwfile"
+    listen=${PG_LISTEN:-127.0.0.1}
     # A free port: ask the kernel for one (a small race with other starters is acceptable).
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=100 -c fsync=off" start >&2
+    port=$(python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$listen")
+    # In the config file, not on pg_ctl's command line, so that `up` starts it the same way.
+    cat >> "$dir/data/postgresql.conf" <<CONF
+listen_addresses = '$listen'
+port = $port
+unix_socket_directories = '$dir'
+max_connections = 100
+fsync = off
+CONF
+    if [ -n "${PG_ALLOW:-}" ]; then
+        echo "host all all $PG_ALLOW scram-sha-256" >> "$dir/data/pg_hba.conf"
+    fi
+    as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >&2
     as_owner "$BIN/createdb" -h "$dir" -p "$port" -U postgres actsearch
-    url="postgresql://postgres:$password@127.0.0.1:$port/actsearch"
+    url="postgresql://postgres:$password@$listen:$port/actsearch"
     echo "$url" > "$dir/url"
     echo "$url"
     ;;
@@ -71,8 +87,12 @@ stop)
     BIN=$(bindir)
     as_owner "$BIN/pg_ctl" -D "$dir/data" -m fast -w stop >&2 || true
     ;;
+up)
+    BIN=$(bindir)
+    as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >&2
+    ;;
 *)
-    echo "usage: postgres.sh start|stop DIR" >&2
+    echo "usage: postgres.sh start|stop|up DIR" >&2
     exit 2
     ;;
 esac

@@ -16,11 +16,9 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,15 +42,10 @@ SPACE = {
 
 
 def _lost_and_doubled(study: optuna.Study, trials: int) -> tuple[int, int]:
-    all_trials = study.get_trials(deepcopy=False)
-    finished = [t for t in all_trials if t.state in FINISHED]
-    left = [t for t in all_trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    lost = max(0, trials - len(finished)) + len(left)
-    doubled = sum(c - 1 for c in Counter(t.number for t in all_trials).values())
-    finished_numbers = {t.number for t in finished}
-    doubled += sum(1 for t in finished
-                   if set(t.system_attrs.get("retry_history", [])) & finished_numbers)
-    return lost, doubled
+    from faultlab import tally  # beside this file; it imports this one's SPACE
+
+    counts = tally(study.get_trials(deepcopy=False), trials)
+    return counts.lost, counts.duplicated
 
 
 def main() -> int:

@@ -19,11 +19,13 @@ numbers, existed, and were holding, so the check failed and it never ran: a cont
 This holds whatever the interleaving, on one host or many, and whichever check ran last.
 
 And the budget is reached: a trial lost with its worker holds its slot until it is found
-(by its dead pid on this host, :func:`~actsearch.engine.storage.fail_stale_trials`, or by its
-stale heartbeat on database storages, ``optuna.storages.fail_stale_trials``), failed and
-queued again; :meth:`TrialBudget.reserve` looks for such trials before each ask and while it
-waits for a slot. What is left queued once the budget is met (a retry copy, a baseline) is
-failed as ``over_budget`` rather than left WAITING for ever.
+(by its dead pid on this host, :func:`~actsearch.engine.storage.fail_stale_trials`, by its
+stale heartbeat on database storages, ``optuna.storages.fail_stale_trials``, or, asked but
+never claimed, a grace period after it started), failed and queued again;
+:meth:`TrialBudget.reserve` looks for such trials before each ask and while it waits for a
+slot. What is left queued once the budget is met (a retry copy, a baseline) is failed as
+``over_budget`` rather than left WAITING for ever, and so is a second copy of one failed
+trial (a requeue retried after an outage), so that a retry chain finishes at most once.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from actsearch.engine.record import (
     TrialRecord,
     worker_id,
 )
-from actsearch.engine.storage import fail_stale_trials, heartbeat_interval
+from actsearch.engine.storage import fail_stale_trials, grace_period
 
 __all__ = ["HOLDING", "TrialBudget"]
 
@@ -90,7 +92,10 @@ class TrialBudget:
         self.hook = hook
         self.concurrent = concurrent
         self._deadline = None if timeout is None else clock() + timeout
-        self._heartbeats = heartbeat_interval(study._storage) is not None
+        # Storages with heartbeats: a RUNNING trial no worker claimed within the grace
+        # period is lost too (fail_stale_trials' unclaimed_after).
+        self._grace = grace_period(study._storage)
+        self._heartbeats = self._grace is not None
         self._looked_for_lost = False
         self._met = False  # reserve() found the budget met (and failed the leftovers)
         # Alone (not concurrent) the study changes only through this process: one read, then
@@ -195,7 +200,8 @@ class TrialBudget:
         finished = self.finished()
         if finished < self.trials:
             return []
-        lost = fail_stale_trials(self.study, budget=self.trials)
+        lost = fail_stale_trials(self.study, budget=self.trials,
+                                 unclaimed_after=self._grace)
         return lost + self._fail_leftovers(self.study.get_trials(deepcopy=False), finished)
 
     # --- inside -----------------------------------------------------------------------------
@@ -205,8 +211,15 @@ class TrialBudget:
         if not self.concurrent and self._looked_for_lost:
             return
         self._looked_for_lost = True
-        fail_stale_trials(self.study, budget=self.trials)
-        if self._heartbeats:
+        # Just back from an outage of the storage, every other worker may be too: their
+        # heartbeats (and claims) stopped with the server (a restart, a failover longer than
+        # the grace period), not with them. Judge them again once a grace period has passed.
+        recovered = getattr(self.study._storage, "recovered_at", None)
+        judge = self._heartbeats and not (recovered is not None
+                                          and time.monotonic() - recovered < self._grace)
+        fail_stale_trials(self.study, budget=self.trials,
+                          unclaimed_after=self._grace if judge else None)
+        if judge:
             # What study.optimize did before each trial: trials whose heartbeat stopped are
             # failed and handed to the storage's callback, which queues them again.
             with warnings.catch_warnings():
@@ -249,10 +262,23 @@ class TrialBudget:
         if not self.concurrent:  # no one else asks: the pre-check before ask() decided it
             return True
         trials = self.study.get_trials(deepcopy=False)
+        mine = next(t for t in trials if t.number == trial.number)
+        retried = mine.system_attrs.get("failed_trial")
+        first = min((t.number for t in trials if retried is not None
+                     and t.system_attrs.get("failed_trial") == retried), default=trial.number)
+        if first < trial.number:
+            # A second copy of one failed trial (a requeue tried again after its first try
+            # was committed, as the connection died): the first copy is the rerun, so that a
+            # retry chain never finishes twice. This one never runs.
+            record = TrialRecord(error=f"over budget: a second copy of failed trial {retried} "
+                                       f"(trial {first} reruns it), not run", over_budget=True)
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                record.write(trial, (ERROR_ATTR, OVER_BUDGET_ATTR))
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            return False
         held = sum(t.state in HOLDING and t.number < trial.number for t in trials)
         if held < self.trials:
             return True
-        mine = next(t for t in trials if t.number == trial.number)
         try:
             if mine.params or "fixed_params" in mine.system_attrs:
                 # A queued trial (a baseline, a retry) that another worker's trial overtook:

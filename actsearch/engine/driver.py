@@ -9,12 +9,15 @@ policy for every trainer: a candidate that raises fails its own trial with the r
 traceback and the search goes on, until ``max_failures_in_a_row`` trials have failed one
 after another (then it stops with one line that says why). A user mistake
 (``ActsearchError``) stops the search at once; an interrupt (Ctrl-C, SIGTERM) marks the
-running trials failed and propagates. Finished trials are always stored.
+running trials failed and propagates. Finished trials are always stored. A trial that another
+worker failed while this one could not reach the storage for longer than the grace period (a
+partition, a stopped process) is dropped with one line: it was run again elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -50,6 +53,7 @@ __all__ = [
 ]
 
 MAX_FAILURES_IN_A_ROW = 5  # failed trials one after another that stop a search
+_log = logging.getLogger(__name__)
 
 
 class TrialListener(Protocol):
@@ -113,6 +117,7 @@ def run_trials(
     budget: TrialBudget | None = None,
     measure: bool = True,
     concurrent: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> DriveResult:
     """Run trials until the study holds ``trials`` finished ones or ``timeout`` passes.
 
@@ -132,6 +137,7 @@ def run_trials(
             than accuracy need the probes and measure regardless.
         concurrent: Whether other processes may run trials of the study (see
             ``TrialBudget``); False for a lone search on its own run folder.
+        say: Where the line about a dropped trial goes (default: this module's logger).
     """
     if trials < 1:
         raise ActsearchError(f"trials: expected a positive integer, got {trials}",
@@ -141,15 +147,16 @@ def run_trials(
                              f"{max_failures_in_a_row}", parameter="max_failures_in_a_row")
     budget = budget or TrialBudget(study, trials, timeout=timeout, concurrent=concurrent)
     return _Driver(study, space, data, population, listener, callbacks, max_failures_in_a_row,
-                   budget, measure).run()
+                   budget, measure, say or _log.warning).run()
 
 
 class _Driver:
     def __init__(self, study: optuna.Study, space: SearchSpace, data: DeviceData,
                  population: int, listener: TrialListener | None,
                  callbacks: Sequence[Callback], max_failures_in_a_row: int,
-                 budget: TrialBudget, measure: bool) -> None:
+                 budget: TrialBudget, measure: bool, say: Callable[[str], None]) -> None:
         self.study, self.space, self.data = study, space, data
+        self.say = say
         self.listener, self.callbacks = listener, list(callbacks)
         self.max_failures = max_failures_in_a_row
         self.budget = budget
@@ -231,9 +238,12 @@ class _Driver:
             self.pruning.report(member.tag, stats.val_acc, stats.epoch)
         # Every member reports first, then the pruner decides for all of them.
         decisions = self.pruning.decide([(m.tag, m.result.history[-1].epoch) for m in trained])
+        taken = self.pruning.reports.taken
         for member, prune in zip(trained, decisions, strict=True):
             # A baseline is asked too (pruners keep rung records) but trains to the end.
             if prune and not self.running[member.tag.number].baseline:
+                self.trainer.stop(member)
+            elif member.tag.number in taken:  # failed elsewhere: no use training it on
                 self.trainer.stop(member)
         for member in members:
             if member.result.status != "running":
@@ -247,39 +257,24 @@ class _Driver:
             self.accepting = False
 
     def _end(self, run: _Running) -> None:
-        trial, record, member = run.trial, run.record, run.member
-        result = member.result
+        trial = run.trial
         try:
-            self.pruning.flush(trial)  # before tell: a pruned trial's value is its last report
-            self.pruning.left(trial)
-            if result.status == "complete":
-                try:
-                    self._record_result(record, member)
-                    values = self._values(record, member)
-                except ActsearchError:
+            try:
+                frozen = self._tell(run)
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+                # ValueError: Optuna's "Cannot tell a FAIL trial". Either way, when another
+                # worker failed the trial (its heartbeat lapsed while this one was cut off or
+                # stopped), it was queued again there: this result is dropped, not told.
+                frozen = self.study._storage.get_trial(trial._trial_id)
+                if frozen.state == TrialState.RUNNING:
                     raise
-                except Exception as e:  # a probe's fault fails this trial only
-                    member.fail(e)
-            if result.status == "failed":
-                record.error, record.traceback = member.error, member.traceback
-                record.write(trial, ["error", "traceback"])
-                frozen = self.study.tell(trial, state=TrialState.FAIL)
-                self.failed += 1
-                self.failures_in_a_row += 1
-            else:
-                if result.status == "complete":
-                    frozen = self.study.tell(trial, values)
-                else:
-                    # Stopped and diverged candidates are pruned: the sampler learns they are
-                    # bad, and the study goes on. `end` tells the two apart.
-                    self._record_result(record, member)
-                    frozen = self.study.tell(trial, state=TrialState.PRUNED)
-                self.finished += 1
-                self.failures_in_a_row = 0
+                self._drop(run, frozen)
+                return
         finally:
             run.beats.close()
+            self.pruning.reports.taken.discard(trial.number)
         self.budget.ended(frozen.state in FINISHED)
-        member.model = None  # a population may hold many finished members
+        run.member.model = None  # a population may hold many finished members
         done = TrialRecord.from_frozen(frozen)
         for callback in self.callbacks:
             try:
@@ -287,6 +282,47 @@ class _Driver:
             except StopSearch:
                 self.accepting = False
                 self.stop_reason = self.stop_reason or "stopped by a callback"
+
+    def _drop(self, run: _Running, frozen: optuna.trial.FrozenTrial) -> None:
+        """Say in one line that a trial failed elsewhere is dropped; it counts for nothing."""
+        self.pruning.left(run.trial)
+        self.budget.ended(False)
+        run.member.model = None
+        why = TrialRecord.from_frozen(frozen).error or "no heartbeat within the grace period"
+        self.say(f"trial {frozen.number}: already {frozen.state.name} in the storage ({why}), "
+                 f"so another worker runs it again; dropping this worker's result")
+
+    def _tell(self, run: _Running) -> optuna.trial.FrozenTrial:
+        """Record a trial's end and tell Optuna; the told trial."""
+        trial, record, member = run.trial, run.record, run.member
+        result = member.result
+        self.pruning.flush(trial)  # before tell: a pruned trial's value is its last report
+        self.pruning.left(trial)
+        if result.status == "complete":
+            try:
+                self._record_result(record, member)
+                values = self._values(record, member)
+            except ActsearchError:
+                raise
+            except Exception as e:  # a probe's fault fails this trial only
+                member.fail(e)
+        if result.status == "failed":
+            record.error, record.traceback = member.error, member.traceback
+            record.write(trial, ["error", "traceback"])
+            frozen = self.study.tell(trial, state=TrialState.FAIL)
+            self.failed += 1
+            self.failures_in_a_row += 1
+        else:
+            if result.status == "complete":
+                frozen = self.study.tell(trial, values)
+            else:
+                # Stopped and diverged candidates are pruned: the sampler learns they are
+                # bad, and the study goes on. `end` tells the two apart.
+                self._record_result(record, member)
+                frozen = self.study.tell(trial, state=TrialState.PRUNED)
+            self.finished += 1
+            self.failures_in_a_row = 0
+        return frozen
 
     def _record_result(self, record: TrialRecord, member: Member) -> None:
         history, result = member.result.history, member.result

@@ -188,6 +188,10 @@ class ReportBuffer:
         self.flush_seconds = FLUSH_SECONDS if flush_seconds is None else flush_seconds
         self._pending: dict[int, tuple[optuna.Trial, list[tuple[int, float]]]] = {}
         self._last_flush = time.monotonic()
+        # Trials whose reports the storage refused because they are finished already: another
+        # worker failed them (this one was cut off past the grace period). Their reports are
+        # dropped; the driver stops and drops the trials themselves.
+        self.taken: set[int] = set()
 
     def report(self, trial: optuna.Trial, value: float, step: int) -> None:
         self._pending.setdefault(trial.number, (trial, []))[1].append((step, value))
@@ -202,10 +206,13 @@ class ReportBuffer:
         numbers = list(self._pending) if trial is None else [trial.number]
         for number in numbers:
             owner, reports = self._pending.get(number, (None, []))
-            while reports:  # a failed write leaves the rest waiting
-                step, value = reports[0]
-                owner.report(value, step)
-                reports.pop(0)
+            try:
+                while reports:  # a failed write leaves the rest waiting
+                    step, value = reports[0]
+                    owner.report(value, step)
+                    reports.pop(0)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                self.taken.add(number)
             self._pending.pop(number, None)
         if trial is None:
             self._last_flush = time.monotonic()

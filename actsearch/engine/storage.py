@@ -1,5 +1,5 @@
 """Optuna storages from URLs: run folders, SQLite in WAL mode, journal files, databases with
-heartbeats, and finding and requeuing the trials of dead workers.
+heartbeats and a patience for outages, and finding and requeuing the trials of dead workers.
 
 Kept free of torch, so that the dashboard and reports open studies without loading it.
 """
@@ -7,17 +7,20 @@ Kept free of torch, so that the dashboard and reports open studies without loadi
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
 import threading
+import time
 import warnings
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages._cached_storage import _CachedStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.engine.record import BASELINE_ATTR, ERROR_ATTR, FINISHED, WORKER_ATTR
@@ -29,8 +32,13 @@ __all__ = [
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",
     "MAX_RETRY",
+    "STORAGE_PATIENCE",
+    "STORAGE_TIMEOUT",
+    "PatientStorage",
+    "StorageUnreachable",
     "default_storage",
     "fail_stale_trials",
+    "grace_period",
     "heartbeat",
     "heartbeat_interval",
     "load_run",
@@ -48,6 +56,12 @@ SPACE_ATTR = "actsearch_space"  # the study user attribute that holds its space 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
 GRACE_PERIOD = 30  # seconds without a heartbeat before a running trial counts as lost
 MAX_RETRY = 3  # a trial whose worker keeps dying is retried at most this many times
+# Database servers: a call on a dead link (a partition drops packets silently, so nothing
+# resets the connection) fails after about STORAGE_TIMEOUT seconds instead of hanging in a
+# read for ever; a storage that cannot be reached is retried, with backoff, for
+# STORAGE_PATIENCE seconds (a restart, a failover, a link that comes back) before giving up.
+STORAGE_TIMEOUT = 10
+STORAGE_PATIENCE = 600
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
 
 
@@ -82,7 +96,9 @@ def resolve_storage_url(url: str | None, study_name: str, runs_dir: str | Path =
 
 def make_storage(url: str, *, heartbeat_interval: int | None = None,
                  grace_period: int = GRACE_PERIOD,
-                 max_retry: int | None = MAX_RETRY) -> optuna.storages.BaseStorage:
+                 max_retry: int | None = MAX_RETRY, timeout: float = STORAGE_TIMEOUT,
+                 patience: float = STORAGE_PATIENCE,
+                 say: Callable[[str], None] | None = None) -> optuna.storages.BaseStorage:
     """The Optuna storage for a URL (see the README's "Storage URLs").
 
     Args:
@@ -95,6 +111,13 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
             Workers (``actsearch.engine.workers.run_worker``) ask for heartbeats on SQLite too.
         grace_period: Seconds without a heartbeat after which a trial is failed and retried.
         max_retry: How often one trial is retried after its worker died (None: no limit).
+        timeout: Database servers: seconds after which connecting, or waiting on a link that
+            stopped answering, fails (connect timeout, TCP keepalives and user timeout, and
+            the server's idle-in-transaction timeout for a client cut off mid-transaction).
+        patience: Database servers: seconds for which a storage call that cannot reach the
+            server is retried with backoff (:class:`PatientStorage`) before it raises
+            :class:`StorageUnreachable`.
+        say: Where the one line per outage goes (default: this module's logger).
 
     Raises:
         ActsearchError: An unknown scheme, a missing database driver, an unreachable server.
@@ -126,8 +149,10 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
         # ends in "database is locked" failures under four busy workers.
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
-        # A server may drop idle connections between long trials; test them before use.
+        # A server may drop idle connections between long trials, or restart: test them
+        # before use. The driver's own timeouts make a dead link fail instead of hang.
         engine_kwargs["pool_pre_ping"] = True
+        engine_kwargs["connect_args"] = _link_timeouts(scheme, url, timeout)
     try:
         with warnings.catch_warnings():
             # heartbeat_interval is flagged experimental; it has been stable since Optuna 2.
@@ -147,7 +172,36 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
                              parameter="storage") from None
     if scheme == "sqlite":
         _configure_sqlite(storage)
-    return storage
+        return storage
+    return PatientStorage(storage, mask_url(url), patience=patience, say=say)
+
+
+def _link_timeouts(scheme: str, url: str, timeout: float) -> dict[str, Any]:
+    """The database driver's settings that turn a dead link into an error within ``timeout``.
+
+    A partitioned host's packets are dropped, not refused: without these a client blocked in
+    a read waits for ever (the kernel's keepalive starts after two hours), and the server
+    keeps the cut-off session, with any row locks it holds, as long.
+    """
+    seconds = max(1, round(timeout))
+    if scheme == "mysql":  # pymysql's names
+        return {"connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds}
+    settings: dict[str, Any] = {
+        "connect_timeout": max(2, seconds),  # libpq reads less than 2 as 2
+        # An idle connection (waiting for a reply that was lost) is probed after `seconds`
+        # and dropped after three unanswered probes; sent data unacknowledged for `seconds`
+        # drops it too (tcp_user_timeout, Linux).
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": max(1, seconds // 3),
+        "keepalives_count": 3,
+        "tcp_user_timeout": seconds * 1000,
+    }
+    if "options=" not in url:  # the URL's own server options win
+        # The server ends a session left idle inside a transaction (its client cut off while
+        # holding the study's row lock) instead of blocking every other worker.
+        settings["options"] = f"-c idle_in_transaction_session_timeout={max(5, seconds) * 1000}"
+    return settings
 
 
 def _configure_sqlite(storage: optuna.storages.RDBStorage) -> None:
@@ -181,6 +235,158 @@ def _configure_sqlite(storage: optuna.storages.RDBStorage) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     storage.engine.dispose()  # connections opened before the listeners existed
+
+
+# --- outages of database servers -----------------------------------------------------------
+
+
+class StorageUnreachable(ActsearchError):
+    """The database server stayed unreachable for longer than the storage's patience."""
+
+
+def _unreachable(error: BaseException) -> BaseException | None:
+    """The error (or what caused it) that says the server could not be reached or went away:
+    a refused or timed-out connection, a connection the server closed (a restart), a read on a
+    dead link; None for any other error. Such a call can be tried again; any other error is
+    the caller's to see."""
+    from sqlalchemy import exc
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, exc.OperationalError | exc.InterfaceError | exc.TimeoutError):
+            return seen
+        if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class PatientStorage(_CachedStorage):
+    """Optuna's storage of a database server, whose calls outlive outages.
+
+    Each call that fails because the server cannot be reached (:func:`_unreachable`) is tried
+    again after 0.5, 1, 2, ... (at most 30) seconds, until ``patience`` seconds have passed
+    since the outage began; then it raises :class:`StorageUnreachable`. An outage is said in
+    one line when it begins ("storage URL unreachable, retrying for up to N s: reason") and in
+    one when it ends, however many calls and threads wait in it.
+
+    A write that failed as its connection died may have been committed: telling a trial again
+    then finds it finished. ``set_trial_state_values`` counts that as done when the stored
+    state and values are the ones it set (so a retried tell never raises "Cannot tell"); a
+    trial someone else finished still raises ``UpdateFinishedTrialError``. A trial created
+    twice so (``study.ask``) is left RUNNING without a worker and failed after the grace period
+    by :func:`fail_stale_trials`.
+
+    It is Optuna's own cached wrapper of ``RDBStorage`` (what ``create_study`` would wrap the
+    storage in), so studies use it as they are.
+    """
+
+    def __init__(self, backend: optuna.storages.RDBStorage, shown: str, *,
+                 patience: float = STORAGE_PATIENCE,
+                 say: Callable[[str], None] | None = None) -> None:
+        super().__init__(backend)
+        self.shown, self.patience = shown, patience
+        self.say = say or _log.warning
+        self._down_since: float | None = None  # monotonic time the outage began
+        self.recovered_at: float | None = None  # monotonic time the last outage ended
+        self._outage_lock = threading.Lock()
+
+    def record_heartbeat_once(self, trial_id: int) -> None:
+        """One try at a heartbeat (the heartbeat thread's next beat is its retry); an outage
+        it meets is said as the other calls' are."""
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as e:
+            cause = _unreachable(e)
+            if cause is not None:
+                self._outage_began(cause)
+            raise
+        self._outage_ended()
+
+    def _patiently(self, name: str, call: Callable[[], Any], retried: Callable[[], Any]) -> Any:
+        delay, failed = 0.5, False
+        while True:
+            try:
+                result = retried() if failed else call()
+            except Exception as e:
+                cause = _unreachable(e)
+                if cause is None:
+                    raise
+                failed = True
+                waited = self._outage_began(cause)
+                if waited >= self.patience:
+                    raise StorageUnreachable(
+                        f"storage {self.shown}: unreachable for {waited:.1f} s, giving up "
+                        f"(patience {self.patience:g} s; last error in {name}: "
+                        f"{_first_line(cause)})") from None
+                time.sleep(min(delay, self.patience - waited))
+                delay = min(2 * delay, 30.0)
+                continue
+            self._outage_ended()
+            return result
+
+    def _outage_began(self, error: BaseException) -> float:
+        """Seconds since the outage began; says so the first time."""
+        with self._outage_lock:
+            now = time.monotonic()
+            if self._down_since is None:
+                self._down_since = now
+                self.say(f"storage {self.shown} unreachable, retrying for up to "
+                         f"{self.patience:g} s: {_first_line(error)}")
+            return now - self._down_since
+
+    def _outage_ended(self) -> None:
+        if self._down_since is None:  # the usual case: no lock taken
+            return
+        with self._outage_lock:
+            if self._down_since is not None:
+                self.recovered_at = time.monotonic()
+                self.say(f"storage {self.shown} reachable again after "
+                         f"{self.recovered_at - self._down_since:.1f} s")
+                self._down_since = None
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState,
+                               values: Any = None) -> bool:
+        def again() -> bool:
+            try:
+                return _CachedStorage.set_trial_state_values(self, trial_id, state, values)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                stored = self._backend.get_trial(trial_id)  # the first try went through?
+                if stored.state == state and (values is None or stored.values == list(values)):
+                    return True
+                raise
+
+        return self._patiently(
+            "set_trial_state_values",
+            lambda: _CachedStorage.set_trial_state_values(self, trial_id, state, values), again)
+
+
+def _patient(name: str) -> Callable[..., Any]:
+    method = getattr(_CachedStorage, name)
+
+    @functools.wraps(method)
+    def call(self: PatientStorage, *args: Any, **kwargs: Any) -> Any:
+        def once() -> Any:
+            return method(self, *args, **kwargs)
+
+        return self._patiently(name, once, once)
+
+    return call
+
+
+# Every call that reaches the server, but the heartbeat thread's (record_heartbeat_once).
+for _name in [*(n for n, v in vars(_CachedStorage).items()
+                if callable(v) and not n.startswith("_")
+                and n not in ("set_trial_state_values", "get_heartbeat_interval",
+                              "get_heartbeat_stale_trial_callback")),
+              "_get_stale_trial_ids"]:
+    setattr(PatientStorage, _name, _patient(_name))
+
+
+def _first_line(error: BaseException) -> str:
+    """An error's first line, passwords masked (SQLAlchemy's names the driver's error)."""
+    text = mask_url(str(error)).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 def requeue_trial(study: optuna.Study, trial: FrozenTrial,
@@ -256,7 +462,8 @@ def _pid_alive(pid: int, since: datetime | None) -> bool:
 
 
 def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeue: bool = True,
-                      max_retry: int | None = MAX_RETRY, budget: int | None = None) -> list[int]:
+                      max_retry: int | None = MAX_RETRY, budget: int | None = None,
+                      unclaimed_after: float | None = None) -> list[int]:
     """Fail the RUNNING trials whose worker process is gone, and queue their params again.
 
     For storages without heartbeats (journal files, SQLite files) a killed worker leaves its
@@ -268,15 +475,26 @@ def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeu
     ``budget``: no copy is queued once the study holds that many finished trials (see
     :func:`requeue_trial`).
 
+    ``unclaimed_after`` (seconds; storages with heartbeats pass their grace period): a RUNNING
+    trial that no worker claimed (no ``worker`` attr) that long after it started is lost too.
+    A worker claims its trial milliseconds after ``study.ask()``; one killed in between, or an
+    ask retried after its first try was committed, leaves a trial with neither a worker nor a
+    heartbeat, which Optuna's heartbeat check never fails (its clock: this host's, as Optuna
+    stamps a trial's start with the asking host's).
+
     Returns:
         The numbers of the trials marked failed.
     """
     host = socket.gethostname()
     failed = []
+    unclaimed_before = (None if unclaimed_after is None
+                        else datetime.now() - timedelta(seconds=unclaimed_after))
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(WORKER_ATTR)
         if owner is None:
-            dead = assume_alone
+            dead = assume_alone or (unclaimed_before is not None
+                                    and trial.datetime_start is not None
+                                    and trial.datetime_start < unclaimed_before)
         else:
             owner_host, _, pid = str(owner).rpartition(":")
             if owner_host != host or not pid.isdigit():
@@ -288,7 +506,9 @@ def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeu
         storage, trial_id = study._storage, trial._trial_id
         try:
             storage.set_trial_user_attr(trial_id, ERROR_ATTR,
-                                        f"worker lost: {owner or 'unknown worker'} is gone")
+                                        f"worker lost: {owner or 'unknown worker'} is gone"
+                                        if owner or assume_alone else
+                                        "worker lost: no worker claimed it")
             if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
                 continue
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
@@ -300,6 +520,14 @@ def fail_stale_trials(study: optuna.Study, *, assume_alone: bool = False, requeu
 
 
 # --- heartbeats of our own ask/tell loop ------------------------------------------------------
+
+
+def grace_period(storage: optuna.storages.BaseStorage) -> float | None:
+    """Seconds without a heartbeat before a trial counts as lost; None without heartbeats."""
+    if heartbeat_interval(storage) is None:
+        return None
+    backend = getattr(storage, "_backend", storage)  # Optuna's cached wrapper, or ours
+    return backend.grace_period or 2 * backend.heartbeat_interval
 
 
 def heartbeat_interval(storage: optuna.storages.BaseStorage) -> float | None:
@@ -333,13 +561,21 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     trial_id = trial._trial_id
     storage.record_heartbeat(trial_id)  # at once: a trial without any heartbeat is never stale
     stop = threading.Event()
+    # One try per beat: the next beat is the retry, and the block's end must not wait for a
+    # beat that is patient through an outage. A PatientStorage says outages itself.
+    once = getattr(storage, "record_heartbeat_once", None)
 
     def beat() -> None:
+        failing = False
         while not stop.wait(interval):
             try:
-                storage.record_heartbeat(trial_id)
+                (once or storage.record_heartbeat)(trial_id)
+                failing = False
             except Exception as e:  # a dropped connection: the next beat may get through
-                _log.warning("heartbeat of trial id %s failed: %s", trial_id, e)
+                if once is None and not failing:  # one line per outage, not one per beat
+                    _log.warning("heartbeat of trial id %s failed: %s", trial_id,
+                                 _first_line(e.__cause__ or e))
+                failing = True
 
     # A daemon: a process that exits without leaving the block (os._exit, a fatal error)
     # must not be kept alive by its heartbeat, which would hide that the trial is lost.

@@ -10,6 +10,11 @@ Storages, heartbeats and retries are in :mod:`actsearch.engine.storage`, exact b
 Storages with heartbeats (database servers) fail and retry a dead worker's trial after the grace
 period; for the journal file, :func:`~actsearch.engine.storage.fail_stale_trials` finds such
 trials by process id, also while a worker waits for a slot (:mod:`actsearch.engine.budget`).
+
+A worker outlives a database server it cannot reach (a partition, a restart): each storage
+call is retried with backoff for ``storage_patience`` seconds, with one line when the outage
+begins and one when it ends, and only then does the worker give up, in one line (exit 1). A
+worker that comes back to find its trial failed by another one drops its result in one line.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from actsearch.engine.record import TrialRecord, worker_id
 from actsearch.engine.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
+    STORAGE_PATIENCE,
+    STORAGE_TIMEOUT,
+    StorageUnreachable,
     fail_stale_trials,
     make_storage,
     study_names,
@@ -68,6 +76,8 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
                timeout: float | None = None, device: str | None = None,
                threads: int | None = None, worker_index: int | None = None,
                heartbeat_interval: int | None = None, grace_period: int = GRACE_PERIOD,
+               storage_timeout: float = STORAGE_TIMEOUT,
+               storage_patience: float = STORAGE_PATIENCE,
                quiet: bool = False, dtype: str = "float32") -> int:
     """One worker: load the stored study, run trials until it holds ``trials`` finished.
 
@@ -81,12 +91,17 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         worker_index: Varies the sampler's seed between workers (default: from the pid).
         heartbeat_interval: Seconds between heartbeats on database storages (default 10).
         grace_period: Seconds without a heartbeat before a trial counts as lost.
+        storage_timeout: Seconds after which a database call on a dead link fails (then it
+            is retried) instead of hanging.
+        storage_patience: Seconds for which an unreachable database is retried before the
+            worker gives up.
         quiet: No line per trial.
         dtype: ``float32`` or ``float64``.
 
     Returns:
-        The exit code: 0 done, 130 stopped by SIGINT/SIGTERM. User mistakes raise
-        :class:`ActsearchError`.
+        The exit code: 0 done, 130 stopped by SIGINT/SIGTERM, 1 stopped early (a run of
+        failures, or the storage unreachable for longer than its patience). User mistakes
+        raise :class:`ActsearchError`.
     """
     import torch
 
@@ -99,11 +114,18 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         # running trial failed, finished trials are already stored.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    index = os.getpid() if worker_index is None else worker_index
+    prefix = f"[worker {index} {worker_id()}]"
+
+    def say(line: str) -> None:  # outages and dropped trials, whatever --quiet says
+        print(f"{prefix} {line}", flush=True)
+
     # Workers share the study with other processes: on every database storage, SQLite files
     # included, a running trial sends heartbeats so that a surviving worker can fail and
     # retry it if this process dies (a lone search relies on the pid check on resume).
     store = make_storage(storage, heartbeat_interval=heartbeat_interval or HEARTBEAT_INTERVAL,
-                         grace_period=grace_period)
+                         grace_period=grace_period, timeout=storage_timeout,
+                         patience=storage_patience, say=say)
     names = study_names(store, mask_url(storage))
     if study_name not in names:  # with the hint a worker needs: create the study first
         raise ActsearchError(f"study: no study {study_name!r} in {mask_url(storage)}; "
@@ -111,7 +133,6 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
                              f"with 'actsearch search SPACE --storage URL --study NAME'",
                              parameter="study")
     study, space = open_study(None, study_name, store)
-    index = os.getpid() if worker_index is None else worker_index
     # Workers that start together see the same trial count, so open_study gives them the
     # same sampler seed: they would all propose the same layouts. Vary it by worker.
     study.sampler = make_sampler(space, study.user_attrs.get("seed", space.seed)
@@ -123,16 +144,18 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     data = to_device(load_data(space.data, study.user_attrs["seed"]), torch_device,
                      getattr(torch, dtype))
     target = trials or space.trials
-    prefix = f"[worker {index} {worker_id()}]"
     if not quiet:
         print(f"{prefix} study {study_name} in {mask_url(storage)}: {target} trials, device "
               f"{torch_device}{f', failed {len(lost)} stale trials' if lost else ''}",
               flush=True)
     try:
         done = run_trials(study, space, data, trials=target, timeout=timeout,
-                          callbacks=[] if quiet else [_TrialLines(prefix)])
+                          callbacks=[] if quiet else [_TrialLines(prefix)], say=say)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except StorageUnreachable as e:
+        say(f"gave up: {e}")
+        return 1
     if done.stop_reason is not None:
         print(f"{prefix} stopped early: {done.stop_reason}", flush=True)
         return 1
@@ -240,7 +263,9 @@ def _child_argv(args: argparse.Namespace) -> list[str]:
             "--grace-period", str(args.grace_period)]
     for flag, value in (("--trials", args.trials), ("--timeout", args.timeout),
                         ("--device", args.device), ("--threads", args.threads),
-                        ("--heartbeat-interval", args.heartbeat_interval)):
+                        ("--heartbeat-interval", args.heartbeat_interval),
+                        ("--storage-timeout", args.storage_timeout),
+                        ("--storage-patience", args.storage_patience)):
         if value is not None:
             argv += [flag, str(value)]
     return argv + ["--dtype", args.dtype] + (["--quiet"] if args.quiet else [])
@@ -256,5 +281,8 @@ def run_from_args(args: argparse.Namespace) -> int:
                           device=args.device, threads=args.threads,
                           worker_index=args.worker_index,
                           heartbeat_interval=args.heartbeat_interval,
-                          grace_period=args.grace_period, quiet=args.quiet,
+                          grace_period=args.grace_period,
+                          storage_timeout=args.storage_timeout or STORAGE_TIMEOUT,
+                          storage_patience=args.storage_patience or STORAGE_PATIENCE,
+                          quiet=args.quiet,
                           dtype=args.dtype)

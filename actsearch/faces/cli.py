@@ -268,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "heartbeats on database storages (default: 10)")
     p.add_argument("--grace-period", type=_positive_int, default=30, help="seconds without a "
                    "heartbeat before a trial is retried (default: 30)")
+    p.add_argument("--storage-timeout", type=_positive_float, metavar="S",
+                   help="database servers: seconds after which a call on a dead link fails "
+                   "and is retried, instead of hanging (default: 10)")
+    p.add_argument("--storage-patience", type=_positive_float, metavar="S",
+                   help="database servers: seconds to keep retrying an unreachable server "
+                   "before the worker gives up (default: 600)")
     p.add_argument("--quiet", action="store_true", help="no line per finished trial")
     _add_dtype_argument(p)
     p.set_defaults(func=cmd_worker)
