@@ -72,6 +72,21 @@ def test_console_script_end_to_end(write_space, tmp_path: Path) -> None:
     assert bad.stderr.strip() == "actsearch: error: missing.yaml: space file not found"
 
 
+def test_a_closed_pipe_ends_the_command_quietly() -> None:
+    # `actsearch spaces --schema | head -1`: the reader leaves before the writer is done. A
+    # pipe whose reading end is already closed makes the first write fail every time.
+    script = Path(sys.executable).with_name("actsearch")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([str(script), "spaces", "--schema"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert done.stderr == ""  # no traceback, no "Exception ignored" at exit
+
+
 def test_export_and_train_commands(write_space, tmp_path: Path, capsys) -> None:
     runs = tmp_path / "runs"
     assert main(["search", str(write_space()), "--trials", "4", "--study", "ex",

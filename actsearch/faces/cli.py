@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 a user mistake (one line on stderr, no traceback), 130 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -357,4 +358,10 @@ _show_warning = warnings.showwarning
 
 
 def console_main() -> None:
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # The reader went away (`actsearch spaces --schema | head`): as other Unix tools do,
+        # stop quietly; point stdout at nothing so the interpreter's final flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
