@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -36,9 +36,41 @@ from actsearch.errors import ActsearchError
 from actsearch.models.activations import activation_of, get_activation
 from actsearch.models.layout import Layer
 
-__all__ = ["Site", "SiteReport", "find_sites", "functional_calls", "trace"]
+__all__ = ["CallOrder", "FunctionalCall", "Site", "SiteReport", "find_sites",
+           "functional_calls", "restart_calls", "trace"]
 
 MODULE, SHARED_CALL, FUNCTIONAL = "module", "shared-call", "functional"
+# Where apply_layout puts the modules that replace functional calls (a name no model is
+# likely to use); each remembers the call it replaced in this attribute, so that the sites of
+# an applied model keep their names.
+REPLACED = "actsearch_sites"
+REPLACES = "_actsearch_replaces"
+
+
+class CallOrder(nn.Module):
+    """A shared module split by call: the k-th call within one forward runs ``calls[k]``.
+
+    apply_layout puts it where a shared module was. The count restarts at every forward of
+    the model (``restart_calls``, a pre-hook on it) and wraps around after the last call, so
+    that calling the block on its own still cycles through the calls.
+    """
+
+    def __init__(self, calls: list[nn.Module]) -> None:
+        super().__init__()
+        self.calls = nn.ModuleList(calls)
+        self.count = 0
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        module = self.calls[self.count % len(self.calls)]
+        self.count += 1
+        return module(*args, **kwargs)
+
+
+def restart_calls(model: nn.Module, args: Any = ()) -> None:
+    """Restart every CallOrder's count (the pre-hook apply_layout puts on a model)."""
+    for m in model.modules():
+        if isinstance(m, CallOrder):
+            m.count = 0
 
 
 @dataclass(frozen=True)
@@ -172,14 +204,28 @@ def trace(model: nn.Module) -> tuple[fx.GraphModule | None, str | None]:
         return None, _first_line(e)
 
 
-def functional_calls(graph: fx.Graph) -> list[tuple[str, fx.Node, str, float | None]]:
-    """The graph's activation calls: (site name, node, activation, parameter), in order.
+class FunctionalCall(NamedTuple):
+    """A functional site in a traced graph."""
 
-    The names are those ``find_sites`` gives, from fx's record of the module each node
-    was traced in.
+    name: str  # the site's name, as find_sites gives it
+    node: fx.Node
+    base: str  # the name without #k
+    owner: str  # the module whose forward makes the call
+
+
+def functional_calls(graph_module: fx.GraphModule) -> list[FunctionalCall]:
+    """The traced graph's functional sites, in order, named as ``find_sites`` names them
+    (from fx's record of the module each node was traced in).
+
+    A call an earlier ``apply_layout`` replaced by a module counts as the call it was.
     """
     found = []
-    for node in graph.nodes:
+    for node in graph_module.graph.nodes:
+        if node.op == "call_module":
+            replaces = getattr(graph_module.get_submodule(str(node.target)), REPLACES, None)
+            if replaces is not None:
+                found.append((replaces[0], node, *replaces))
+            continue
         if node.op not in ("call_function", "call_method"):
             continue
         entry = _functional(node.target, method=node.op == "call_method")
@@ -187,10 +233,11 @@ def functional_calls(graph: fx.Graph) -> list[tuple[str, fx.Node, str, float | N
             continue
         stack = list(node.meta.get("nn_module_stack", {}).values())
         owner = stack[-1][0] if stack else ""
-        found.append((_functional_base(owner, entry[0]), node, entry[0],
-                      _param(entry, node.args, node.kwargs)))
+        base = _functional_base(owner, entry[0])
+        found.append((base, node, base, owner))
     names = _numbered([base for base, *_ in found])
-    return [(name, *rest) for name, (_, *rest) in zip(names, found, strict=True)]
+    return [FunctionalCall(name, node, base, owner)
+            for name, (_, node, base, owner) in zip(names, found, strict=True)]
 
 
 @dataclass
@@ -243,17 +290,23 @@ def _eager_calls(model: nn.Module, example_input: Any) -> list[_Call]:
     stack: list[tuple[str, bool]] = []
     tracer = fx.Tracer()
     handles = []
+    # A split shared module's calls run its CallOrder's modules: they are that module's calls.
+    split = {f"{path}.calls.{k}": path for path, m in model.named_modules()
+             if isinstance(m, CallOrder) for k in range(len(m.calls))}
     for path, module in model.named_modules():
         found = activation_of(module)
+        base, kind, owner = split.get(path, path), MODULE, split.get(path, path)
+        if getattr(module, REPLACES, None) is not None:  # a functional call, replaced
+            (base, owner), kind = getattr(module, REPLACES), FUNCTIONAL
 
         def enter(m: nn.Module, a: Any, path: str = path) -> None:
             stack.append((path, not tracer.is_leaf_module(m, path) or m is model))
 
-        def leave(m: nn.Module, a: Any, out: Any, path: str = path,
-                  found: tuple[str, float | None] | None = found) -> None:
+        def leave(m: nn.Module, a: Any, out: Any, base: str = base, kind: str = kind,
+                  owner: str = owner, found: tuple[str, float | None] | None = found) -> None:
             stack.pop()
             if found is not None:
-                calls.append(_Call(path, MODULE, path, found[0], found[1], _shape(out),
+                calls.append(_Call(base, kind, owner, found[0], found[1], _shape(out),
                                    not torch.is_grad_enabled()))
 
         handles.append(module.register_forward_pre_hook(enter))
@@ -303,8 +356,8 @@ def find_sites(model: nn.Module, example_input: Any, *, split_shared: bool = Tru
                                 f"function, whose own backward would not follow a replacement")
             continue
         if c.kind == FUNCTIONAL and graph is None:
-            unsearchable.append(f"{name}: functional {c.activation} not searched: torch.fx "
-                                f"cannot trace the model ({trace_error})")
+            unsearchable.append(f"{name}: functional {c.activation}: torch.fx cannot trace the "
+                                f"model ({trace_error})")
             continue
         if c.kind == MODULE and c.base in shared and not split_shared:
             if k == 0:
