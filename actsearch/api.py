@@ -398,9 +398,11 @@ def sites(model: str | Path | SearchSpace | nn.Module | Callable[..., nn.Module]
             name = getattr(model, "__name__", repr(model))
             model = model(**(kwargs or {}))
     if not isinstance(model, nn.Module):
-        what = f"factory {name!r} returned" if name else "model: expected"
-        raise ActsearchError(f"{what} a torch nn.Module, got {type(model).__name__}",
-                             parameter=None if name else "model")
+        if name:
+            raise ActsearchError(f"factory {name!r} returned {type(model).__name__!r}, "
+                                 f"expected a torch nn.Module")
+        raise ActsearchError(f"model: expected a torch nn.Module, a factory or a space, got "
+                             f"{type(model).__name__}", parameter="model")
     if example_input is None:
         if input_shape is None:
             raise ActsearchError("input_shape: needed for a model that is not a space's: one "

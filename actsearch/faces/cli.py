@@ -152,8 +152,11 @@ def cmd_sites(args: argparse.Namespace, console: Console) -> int:
         groups[name] = patterns.split(",")
     report = sites(args.target, input_shape=args.input_shape, kwargs=kwargs,
                    split_shared=not args.tied)
-    group_of = {site: group.name for group in resolve_groups(report, groups)
-                for site in group.sites}
+    try:
+        resolved = resolve_groups(report, groups)
+    except ActsearchError as e:  # the library's groups.NAME is the flag's --group NAME
+        raise ActsearchError(f"--group {str(e).removeprefix('groups.')}") from None
+    group_of = {site: group.name for group in resolved for site in group.sites}
     table = Table(title=f"{len(report)} activation sites of {args.target}", title_justify="left",
                   caption="output shape: with an example batch of 2", caption_justify="left")
     for column in ("site", "kind", "calls", "output shape", "activation", "group"):

@@ -34,13 +34,13 @@ from actsearch.models.sites import (
     FUNCTIONAL,
     MODULE,
     REPLACED,
+    REPLACES,
     SHARED_CALL,
     CallOrder,
-    REPLACES,
-    restart_calls,
     SiteReport,
     find_sites,
     functional_calls,
+    restart_calls,
     trace,
 )
 
