@@ -161,6 +161,31 @@ def test_an_activation_inside_a_custom_autograd_function_is_not_searched() -> No
     assert report.unsearchable[0].startswith("relu(): relu runs inside a custom autograd")
 
 
+def test_gated_sites_and_their_feeding_layers() -> None:
+    model = example("gated", depth=2)
+    x = features_batch()
+    report = find_sites(model, x)
+    assert report.names == ["stem_act", "blocks.0.act", "blocks.0.gate_act", "blocks.1.act",
+                            "blocks.1.gate_act"]
+    assert [s.activation for s in report] == ["selu", "elu", "sigmoid", "elu", "sigmoid"]
+    init = InitReport()
+    apply_layout(model, {"blocks.1.gate_act": "relu", "blocks.1.act": "selu"},
+                 example_input=x, init="auto", report=init)
+    assert init.initialised == {"blocks.1.gate_act": ["blocks.1.gate"],
+                                "blocks.1.act": ["blocks.1.linear"]}
+
+
+def test_an_activation_inside_a_torch_module_is_said_not_skipped() -> None:
+    model = nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True),
+                          nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True,
+                                                     activation=nn.GELU()))
+    report = find_sites(model, torch.randn(2, 3, 8))
+    assert report.names == ["1.activation"]  # a module passed in is a site
+    assert report.unsearchable == ("0: relu runs inside TransformerEncoderLayer, a torch.nn "
+                                   "module kept whole (pass it an activation module, if it "
+                                   "takes one, to make it a site)",)
+
+
 def test_finding_sites_leaves_the_model_as_it_was() -> None:
     model = example("resnet_digits")
     model.train()
@@ -255,7 +280,12 @@ def test_one_call_of_a_reused_block_with_a_functional_relu() -> None:
         first = torch.relu(model.block.fc(x))
         expected = model.tail(torch.tanh(model.block.fc(first)))
     assert torch.allclose(outputs(applied, x), expected)
-    assert [s.activation for s in find_sites(applied, x)] == ["relu", "tanh", "gelu"]
+    after = find_sites(applied, x)
+    assert [s.activation for s in after] == ["relu", "tanh", "gelu"]
+    # The traced forward no longer says which module calls relu: the names are kept anyway.
+    assert after.names == ["block.relu()#0", "block.relu()#1", "tail.1"]
+    again = apply_layout(applied, {"block.relu()#0": "selu"}, example_input=x)
+    assert [s.current for s in find_sites(again, x)] == ["selu", "tanh", "gelu"]
 
 
 def test_layout_mistakes_are_one_line() -> None:

@@ -174,7 +174,12 @@ def _copy(model: nn.Module) -> nn.Module:
 
 
 def _rewrite_functional(model: nn.Module, chosen: dict[str, Layer]) -> fx.GraphModule:
-    """The model traced, with each chosen functional call replaced by an activation module."""
+    """The model traced, with each chosen functional call replaced by an activation module.
+
+    The other functional calls become the registry's module for what they run too, where it
+    computes exactly that: a GraphModule's forward no longer says which module made a call,
+    and each replacement remembers it, so every site keeps its name.
+    """
     restart_calls(model, ())
     graph_module, error = trace(model)
     restart_calls(model, ())  # tracing ran the shared modules' forwards
@@ -185,10 +190,10 @@ def _rewrite_functional(model: nn.Module, chosen: dict[str, Layer]) -> fx.GraphM
     if container is None:
         container = nn.Module()
         graph_module.add_module(REPLACED, container)
-    for name, node, base, owner in functional_calls(graph_module):
-        if name not in chosen:
+    for name, node, base, owner, current in functional_calls(graph_module):
+        layer = chosen.get(name, None if node.op == "call_module" else current)
+        if layer is None:
             continue
-        layer = chosen[name]
         module = create_activation(layer.activation, layer.param)
         setattr(module, REPLACES, (base, owner))  # its site keeps its name (find_sites)
         target = str(node.target)

@@ -211,6 +211,9 @@ class FunctionalCall(NamedTuple):
     node: fx.Node
     base: str  # the name without #k
     owner: str  # the module whose forward makes the call
+    # What it runs, when the registry's module computes exactly that (no argument beyond the
+    # input, the parameter and inplace); else None.
+    layer: Layer | None
 
 
 def functional_calls(graph_module: fx.GraphModule) -> list[FunctionalCall]:
@@ -222,9 +225,10 @@ def functional_calls(graph_module: fx.GraphModule) -> list[FunctionalCall]:
     found = []
     for node in graph_module.graph.nodes:
         if node.op == "call_module":
-            replaces = getattr(graph_module.get_submodule(str(node.target)), REPLACES, None)
+            module = graph_module.get_submodule(str(node.target))
+            replaces = getattr(module, REPLACES, None)
             if replaces is not None:
-                found.append((replaces[0], node, *replaces))
+                found.append((replaces[0], node, *replaces, Layer(*activation_of(module))))
             continue
         if node.op not in ("call_function", "call_method"):
             continue
@@ -234,10 +238,13 @@ def functional_calls(graph_module: fx.GraphModule) -> list[FunctionalCall]:
         stack = list(node.meta.get("nn_module_stack", {}).values())
         owner = stack[-1][0] if stack else ""
         base = _functional_base(owner, entry[0])
-        found.append((base, node, base, owner))
+        param = _param(entry, node.args, node.kwargs)
+        exact = (set(node.kwargs) <= {"inplace", entry[2]}
+                 and len(node.args) <= (1 if entry[2] is None else 2)
+                 and (entry[2] is None or param is not None))
+        found.append((base, node, base, owner, Layer(entry[0], param) if exact else None))
     names = _numbered([base for base, *_ in found])
-    return [FunctionalCall(name, node, base, owner)
-            for name, (_, node, base, owner) in zip(names, found, strict=True)]
+    return [FunctionalCall(name, *rest) for name, (_, *rest) in zip(names, found, strict=True)]
 
 
 @dataclass
@@ -251,14 +258,22 @@ class _Call:
     param: float | None
     shape: tuple[int, ...] | None
     in_function: bool  # inside a custom autograd function's forward
+    owner_class: str = ""  # the class of the module that makes the call
+
+
+# How the eager pass sees a running module: fx traces into it (its functional calls are
+# sites), it is an activation module (its own functional call is the module site), or it is
+# another torch.nn module fx keeps whole (an activation it calls cannot be replaced).
+_OPEN, _ACTIVATION, _CLOSED = "open", "activation", "closed"
 
 
 class _FunctionalCalls(TorchFunctionMode):
-    """Records activation functions called from a forward that fx would trace into."""
+    """Records the activation functions a forward calls, with the module that calls them."""
 
-    def __init__(self, stack: list[tuple[str, bool]], record: Callable[[_Call], None]) -> None:
+    def __init__(self, stack: list[tuple[str, str, str]],
+                 record: Callable[[_Call], None]) -> None:
         super().__init__()
-        self.stack = stack  # (module path, whether fx traces into it) of the running forwards
+        self.stack = stack  # (module path, _OPEN/_ACTIVATION/_CLOSED, class) of running forwards
         self.record = record
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (),
@@ -266,13 +281,13 @@ class _FunctionalCalls(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         entry = _functional(func)
-        # Calls inside an activation module or any torch.nn module are not the model's own:
-        # fx keeps those modules whole.
-        if entry is not None and self.stack and self.stack[-1][1]:
-            owner = self.stack[-1][0]
-            self.record(_Call(_functional_base(owner, entry[0]), FUNCTIONAL, owner, entry[0],
-                              _param(entry, args, kwargs), _shape(out),
-                              not torch.is_grad_enabled()))
+        if entry is None or not self.stack or self.stack[-1][1] == _ACTIVATION:
+            return out
+        owner, state, cls = self.stack[-1]
+        kind = FUNCTIONAL if state == _OPEN else _CLOSED
+        self.record(_Call(_functional_base(owner, entry[0]), kind, owner, entry[0],
+                          _param(entry, args, kwargs), _shape(out),
+                          not torch.is_grad_enabled(), cls))
         return out
 
 
@@ -287,7 +302,7 @@ def _as_args(example_input: Any) -> tuple:
 def _eager_calls(model: nn.Module, example_input: Any) -> list[_Call]:
     """Every activation call of one forward pass, in order (eval mode, the model unchanged)."""
     calls: list[_Call] = []
-    stack: list[tuple[str, bool]] = []
+    stack: list[tuple[str, str, str]] = []
     tracer = fx.Tracer()
     handles = []
     # A split shared module's calls run its CallOrder's modules: they are that module's calls.
@@ -299,8 +314,11 @@ def _eager_calls(model: nn.Module, example_input: Any) -> list[_Call]:
         if getattr(module, REPLACES, None) is not None:  # a functional call, replaced
             (base, owner), kind = getattr(module, REPLACES), FUNCTIONAL
 
-        def enter(m: nn.Module, a: Any, path: str = path) -> None:
-            stack.append((path, not tracer.is_leaf_module(m, path) or m is model))
+        def enter(m: nn.Module, a: Any, path: str = path,
+                  found: tuple[str, float | None] | None = found) -> None:
+            state = (_ACTIVATION if found is not None
+                     else _OPEN if m is model or not tracer.is_leaf_module(m, path) else _CLOSED)
+            stack.append((path, state, type(m).__name__))
 
         def leave(m: nn.Module, a: Any, out: Any, base: str = base, kind: str = kind,
                   owner: str = owner, found: tuple[str, float | None] | None = found) -> None:
@@ -354,6 +372,11 @@ def find_sites(model: nn.Module, example_input: Any, *, split_shared: bool = Tru
         if c.in_function:
             unsearchable.append(f"{name}: {c.activation} runs inside a custom autograd "
                                 f"function, whose own backward would not follow a replacement")
+            continue
+        if c.kind == _CLOSED:
+            unsearchable.append(f"{c.module}: {c.activation} runs inside {c.owner_class}, a "
+                                f"torch.nn module kept whole (pass it an activation module, "
+                                f"if it takes one, to make it a site)")
             continue
         if c.kind == FUNCTIONAL and graph is None:
             unsearchable.append(f"{name}: functional {c.activation}: torch.fx cannot trace the "
