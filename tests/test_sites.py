@@ -288,6 +288,28 @@ def test_one_call_of_a_reused_block_with_a_functional_relu() -> None:
     assert [s.current for s in find_sites(again, x)] == ["selu", "tanh", "gelu"]
 
 
+class _SharedAndFunctional(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.act(self.act(self.fc(x))) + 1)
+
+
+def test_a_split_module_and_a_functional_call_together() -> None:
+    model = _SharedAndFunctional()
+    x = torch.randn(3, 4)
+    applied = apply_layout(model, {"act#1": "selu", "relu()": "tanh"}, example_input=x)
+    after = find_sites(applied, x)
+    assert after.names == ["act#0", "act#1", "relu()"]
+    assert [s.current for s in after] == ["relu", "selu", "tanh"]
+    with torch.no_grad():
+        expected = torch.tanh(F.selu(torch.relu(model.fc(x))) + 1)
+    assert torch.allclose(outputs(applied, x), expected)
+
+
 def test_layout_mistakes_are_one_line() -> None:
     model = example("resnet_digits")
     x = digits_batch()

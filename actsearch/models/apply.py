@@ -16,6 +16,7 @@ leaves every weight alone.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import operator
 import re
@@ -140,7 +141,7 @@ def apply_layout(model: nn.Module, layout: Mapping[str, Any], *, example_input: 
     layers = {name: as_layer(value, f"layout[{name!r}]") for name, value in layout.items()}
     found = find_sites(model, example_input)
     _check_names(layers, found)
-    new = _copy(model)
+    new = copy.deepcopy(model)
     split: dict[str, dict[int, Layer]] = {}
     for name, layer in layers.items():
         site = found[name] if name in found.names else None
@@ -152,7 +153,7 @@ def apply_layout(model: nn.Module, layout: Mapping[str, Any], *, example_input: 
         original = new.get_submodule(path)
         # An earlier apply_layout's split keeps its other calls as they were.
         kept = (list(original.calls) if isinstance(original, CallOrder)
-                else [_copy(original) for _ in range(found.shared[path])])
+                else [copy.deepcopy(original) for _ in range(found.shared[path])])
         calls = [create_activation(chosen[k].activation, chosen[k].param) if k in chosen
                  else kept[k] for k in range(found.shared[path])]
         new.set_submodule(path, CallOrder(calls))
@@ -167,12 +168,6 @@ def apply_layout(model: nn.Module, layout: Mapping[str, Any], *, example_input: 
     return new
 
 
-def _copy(model: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(model)
-
-
 def _rewrite_functional(model: nn.Module, chosen: dict[str, Layer]) -> fx.GraphModule:
     """The model traced, with each chosen functional call replaced by an activation module.
 
@@ -185,6 +180,12 @@ def _rewrite_functional(model: nn.Module, chosen: dict[str, Layer]) -> fx.GraphM
     restart_calls(model, ())  # tracing ran the shared modules' forwards
     if graph_module is None:  # find_sites traced it: a second trace fails only if forward
         raise ActsearchError(f"model: torch.fx cannot trace it ({error})", parameter="model")
+    # The GraphModule rebuilds the module tree from the modules the graph calls: a split
+    # module's calls stay, in plain containers. Its CallOrder goes back in their place, so
+    # that find_sites still names those calls path#k.
+    for path, module in model.named_modules():
+        if isinstance(module, CallOrder):
+            graph_module.set_submodule(path, module)
     graph = graph_module.graph
     container = getattr(graph_module, REPLACED, None)
     if container is None:
