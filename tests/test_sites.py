@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -144,18 +145,22 @@ class _Clamp(torch.autograd.Function):
         return grad  # a straight-through estimator: not what relu's own backward is
 
 
-class _WithFunction(nn.Module):
-    def __init__(self) -> None:
+class _Tiny(nn.Module):
+    """A Linear and an activation module, used as the forward a test gives says."""
+
+    def __init__(self, act: nn.Module, forward: Callable[..., torch.Tensor]) -> None:
         super().__init__()
         self.fc = nn.Linear(4, 4)
-        self.act = nn.Tanh()
+        self.act = act
+        self.run = forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(_Clamp.apply(self.fc(x)))
+        return self.run(self, x)
 
 
 def test_an_activation_inside_a_custom_autograd_function_is_not_searched() -> None:
-    report = find_sites(_WithFunction(), torch.randn(2, 4))
+    model = _Tiny(nn.Tanh(), lambda m, x: m.act(_Clamp.apply(m.fc(x))))
+    report = find_sites(model, torch.randn(2, 4))
     assert report.names == ["act"]
     assert len(report.unsearchable) == 1
     assert report.unsearchable[0].startswith("relu(): relu runs inside a custom autograd")
@@ -288,18 +293,8 @@ def test_one_call_of_a_reused_block_with_a_functional_relu() -> None:
     assert [s.current for s in find_sites(again, x)] == ["selu", "tanh", "gelu"]
 
 
-class _SharedAndFunctional(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.act(self.act(self.fc(x))) + 1)
-
-
 def test_a_split_module_and_a_functional_call_together() -> None:
-    model = _SharedAndFunctional()
+    model = _Tiny(nn.ReLU(), lambda m, x: F.relu(m.act(m.act(m.fc(x))) + 1))
     x = torch.randn(3, 4)
     applied = apply_layout(model, {"act#1": "selu", "relu()": "tanh"}, example_input=x)
     after = find_sites(applied, x)
