@@ -24,11 +24,13 @@ from actsearch.schema.space import SearchSpace, list_shipped_spaces, load_space
 
 if TYPE_CHECKING:
     from actsearch.analysis import Analysis
-    from actsearch.api import SearchResult, analyze, report, search
+    from actsearch.api import SearchResult, analyze, report, search, sites
     from actsearch.engine.driver import StopSearch
     from actsearch.engine.record import TrialRecord
     from actsearch.faces.export import export_configs, load_model, train_config
+    from actsearch.models.apply import InitReport, apply_layout
     from actsearch.models.build import build_model
+    from actsearch.models.groups import GroupSpec, resolve_groups
 
 __version__ = "0.1.0"
 
@@ -37,6 +39,8 @@ __all__ = [
     "ActsearchError",
     "Analysis",
     "Candidate",
+    "GroupSpec",
+    "InitReport",
     "Layer",
     "Layout",
     "SearchResult",
@@ -45,6 +49,7 @@ __all__ = [
     "TrialRecord",
     "activation_names",
     "analyze",
+    "apply_layout",
     "build_model",
     "candidate_from_params",
     "create_activation",
@@ -56,7 +61,9 @@ __all__ = [
     "parse_layout",
     "register_activation",
     "report",
+    "resolve_groups",
     "search",
+    "sites",
     "train_config",
 ]
 
@@ -67,6 +74,11 @@ _LAZY = {
     "analyze": "actsearch.api",
     "report": "actsearch.api",
     "search": "actsearch.api",
+    "sites": "actsearch.api",
+    "InitReport": "actsearch.models.apply",
+    "apply_layout": "actsearch.models.apply",
+    "GroupSpec": "actsearch.models.groups",
+    "resolve_groups": "actsearch.models.groups",
     "build_model": "actsearch.models.build",
     "StopSearch": "actsearch.engine.driver",
     "TrialRecord": "actsearch.engine.record",

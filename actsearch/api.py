@@ -27,9 +27,14 @@ from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
 from actsearch.schema.space import SearchSpace, conv_shape_problem, load_space
 
 if TYPE_CHECKING:
-    from actsearch.engine.driver import Callback
+    from collections.abc import Callable
 
-__all__ = ["SearchResult", "analyze", "report", "search"]
+    from torch import nn
+
+    from actsearch.engine.driver import Callback
+    from actsearch.models.sites import SiteReport
+
+__all__ = ["SearchResult", "analyze", "report", "search", "sites"]
 
 _DTYPES = ("float32", "float64")
 
@@ -337,3 +342,73 @@ def report(study_or_run: optuna.Study | str | Path, *, out: str | Path | None = 
         folder = Path(out) if out is not None else (
             run if run is not None and run.is_dir() else Path(runs_dir) / study.study_name)
         return write_report(analysis, folder)
+
+
+def _space_model(space: SearchSpace) -> tuple[nn.Module, tuple[int, ...]]:
+    """The model a space's trials start from (its first depth, every layer its first
+    choice) and one sample's shape."""
+    from actsearch.models.build import build_model
+    from actsearch.models.layout import parse_layout
+    from actsearch.schema.space import KNOWN_INPUT_SHAPES
+
+    shape = KNOWN_INPUT_SHAPES.get(space.data.name)
+    if shape is None:  # a user's data file: its samples' shape
+        from actsearch.training.data import read_data
+
+        shape = tuple(read_data(space.data)[0].shape[1:])
+    layout = parse_layout(" | ".join([space.choices[0]] * space.depths[0]))
+    # The classifier head follows the last site: its size changes no site, so two classes do.
+    return build_model(space.model, layout, shape, 2), shape
+
+
+def sites(model: str | Path | SearchSpace | nn.Module | Callable[..., nn.Module],
+          example_input: Any = None, *, input_shape: Sequence[int] | None = None,
+          kwargs: dict[str, Any] | None = None, split_shared: bool = True,
+          base_dir: str | Path = ".") -> SiteReport:
+    """The activation sites of a model (``actsearch sites`` prints them).
+
+    Args:
+        model: A model, a function that builds one, a factory's name (``module:function`` or
+            ``path/to/file.py:function``, imported from ``base_dir``), or a space (a space
+            file, a shipped space's name or a ``SearchSpace``: the model its trials start
+            from, with the data's input shape).
+        example_input: A batch the model takes; else ``input_shape`` makes one.
+        input_shape: One sample's shape (e.g. ``(1, 8, 8)``): the example input is a batch of
+            two such samples. A space knows its own.
+        kwargs: Keyword arguments for the factory.
+        split_shared: One site per call of a module called several times, or one tied site.
+    """
+    import torch
+    from torch import nn
+
+    from actsearch.models.factory import load_factory
+    from actsearch.models.sites import find_sites
+
+    name = None
+    with torch.random.fork_rng(devices=[]):  # building a model leaves the caller's RNG alone
+        if isinstance(model, SearchSpace) or (
+                isinstance(model, str | Path) and (":" not in str(model)
+                                                   or Path(model).is_file())):
+            model, shape = _space_model(_resolve_space(model))
+            input_shape = shape if input_shape is None else input_shape
+        elif isinstance(model, str | Path):
+            name = str(model)
+            model = load_factory(name, base_dir)(**(kwargs or {}))
+        elif not isinstance(model, nn.Module) and callable(model):
+            name = getattr(model, "__name__", repr(model))
+            model = model(**(kwargs or {}))
+    if not isinstance(model, nn.Module):
+        if name:
+            raise ActsearchError(f"factory {name!r} returned {type(model).__name__!r}, "
+                                 f"expected a torch nn.Module")
+        raise ActsearchError(f"model: expected a torch nn.Module, a factory or a space, got "
+                             f"{type(model).__name__}", parameter="model")
+    if example_input is None:
+        if input_shape is None:
+            raise ActsearchError("input_shape: needed for a model that is not a space's: one "
+                                 "sample's shape, e.g. (1, 8, 8)", parameter="input_shape")
+        _expect("input_shape", input_shape, all(_is_int(n) and n > 0 for n in input_shape),
+                "one sample's shape, e.g. (1, 8, 8)")
+        example_input = torch.randn((2, *input_shape),
+                                    generator=torch.Generator().manual_seed(0))
+    return find_sites(model, example_input, split_shared=split_shared)

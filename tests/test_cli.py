@@ -165,3 +165,50 @@ def test_a_run_of_failures_ends_the_search_with_one_line_and_exit_1(write_space,
     assert ("stopped early: 5 trials in a row failed (the last: ValueError: the model is "
             "broken)") in out
     assert "5 trials failed: 5 ValueError" in out
+
+
+def test_sites_of_a_shipped_space(capsys) -> None:
+    assert main(["sites", "digits_cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "2 activation sites of digits_cnn" in out
+    rows = [line for line in out.splitlines() if " module " in line]
+    assert len(rows) == 2 and all("2x16x8x8" in row and "relu" in row for row in rows)
+
+
+def test_sites_of_a_factory_with_groups_and_shared_calls(capsys) -> None:
+    argv = ["sites", "examples/resnet_digits/model.py:make_model", "--input-shape", "1,8,8",
+            "--kwargs", '{"width": 8}', "--group", "stage0=layers.0.*"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[1]: line.split() for line in out.splitlines()
+            if "shared-call" in line}
+    assert list(rows) == ["layers.0.relu#0", "layers.0.relu#1", "layers.1.relu#0",
+                          "layers.1.relu#1"]
+    assert rows["layers.0.relu#1"][-2] == "stage0" and rows["layers.1.relu#1"][-2] == (
+        "layers.1.relu#1")
+    assert all("2x8x8x8" in row for row in rows.values())  # width 8 from --kwargs
+    assert main(argv[:4] + ["--tied"]) == 0
+    assert "layers.0.relu " in capsys.readouterr().out
+
+
+def test_sites_says_what_cannot_be_searched(capsys) -> None:
+    assert main(["sites", "tests/fixtures/untraceable.py:make_model", "--input-shape", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "act " in out and "elu(0.50)" in out
+    assert "not searchable: relu(): functional relu: torch.fx cannot trace the model" in out
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["sites", "nowhere:make_model", "--input-shape", "8"],
+     "actsearch: error: factory 'nowhere:make_model': no module 'nowhere' in"),
+    (["sites", "examples/gated/model.py:make_model"],
+     "actsearch: error: --input-shape: needed for a model that is not a space's"),
+    (["sites", "examples/gated/model.py:make_model", "--input-shape", "40", "--kwargs", "[1]"],
+     "actsearch: error: --kwargs: expected a JSON object"),
+    (["sites", "examples/gated/model.py:make_model", "--input-shape", "40", "--group",
+      "gates=*.nothing"], "actsearch: error: --group gates: pattern '*.nothing' matches no"),
+])
+def test_sites_mistakes_exit_2_with_one_line(argv, expected, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(expected) and err.count("\n") == 1

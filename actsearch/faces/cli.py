@@ -126,6 +126,65 @@ def _check_space(name: str) -> str:
             f"depth {'/'.join(map(str, space.depths))}, data {data})")
 
 
+def cmd_sites(args: argparse.Namespace, console: Console) -> int:
+    """List a model's activation sites: a space's model, or a factory's (module:function or
+    path/to/file.py:function, with --input-shape)."""
+    import json
+
+    from rich.table import Table
+
+    from actsearch.api import sites
+    from actsearch.models.groups import resolve_groups
+
+    kwargs = None
+    if args.kwargs is not None:
+        try:
+            kwargs = json.loads(args.kwargs)
+        except json.JSONDecodeError as e:
+            raise ActsearchError(f"--kwargs: expected a JSON object, got {args.kwargs!r} "
+                                 f"({e.msg})") from None
+        if not isinstance(kwargs, dict):
+            raise ActsearchError(f"--kwargs: expected a JSON object, got {args.kwargs!r}")
+    groups = {}
+    for text in args.group or ():
+        name, sep, patterns = text.partition("=")
+        if not sep or not name or not patterns:
+            raise ActsearchError(f"--group: expected NAME=PATTERN[,PATTERN...], got {text!r}")
+        groups[name] = patterns.split(",")
+    report = sites(args.target, input_shape=args.input_shape, kwargs=kwargs,
+                   split_shared=not args.tied)
+    try:
+        resolved = resolve_groups(report, groups)
+    except ActsearchError as e:  # the library's groups.NAME is the flag's --group NAME
+        raise ActsearchError(f"--group {str(e).removeprefix('groups.')}") from None
+    group_of = {site: group.name for group in resolved for site in group.sites}
+    table = Table(title=f"{len(report)} activation sites of {args.target}", title_justify="left",
+                  caption="output shape: with an example batch of 2", caption_justify="left")
+    for column in ("site", "kind", "calls", "output shape", "activation", "group"):
+        table.add_column(column, justify="right" if column == "calls" else "left")
+    for site in report:
+        shape = "x".join(map(str, site.shape)) if site.shape else "-"
+        table.add_row(site.name, site.kind, str(site.calls), shape, site.current,
+                      group_of[site.name])
+    console.print(table)
+    for line in report.unsearchable:
+        console.print(f"not searchable: {line}", highlight=False)
+    if report.trace_error and not report.unsearchable:
+        console.print(f"torch.fx cannot trace the model ({report.trace_error}): module sites "
+                      f"only", highlight=False)
+    return 0
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 1,8,8, got {text!r}") from None
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sizes like 1,8,8, got {text!r}")
+    return shape
+
+
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """Export the best layouts of a study as config files (with weights or as ONNX on request)."""
     import optuna
@@ -285,6 +344,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", action="store_true", help="print the JSON Schema of space files "
                    "(for editors; shipped as actsearch/schema/space.schema.json)")
     p.set_defaults(func=cmd_spaces)
+
+    p = sub.add_parser("sites", help=cmd_sites.__doc__, description=cmd_sites.__doc__)
+    p.add_argument("target", metavar="SPACE_OR_FACTORY", help="a space file or shipped space "
+                   "name, or a factory: module:function (imported from the working directory) "
+                   "or path/to/file.py:function")
+    p.add_argument("--input-shape", type=_shape, metavar="N,N,...", help="one sample's shape "
+                   "for a factory's model, e.g. 1,8,8 (a space knows its own)")
+    p.add_argument("--kwargs", metavar="JSON", help="keyword arguments for the factory, as a "
+                   "JSON object")
+    p.add_argument("--tied", action="store_true", help="a module called several times is one "
+                   "site (default: one site per call)")
+    p.add_argument("--group", action="append", metavar="NAME=PATTERN[,PATTERN]", help="tie the "
+                   "sites matching these globs into one group (repeatable)")
+    p.set_defaults(func=cmd_sites)
 
     p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
     _add_run_arguments(p)

@@ -2,7 +2,7 @@
 
 Each activation carries the init that keeps signals well scaled through the layer that feeds
 it: LeCun normal for SELU (the self-normalising fixed point needs weight variance 1/fan_in),
-Kaiming for the rectifier family, Xavier for tanh.
+Kaiming for the rectifier family, Xavier for tanh and sigmoid.
 
 torch is imported only when a module is built, so that validating a space file
 (`actsearch spaces --check`) starts without loading torch.
@@ -25,6 +25,7 @@ __all__ = [
     "SELU_ALPHA",
     "SELU_SCALE",
     "activation_names",
+    "activation_of",
     "create_activation",
     "get_activation",
     "init_layer_for",
@@ -80,6 +81,7 @@ for _spec in (
     ActivationSpec("gelu", "GELU"),
     ActivationSpec("silu", "SiLU"),
     ActivationSpec("tanh", "Tanh", init="xavier"),
+    ActivationSpec("sigmoid", "Sigmoid", init="xavier"),
 ):
     register_activation(_spec)
 
@@ -99,6 +101,20 @@ def get_activation(name: str) -> ActivationSpec:
     except (KeyError, TypeError):
         valid = ", ".join(_REGISTRY)
         raise ActsearchError(f"unknown activation {name!r}; expected one of: {valid}") from None
+
+
+def activation_of(module: nn.Module) -> tuple[str, float | None] | None:
+    """The registry's name (and parameter) of an activation module, or None for any other.
+
+    The module's exact class must be a registered one: a subclass may compute something else.
+    """
+    from torch import nn
+
+    for spec in _REGISTRY.values():
+        if type(module) is getattr(nn, spec.torch_class, None):
+            param = None if spec.param is None else float(getattr(module, spec.param))
+            return spec.name, param
+    return None
 
 
 def create_activation(name: str, param: float | None = None) -> nn.Module:
