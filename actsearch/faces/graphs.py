@@ -10,7 +10,6 @@ the study; ``figures_to_html`` renders them into one self-contained offline page
 from __future__ import annotations
 
 import html
-import math
 import textwrap
 from collections.abc import Sequence
 
@@ -83,7 +82,7 @@ def plot_pareto_front(analysis: Analysis) -> go.Figure:
                                 "symbol": ["diamond" if p.row.uniform else "circle"
                                            for p in pts],
                                 "line": {"width": 1, "color": "#333"}},
-            text=[f"trial {p.row.number}: {p.row.layout}"
+            text=[f"trial {p.row.number}: {p.row.label}"
                   f"{' (uniform)' if p.row.uniform else ''}" for p in pts],
             hovertemplate=f"%{{text}}<br>{x_name} %{{x:.4g}}<br>{y_name} %{{y:.4f}}"
                           "<extra></extra>"))
@@ -126,28 +125,36 @@ def plot_layer_heatmap(analysis: Analysis) -> go.Figure:
 
 
 def plot_uniform_vs_mixed(analysis: Analysis) -> go.Figure:
-    """Bars: every uniform baseline and the best mixed layouts (search accuracy), the best
-    uniform layout as a line; the subtitle and the caption state the analysis' verdict."""
+    """Bars: the uniform and the best mixed finalists' mean test accuracy over fresh seeds with
+    95% intervals (the numbers the verdict rests on; a study without finalists shows its
+    search's validation accuracy and says so), the best uniform layout as a line; the subtitle
+    and the caption state the analysis' verdict."""
     bars, reference, verdict = analysis.bars, analysis.best_uniform, analysis.comparison
     fig = go.Figure()
     for rows, name, color in ((bars.uniform, "uniform", _UNIFORM_COLOR),
                               (bars.mixed, "mixed", _MIXED_COLOR)):
+        # One run (the search's, or a finalist with one seed) has no interval: no whisker.
+        plus = [0.0 if b.ci_high is None else b.ci_high - b.value for b in rows]
+        minus = [0.0 if b.ci_low is None else b.value - b.ci_low for b in rows]
         fig.add_trace(go.Bar(
-            x=[r.val_acc for r in rows], y=[f"{r.layout}  (#{r.number})" for r in rows],
+            x=[b.value for b in rows], y=[f"{b.label}  (#{b.number})" for b in rows],
             orientation="h", name=name, marker={"color": color},
-            text=[f"{r.val_acc:.4f}" for r in rows], textposition="outside",
-            customdata=[r.train_seconds for r in rows],
-            hovertemplate="%{y}<br>val acc %{x:.4f}<br>%{customdata:.1f} s<extra></extra>"))
-    accs = [r.val_acc for r in bars.uniform + bars.mixed]
-    if reference is not None and math.isfinite(reference.val_acc):
-        fig.add_vline(x=reference.val_acc, line={"color": _UNIFORM_COLOR, "dash": "dash"},
+            error_x={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus,
+                     "visible": any(plus) or any(minus)},
+            text=[f"{b.value:.4f}" for b in rows], textposition="outside",
+            customdata=[b.runs for b in rows],
+            hovertemplate="%{y}<br>%{x:.4f} over %{customdata} runs<extra></extra>"))
+    values = [b.value for b in bars.uniform + bars.mixed]
+    values += [v for b in bars.uniform + bars.mixed for v in (b.ci_low, b.ci_high)
+               if v is not None]
+    if reference is not None and bars.reference is not None:
+        fig.add_vline(x=bars.reference, line={"color": _UNIFORM_COLOR, "dash": "dash"},
                       annotation={"name": BEST_UNIFORM_ANNOTATION,
                                   "text": html.escape(f"best uniform: {reference.layout} "
                                                       f"(#{reference.number})"),
                                   "font": {"color": _UNIFORM_COLOR, "size": 11}},
                       annotation_position="top")
-        accs.append(reference.val_acc)
-    # The verdict rests on the finalists' test accuracy, not on these bars: say it under them.
+        values.append(bars.reference)
     caption = textwrap.wrap(verdict.text, _CAPTION_CHARS)
     fig.add_annotation(name=VERDICT_ANNOTATION, text="<br>".join(map(html.escape, caption)),
                        xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top",
@@ -155,12 +162,11 @@ def plot_uniform_vs_mixed(analysis: Analysis) -> go.Figure:
     fig.update_layout(**_LAYOUT, title=_title("actsearch-baselines", verdict.short),
                       barmode="group", bargap=0.25)
     fig.update_layout(margin={**_LAYOUT["margin"], "b": 90 + 15 * len(caption)})
-    low = min(accs, default=0.0)
-    high = max(accs, default=1.0)
+    low = min(values, default=0.0)
+    high = max(values, default=1.0)
     pad = max((high - low) * 0.5, 0.01)
     # Bars from zero would hide differences of a fraction of a percent.
-    fig.update_xaxes(title_text="validation accuracy in the search (one run each)",
-                     range=[max(0.0, low - pad), high + pad], **_AXIS)
+    fig.update_xaxes(title_text=bars.axis, range=[max(0.0, low - pad), high + pad], **_AXIS)
     fig.update_yaxes(autorange="reversed", **{**_AXIS, "showgrid": False})
     return fig
 
@@ -178,7 +184,7 @@ def plot_learning_curves(analysis: Analysis) -> go.Figure:
     for k, c in enumerate(analysis.curves):
         color = _UNIFORM_COLOR if c.uniform else palette[k % len(palette)]
         line = {"color": color, "dash": "dash" if c.uniform else "solid"}
-        name = f"#{c.number} {c.layout}"
+        name = f"#{c.number} {c.label}"
         for col, values in ((1, c.val_acc), (2, c.val_loss)):
             fig.add_trace(go.Scatter(
                 x=list(range(1, len(values) + 1)), y=values, mode="lines+markers", line=line,
