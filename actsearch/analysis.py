@@ -837,8 +837,8 @@ class Claims:
     @property
     def lines(self) -> list[str]:
         if not self.ran:
-            return ["claims: not run (a study from before they existed, or claim seeds 0)"]
-        return [r.line for r in self.results]
+            return ["Claims: not run (a study from before they existed, or claim seeds 0)"]
+        return [f"Claim: {r.line}" for r in self.results]
 
 
 def _combine(verdicts: Sequence[str]) -> str:
@@ -1031,7 +1031,7 @@ class Analysis:
                      f"trial {best.number}): validation accuracy {best.val_acc:.4f} in the "
                      f"search (one run; no finalists retrained)."]
         lines.append(f"Mixed vs best uniform: {self.verdict}.")
-        lines += [f"Claim: {line}." for line in self.claims.lines]
+        lines += [f"{line}." for line in self.claims.lines]
         lines += [f"Note: {c.line}." for c in self.searched if any(not c.complete.get(v)
                                                                    for v in c.values)]
         lines.append(f"Cost: {self.cost}.")
