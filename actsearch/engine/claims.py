@@ -174,12 +174,14 @@ def run_claims(study: optuna.Study, space: SearchSpace, data: DeviceData, seeds:
     document: dict[str, Any] = {"seeds": seed_list,
                                 "claims": [_claim_document(c) for c in claims], "arms": {}}
     probe = data.x_val[:_PROBE_SAMPLES]
+    trained = 0
     for a in arms:
         if a.name in done and done[a.name].get("params") == a.params:
             document["arms"][a.name] = done[a.name]  # trained before this resume
             continue
         candidate = candidate_from_params(a.params, space)
         runs = train_seeds(space, data, candidate, seed_list)
+        trained += 1
         entry: dict[str, Any] = {"params": a.params, "layout": str(candidate.layout),
                                  "norm": candidate.norm, "test_acc": [], "dead_frac": [],
                                  "abs_mean": []}
@@ -199,5 +201,7 @@ def run_claims(study: optuna.Study, space: SearchSpace, data: DeviceData, seeds:
             mean = f"{_mean(accs):.4f}" if accs else "-"
             progress(f"claim arm {a.name} ({entry['layout']}, norm {entry['norm']}): test "
                      f"accuracy {mean} over {len(accs)} seeds")
+    if progress is not None and arms and trained == 0:
+        progress("claims: unchanged (every arm already trained with these seeds)")
     study.set_user_attr(CLAIMS_ATTR, document)
     return document
