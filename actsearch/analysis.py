@@ -894,7 +894,8 @@ def analyze_claims(document: dict[str, Any] | None) -> Claims:
             comparisons.append(ComparisonResult(
                 spec["label"], spec["metric"], sign, n, test.effect, test.ci_low, test.ci_high,
                 test.p_value, p_holm, verdict,
-                seeds_needed(test.effect, test.sd) if verdict == "not resolved" else None))
+                seeds_needed(test.effect, test.sd, tests=len(tested))
+                if verdict == "not resolved" else None))
         if claim.get("reason"):
             results.append(ClaimResult(claim["key"], claim["statement"], "not applicable", [],
                                        claim["reason"]))

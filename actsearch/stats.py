@@ -222,20 +222,30 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def seeds_needed(effect: float, sd: float, alpha: float = ALPHA, power: float = POWER
-                 ) -> int | None:
-    """Seeds per arm for a paired two-sided test at ``alpha`` to detect ``effect`` with
-    ``power``: ceil(((z_{1-alpha/2} + z_{power}) * sd / |effect|)^2), at least 2.
+def seeds_needed(effect: float, sd: float, alpha: float = ALPHA, power: float = POWER,
+                 tests: int = 1) -> int | None:
+    """Seeds per arm for a paired two-sided t-test to detect ``effect`` with ``power``.
 
-    Assumes the observed effect and the std of the per-seed differences are the true ones,
-    normal differences, and one test alone (a Holm family needs more; the normal
-    approximation of t understates small counts by a seed or two). None when the effect is
-    zero (no count resolves it).
+    The smallest n >= 2 with (t_{1-a/2, n-1} + t_{power, n-1}) * sd / |effect| <= sqrt(n),
+    a = alpha / tests: the level of the strictest step of Holm's method over ``tests``
+    comparisons (Bonferroni's), so the count holds for whichever step the comparison lands on.
+    Starts from the normal approximation ((z_{1-a/2} + z_{power}) * sd / |effect|)^2, which the
+    t distribution's heavier tails raise by a seed or two at small counts. Assumes the
+    observed effect and the std of the per-seed differences are the true ones and normal
+    differences. None when the effect is zero (no count resolves it).
     """
     if not math.isfinite(effect) or not math.isfinite(sd) or effect == 0:
         return None
-    z = _normal().ppf(1 - alpha / 2) + _normal().ppf(power)
-    return max(2, math.ceil((z * sd / abs(effect)) ** 2))
+    if tests < 1:
+        raise ValueError(f"tests must be at least 1, got {tests}")
+    a = alpha / tests
+    ratio = sd / abs(effect)
+    z = _normal().ppf(1 - a / 2) + _normal().ppf(power)
+    n = max(2, math.ceil((z * ratio) ** 2))
+    t = _student_t()
+    while (t.ppf(1 - a / 2, n - 1) + t.ppf(power, n - 1)) * ratio > math.sqrt(n):
+        n += 1
+    return n
 
 
 def judge(effect: float, p_adjusted: float, claimed_sign: int, alpha: float = ALPHA) -> str:

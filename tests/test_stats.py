@@ -149,9 +149,17 @@ def test_paired_test_degenerate_and_bad_input() -> None:
 
 
 def test_seeds_needed_by_hand() -> None:
-    z = st.norm.ppf(0.975) + st.norm.ppf(0.8)  # 2.8016
-    assert seeds_needed(0.01, 0.02) == math.ceil((z * 2) ** 2) == 32
-    assert seeds_needed(-0.01, 0.02) == 32  # the sign does not matter
+    # Normal approximation ((1.96 + 0.8416) * 2)^2 = 31.4 -> 32; the t distribution at 31 df
+    # asks a little more: (2.0395 + 0.8534) * 2 = 5.786 > sqrt(32) = 5.657, and at n = 34,
+    # (2.0345 + 0.8527) * 2 = 5.774 <= sqrt(34) = 5.831.
+    assert seeds_needed(0.01, 0.02) == 34
+    n = seeds_needed(0.01, 0.02)
+    for m, ok in ((n - 1, False), (n, True)):  # the smallest n that meets the condition
+        lhs = (st.t.ppf(0.975, m - 1) + st.t.ppf(0.8, m - 1)) * 2
+        assert bool(lhs <= math.sqrt(m)) is ok
+    assert seeds_needed(-0.01, 0.02) == n  # the sign does not matter
+    # Read among 4 comparisons (Holm), the strictest step's level is 0.05 / 4: more seeds.
+    assert seeds_needed(0.01, 0.02, tests=4) > n
     assert seeds_needed(0.5, 0.01) == 2  # never fewer than a paired test needs
     assert seeds_needed(0.0, 0.02) is None
 

@@ -133,8 +133,9 @@ _TERMS = ("early: the first floor(d/2) of the d hidden layers, input side first;
           "norm) - (ELU - ReLU with it)). Holm's method adjusts the p-values of all the "
           "comparisons together; supported: Holm p < 0.05 with the claimed sign, "
           "contradicted: Holm p < 0.05 against it, not resolved otherwise, with the seeds per "
-          "arm a paired test at 5% would need for 80% power if the effect and spread seen "
-          "were true. A claim holds when all its comparisons do, falls when any falls.")
+          "arm a paired t-test at Holm's strictest level (0.05 / comparisons) would need for "
+          "80% power if the effect and spread seen were true. A claim holds when all its "
+          "comparisons do, falls when any falls.")
 
 
 def _claim_tables(analysis: Analysis) -> list[_Table]:
@@ -162,14 +163,15 @@ def _claim_tables(analysis: Analysis) -> list[_Table]:
 
 
 def _rich(table: _Table, console: Console) -> None:
-    t = Table(title=table.title, title_justify="left")
+    # Cells are plain text: a label's "[norm batch]" is no rich markup tag to swallow.
+    t = Table(title=escape(table.title), title_justify="left")
     for header in table.headers:
-        t.add_column(header)
+        t.add_column(escape(header))
     for row in table.rows:
-        t.add_row(*row)
+        t.add_row(*(escape(cell) for cell in row))
     console.print(t)
     if table.note:
-        console.print(table.note, highlight=False)
+        console.print(table.note, highlight=False, markup=False)
 
 
 def print_analysis(analysis: Analysis, console: Console) -> None:
