@@ -41,6 +41,7 @@ __all__ = [
     "TOP_FRACTION",
     "Analysis",
     "Bar",
+    "ActivationLatency",
     "ArmRow",
     "BestUniform",
     "ClaimResult",
@@ -913,6 +914,38 @@ def analyze_claims(document: dict[str, Any] | None) -> Claims:
     return Claims(True, len(document.get("seeds", [])), results, rows)
 
 
+# ----------------------------------------------------------------------------- latency
+
+
+@dataclass(frozen=True)
+class ActivationLatency:
+    """An activation's inference latency on the device the study ran on: its uniform layout's
+    probes (the best complete trial of it), so the network around it is the same for each."""
+
+    activation: str
+    number: int  # the uniform trial measured
+    b1_ms: float  # batch 1: median over timed blocks, milliseconds
+    b1_iqr_ms: float | None  # the interquartile range of those blocks
+    big_ms: float | None  # at the probes' large batch
+
+
+def _latencies(baselines: Sequence[LayoutRow], by_number: dict[int, TrialRecord]
+               ) -> list[ActivationLatency]:
+    rows = []
+    for row in baselines:
+        record = by_number.get(row.number)
+        probes = (record.probes if record is not None else None) or {}
+        if (record is None or not record.activations or probes.get("lat_b1_ms") is None
+                or any(r.activation == record.activations[0] for r in rows)):
+            continue  # one row per activation: its best uniform layout (baselines come best first)
+        iqr, big = probes.get("lat_b1_iqr_ms"), probes.get("lat_big_ms")
+        rows.append(ActivationLatency(record.activations[0], row.number,
+                                      float(probes["lat_b1_ms"]),
+                                      None if iqr is None else float(iqr),
+                                      None if big is None else float(big)))
+    return rows
+
+
 # ----------------------------------------------------------------------------- searched choices
 
 
@@ -984,6 +1017,7 @@ class Analysis:
     claims: Claims  # the folklore's claims, judged (``analyze_claims``)
     searched: list[SearchedChoice]  # the searched depth and norm, counted per value
     search_mixed: LayoutRow | None  # the best mixed layout in the search (validation)
+    latency: list[ActivationLatency]  # each activation's uniform layout, as measured
     wall_seconds: float | None = None  # first trial's start to last trial's end
 
     @property
@@ -1092,7 +1126,8 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
                     _bars(comparisons, distinct, reference, graph_top_k),
                     _curves(distinct, by_number, reference, graph_top_k), checks,
                     analyze_claims(claims), searched_choices(recs),
-                    next((row for row in distinct if not row.uniform), None), wall_seconds)
+                    next((row for row in distinct if not row.uniform), None),
+                    _latencies(summary.baselines, by_number), wall_seconds)
 
 
 def analyze(study: optuna.Study, objectives: Sequence[tuple[str, str]], max_epochs: int,

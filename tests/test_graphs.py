@@ -176,3 +176,19 @@ def test_graphs_and_dashboard_do_not_import_torch() -> None:
     code = ("import sys, actsearch.analysis, actsearch.faces.graphs, actsearch.faces.dashboard, "
             "actsearch.faces.report; sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_latency_per_activation_is_each_uniform_layouts_probe(study: optuna.Study,
+                                                              analysis: Analysis) -> None:
+    uniform = {}
+    for t in sorted(_complete(study), key=lambda t: (-t.value, t.number)):
+        if t.user_attrs["uniform"]:
+            uniform.setdefault(t.params["act_0"], t)  # the best trial of each uniform layout
+    assert {r.activation for r in analysis.latency} == set(uniform)
+    for r in analysis.latency:
+        assert r.number == uniform[r.activation].number
+        assert r.b1_ms == uniform[r.activation].user_attrs["probes"]["lat_b1_ms"]
+    fig = graphs.plot_latency(analysis)
+    (bars,) = fig.data
+    assert list(bars.x) == sorted(r.b1_ms for r in analysis.latency)  # fastest first
+    assert FIGURE_TITLES["actsearch-latency"] in fig.layout.title.text

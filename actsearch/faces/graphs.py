@@ -10,6 +10,7 @@ the study; ``figures_to_html`` renders them into one self-contained offline page
 from __future__ import annotations
 
 import html
+import math
 import textwrap
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ __all__ = [
     "FIGURE_TITLES",
     "all_figures",
     "figures_to_html",
+    "plot_latency",
     "plot_layer_heatmap",
     "plot_learning_curves",
     "plot_pareto_front",
@@ -32,6 +34,7 @@ FIGURE_TITLES = {
     "actsearch-layers": "actsearch: activation per layer",
     "actsearch-baselines": "actsearch: uniform vs mixed",
     "actsearch-curves": "actsearch: learning curves",
+    "actsearch-latency": "actsearch: latency per activation",
 }
 VERDICT_ANNOTATION = "verdict"  # the name of the uniform-vs-mixed figure's caption
 BEST_UNIFORM_ANNOTATION = "best uniform"  # the name of the label of its best-uniform line
@@ -201,6 +204,30 @@ def plot_learning_curves(analysis: Analysis) -> go.Figure:
     return fig
 
 
+# ----------------------------------------------------------------------------- latency
+
+
+def plot_latency(analysis: Analysis) -> go.Figure:
+    """Each activation's batch-1 inference latency on this device: its uniform layout's probes
+    (median over timed blocks, the interquartile range as a whisker), fastest first."""
+    rows = sorted(analysis.latency, key=lambda r: r.b1_ms)
+    fig = go.Figure(go.Bar(
+        x=[r.b1_ms for r in rows], y=[r.activation for r in rows], orientation="h",
+        marker={"color": _UNIFORM_COLOR},
+        error_x={"type": "data", "array": [(r.b1_iqr_ms or 0.0) / 2 for r in rows],
+                 "visible": any(r.b1_iqr_ms for r in rows)},
+        text=[f"{r.b1_ms:.4f} ms" for r in rows], textposition="outside",
+        customdata=[[r.number, math.nan if r.big_ms is None else r.big_ms] for r in rows],
+        hovertemplate="%{y} (trial %{customdata[0]}): %{x:.4f} ms at batch 1<br>"
+                      "%{customdata[1]:.3f} ms at the large batch<extra></extra>"))
+    fig.update_layout(**_LAYOUT, title=_title(
+        "actsearch-latency", "each activation's uniform layout, batch 1, on this device"))
+    fig.update_xaxes(title_text="inference latency, ms (median; whisker: half the IQR)",
+                     **_AXIS)
+    fig.update_yaxes(autorange="reversed", **{**_AXIS, "showgrid": False})
+    return fig
+
+
 # ----------------------------------------------------------------------------- together
 
 
@@ -211,6 +238,7 @@ def all_figures(analysis: Analysis) -> dict[str, go.Figure]:
         "actsearch-layers": plot_layer_heatmap(analysis),
         "actsearch-baselines": plot_uniform_vs_mixed(analysis),
         "actsearch-curves": plot_learning_curves(analysis),
+        "actsearch-latency": plot_latency(analysis),
     }
 
 
