@@ -39,10 +39,10 @@ from actsearch.stats import (
 __all__ = [
     "GRAPH_TOP_K",
     "TOP_FRACTION",
-    "Analysis",
-    "Bar",
     "ActivationLatency",
+    "Analysis",
     "ArmRow",
+    "Bar",
     "BestUniform",
     "ClaimResult",
     "Claims",
@@ -68,9 +68,9 @@ __all__ = [
     "convergence",
     "decide",
     "failure_reasons",
-    "searched_choices",
     "layer_importance",
     "pareto_rows",
+    "searched_choices",
     "with_choices",
 ]
 

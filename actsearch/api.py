@@ -146,8 +146,8 @@ def search(
 
     Runs the uniform baselines first, then trials sampled by the space's sampler (pruned by
     its pruner), retrains the finalists with fresh seeds, trains the claims' designed
-    comparisons, and analyses the study. Running it
-    again with the same study resumes it: finished trials are kept and never repeated.
+    comparisons, and analyses the study. Running it again with the same study resumes it:
+    finished trials are kept and never repeated.
 
     Args:
         space: A space file, the name of a shipped space (``actsearch spaces``), or a
