@@ -373,8 +373,9 @@ def _verdict_text(test: WelchResult, p_holm: float, compared: int) -> str:
     """Welch's sentence, decided by the Holm-adjusted p (the mixed finalist was picked among
     ``compared`` finalists tested against the reference)."""
     level = f"{100 * (1 - ALPHA):g}% CI"
-    holm_words = (f", Holm-adjusted p = {p_holm:.3g} over {compared} finalists"
-                  if compared > 1 else "")
+    # Said even for one comparison (nothing to correct): every face shows the p that decides.
+    holm_words = (f", Holm-adjusted p = {p_holm:.3g} over {compared} finalist"
+                  f"{'s' if compared != 1 else ''} compared")
     if p_holm >= ALPHA:
         return (f"no significant difference between {test.label_a} and {test.label_b} "
                 f"(difference {test.difference:+.4g}, {level} {test.ci_low:+.4g} to "
