@@ -20,20 +20,33 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.engine.record import FINALISTS_ATTR, TrialRecord, records
+from actsearch.engine.record import CLAIMS_ATTR, FINALISTS_ATTR, TrialRecord, records
 from actsearch.stats import (
+    ALPHA,
+    POWER,
     LayerPreference,
     WelchResult,
+    describe,
+    holm,
+    judge,
     layer_preference,
+    paired_test,
     pareto_front,
+    seeds_needed,
     welch_test,
 )
 
 __all__ = [
     "GRAPH_TOP_K",
     "TOP_FRACTION",
+    "ActivationLatency",
     "Analysis",
+    "ArmRow",
+    "Bar",
     "BestUniform",
+    "ClaimResult",
+    "Claims",
+    "ComparisonResult",
     "Convergence",
     "ConvergenceCheck",
     "Curve",
@@ -42,18 +55,23 @@ __all__ = [
     "LayoutRow",
     "ParetoInfo",
     "ParetoPoint",
+    "SearchedChoice",
     "StudySummary",
     "UniformVsMixed",
     "Verdict",
     "analyze",
+    "analyze_claims",
     "analyze_records",
     "best_uniform",
+    "choices_of",
     "compare_finalists",
     "convergence",
     "decide",
     "failure_reasons",
     "layer_importance",
     "pareto_rows",
+    "searched_choices",
+    "with_choices",
 ]
 
 TOP_FRACTION = 0.25  # the per-layer preference (table and heatmap) looks at the best quarter
@@ -75,13 +93,40 @@ class LayoutRow:
     uniform: bool
     end: str
     test_acc: float | None = None  # complete trials: the held-out test split
+    choices: str = ""  # the searched choices besides the activations, e.g. "norm batch"
+
+    @property
+    def label(self) -> str:
+        """The layout with its searched choices, as every table and graph names a candidate."""
+        return with_choices(self.layout, self.choices)
+
+
+# The searched choices besides the activations (``actsearch.models.layout``'s param names), in
+# the order a label names them.
+_CHOICE_PARAMS = ("depth", "norm", "lr")
+
+
+def choices_of(params: dict[str, Any]) -> str:
+    """A trial's searched choices besides its activations, in words ("" when none searched):
+    a param is in a trial's params only where the space searches it."""
+    parts = []
+    for name in _CHOICE_PARAMS:
+        if name in params:
+            value = params[name]
+            parts.append(f"{name} {value:.3g}" if isinstance(value, float) else f"{name} {value}")
+    return ", ".join(parts)
+
+
+def with_choices(layout: str, choices: str) -> str:
+    return f"{layout} [{choices}]" if choices else layout
 
 
 def _row(record: TrialRecord) -> LayoutRow:
     return LayoutRow(record.number, record.layout or "?", record.accuracy,
                      int(record.epochs or 0), float(record.train_seconds or 0.0),
                      bool(record.uniform), record.end or record.state.name,
-                     None if record.test_acc is None else float(record.test_acc))
+                     None if record.test_acc is None else float(record.test_acc),
+                     choices_of(record.params))
 
 
 def _rank_key(row: LayoutRow) -> tuple[bool, float, int]:
@@ -177,26 +222,50 @@ class FinalistComparison:
     stability: float | None  # instability of the search trial + std over seeds (lower: steadier)
     versus_uniform: WelchResult | None  # None for the baseline itself or too few seeds
     reference: bool = False  # the uniform finalist the others are compared with
+    choices: str = ""  # its search trial's searched choices besides the activations
+    # Holm's adjustment of versus_uniform's p over every finalist compared with the reference:
+    # the table reads them together, and the verdict picks its mixed finalist among them.
+    p_holm: float | None = None
+
+    @property
+    def label(self) -> str:
+        return with_choices(self.layout, self.choices)
+
+    @property
+    def significant(self) -> bool:
+        """Different from the reference after Holm's correction."""
+        return self.p_holm is not None and self.p_holm < ALPHA
 
 
-def compare_finalists(finalists: Sequence[dict[str, Any]]) -> list[FinalistComparison]:
-    """Each finalist vs the uniform finalist with the best mean test accuracy (Welch's t-test).
+def compare_finalists(finalists: Sequence[dict[str, Any]],
+                      choices: dict[int, str] | None = None) -> list[FinalistComparison]:
+    """Each finalist vs the uniform finalist with the best mean test accuracy (Welch's t-test),
+    the p-values adjusted together by Holm's method.
 
-    ``finalists`` is the study's ``finalists`` attribute (see ``actsearch.engine.finalists``).
+    ``finalists`` is the study's ``finalists`` attribute (see ``actsearch.engine.finalists``);
+    ``choices`` maps search trials to their searched choices (``choices_of``).
     """
     uniform = [f for f in finalists if f.get("uniform") and f.get("test_acc")]
     reference = max(uniform, key=lambda f: f["mean"], default=None)
-    rows = []
+    tests: list[WelchResult | None] = []
+    labels = {f["number"]: with_choices(f["layout"], (choices or {}).get(f["number"], ""))
+              for f in finalists}
     for f in finalists:
         test = list(f.get("test_acc") or [])
         versus = None
         if (reference is not None and f is not reference and len(test) >= 2
                 and len(reference["test_acc"]) >= 2):
-            versus = welch_test(test, reference["test_acc"], f["layout"], reference["layout"])
-        rows.append(FinalistComparison(f["number"], f["layout"], bool(f.get("uniform")), test,
-                                       f.get("mean"), f.get("std"), f.get("ci_low"),
-                                       f.get("ci_high"), f.get("stability"), versus,
-                                       f is reference))
+            versus = welch_test(test, reference["test_acc"], labels[f["number"]],
+                                labels[reference["number"]])
+        tests.append(versus)
+    adjusted = iter(holm([t.p_value for t in tests if t is not None]))
+    rows = []
+    for f, versus in zip(finalists, tests, strict=True):
+        rows.append(FinalistComparison(
+            f["number"], f["layout"], bool(f.get("uniform")), list(f.get("test_acc") or []),
+            f.get("mean"), f.get("std"), f.get("ci_low"), f.get("ci_high"),
+            f.get("stability"), versus, f is reference, (choices or {}).get(f["number"], ""),
+            None if versus is None else next(adjusted)))
     return rows
 
 
@@ -265,12 +334,13 @@ class Verdict:
         test = self.test
         if test is None:
             return f"no verdict: {self.reason}"
+        p = self.mixed.p_holm if self.mixed is not None else None
+        p_words = f"Holm p = {p:.3g}" if p is not None else f"p = {test.p_value:.3g}"
         if self.outcome == "tie":
-            return (f"verdict: no significant difference in test accuracy "
-                    f"(p = {test.p_value:.3g})")
+            return f"verdict: no significant difference in test accuracy ({p_words})"
         winner, loser = ("mixed", "uniform") if self.outcome == "mixed" else ("uniform", "mixed")
         return (f"verdict: best {winner} beats best {loser} by {abs(test.difference):.4f} "
-                f"test accuracy (p = {test.p_value:.3g})")
+                f"test accuracy ({p_words})")
 
 
 def decide(finalists: Sequence[FinalistComparison]) -> Verdict:
@@ -293,9 +363,28 @@ def decide(finalists: Sequence[FinalistComparison]) -> Verdict:
         return none("no mixed layout among the finalists", "the best layouts found are uniform")
     best = max(mixed, key=lambda f: f.mean if f.mean is not None else -1.0)
     test = best.versus_uniform
-    assert test is not None
-    outcome = "tie" if not test.significant else "mixed" if test.difference > 0 else "uniform"
-    return Verdict(outcome, test.verdict, "", best, reference)
+    assert test is not None and best.p_holm is not None
+    outcome = "tie" if not best.significant else "mixed" if test.difference > 0 else "uniform"
+    compared = sum(1 for f in finalists if f.versus_uniform is not None)  # Holm's family
+    return Verdict(outcome, _verdict_text(test, best.p_holm, compared), "", best, reference)
+
+
+def _verdict_text(test: WelchResult, p_holm: float, compared: int) -> str:
+    """Welch's sentence, decided by the Holm-adjusted p (the mixed finalist was picked among
+    ``compared`` finalists tested against the reference)."""
+    level = f"{100 * (1 - ALPHA):g}% CI"
+    # Said even for one comparison (nothing to correct): every face shows the p that decides.
+    holm_words = (f", Holm-adjusted p = {p_holm:.3g} over {compared} finalist"
+                  f"{'s' if compared != 1 else ''} compared")
+    if p_holm >= ALPHA:
+        return (f"no significant difference between {test.label_a} and {test.label_b} "
+                f"(difference {test.difference:+.4g}, {level} {test.ci_low:+.4g} to "
+                f"{test.ci_high:+.4g}, p = {test.p_value:.3g}{holm_words})")
+    higher, lower = ((test.label_a, test.label_b) if test.difference > 0
+                     else (test.label_b, test.label_a))
+    return (f"{higher} is higher than {lower} by {abs(test.difference):.4g} ({level} of "
+            f"{test.label_a} - {test.label_b}: {test.ci_low:+.4g} to {test.ci_high:+.4g}, "
+            f"p = {test.p_value:.3g}{holm_words})")
 
 
 # ----------------------------------------------------------------------------- Pareto front
@@ -421,11 +510,51 @@ def _heatmap(ranked: Sequence[TrialRecord], preferences: Sequence[LayerPreferenc
 
 
 @dataclass(frozen=True)
-class UniformVsMixed:
-    """The bars of the uniform-vs-mixed figure: search accuracy, one run per layout."""
+class Bar:
+    """One bar of the uniform-vs-mixed figure."""
 
-    uniform: list[LayoutRow]  # the best trial of each uniform layout, best first
-    mixed: list[LayoutRow]  # the best trials of the best mixed layouts, best first
+    number: int  # the search trial
+    label: str  # layout and searched choices
+    uniform: bool
+    value: float
+    ci_low: float | None  # 95% interval over seeds (None: one run)
+    ci_high: float | None
+    runs: int
+
+
+@dataclass(frozen=True)
+class UniformVsMixed:
+    """The bars of the uniform-vs-mixed figure: the finalists' mean test accuracy over fresh
+    seeds with 95% intervals, the numbers the verdict rests on. A study without finalists (one
+    still running) has only its search: validation accuracy, one run per layout, and says so
+    (``measure``)."""
+
+    measure: str  # "test" (finalists) or "search"
+    uniform: list[Bar]  # best first
+    mixed: list[Bar]
+    reference: float | None  # the best uniform layout's value on the same measure
+
+    @property
+    def axis(self) -> str:
+        if self.measure == "test":
+            return "test accuracy of the finalists over fresh seeds (mean, 95% CI)"
+        return "validation accuracy in the search (one run each; no finalists yet)"
+
+
+def _bars(finalists: Sequence[FinalistComparison], distinct: Sequence[LayoutRow],
+          reference: BestUniform | None, k: int) -> UniformVsMixed:
+    measured = [f for f in finalists if f.mean is not None]
+    if measured:
+        bars = [Bar(f.number, f.label, f.uniform, float(f.mean), f.ci_low, f.ci_high,
+                    len(f.test_acc)) for f in sorted(measured, key=lambda f: -float(f.mean))]
+        return UniformVsMixed("test", [b for b in bars if b.uniform],
+                              [b for b in bars if not b.uniform][:k],
+                              None if reference is None else reference.test_mean)
+    bars = [Bar(r.number, r.label, r.uniform, r.val_acc, None, None, 1) for r in distinct]
+    return UniformVsMixed("search", [b for b in bars if b.uniform],
+                          [b for b in bars if not b.uniform][:k],
+                          None if reference is None or math.isnan(reference.val_acc)
+                          else reference.val_acc)
 
 
 @dataclass(frozen=True)
@@ -437,6 +566,7 @@ class Curve:
     uniform: bool
     val_acc: list[float]  # per epoch, epoch 1 first
     val_loss: list[float]
+    label: str = ""  # the layout with its searched choices
 
 
 def _curves(distinct: Sequence[LayoutRow], by_number: dict[int, TrialRecord],
@@ -451,7 +581,8 @@ def _curves(distinct: Sequence[LayoutRow], by_number: dict[int, TrialRecord],
             chosen.append(_row(record))
     return [Curve(row.number, row.layout, row.uniform,
                   [float(v) for v in by_number[row.number].val_acc_curve],
-                  [float(v) for v in by_number[row.number].val_loss_curve]) for row in chosen]
+                  [float(v) for v in by_number[row.number].val_loss_curve], row.label)
+            for row in chosen]
 
 
 # ----------------------------------------------------------------------------- importance
@@ -624,6 +755,245 @@ def convergence(trials: Sequence[TrialRecord], finalists: Sequence[dict[str, Any
     return Convergence(checks)
 
 
+# ----------------------------------------------------------------------------- claims
+
+CLAIM_TEST = "paired t-test over seeds,"
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """One designed comparison of a claim, tested and judged (see ``analyze_claims``)."""
+
+    label: str
+    metric: str  # "test_acc", "dead_frac" or "abs_mean"
+    sign: int  # the claimed direction of the effect
+    n: int  # seeds with a value in every arm
+    effect: float | None  # mean per-seed contrast (None: fewer than 2 seeds)
+    ci_low: float | None  # 95% interval of the effect (not adjusted)
+    ci_high: float | None
+    p_value: float | None
+    p_holm: float | None  # adjusted over every claim comparison of the study
+    verdict: str  # supported, contradicted or not resolved
+    seeds_needed: int | None  # not resolved: seeds per arm for 80% power at this effect
+
+    @property
+    def words(self) -> str:
+        """The comparison in a few words, as every face prints it."""
+        if self.effect is None:
+            return f"{self.label}: {self.n} seeds finished, too few to test"
+        text = (f"{self.label} {self.effect:+.4f} (95% CI {self.ci_low:+.4f} to "
+                f"{self.ci_high:+.4f}, {CLAIM_TEST} n = {self.n}, Holm p = {self.p_holm:.3g}): "
+                f"{self.verdict}")
+        if self.verdict == "not resolved":
+            text += (f", ~{self.seeds_needed} seeds per arm would resolve it ({POWER:.0%} power)"
+                     if self.seeds_needed is not None else ", no effect seen")
+        return text
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """A claim of the folklore and its verdict."""
+
+    key: str
+    statement: str
+    verdict: str  # supported, contradicted, not resolved, not applicable, not run
+    comparisons: list[ComparisonResult]
+    reason: str = ""  # not applicable / not run: why
+
+    @property
+    def seeds_needed(self) -> int | None:
+        """Not resolved: the most seeds per arm any of its unresolved comparisons needs."""
+        needs = [c.seeds_needed for c in self.comparisons if c.verdict == "not resolved"]
+        return None if not needs or None in needs else max(n for n in needs if n is not None)
+
+    @property
+    def line(self) -> str:
+        """The claim's verdict in one line."""
+        if self.reason:
+            return f"{self.statement}: {self.verdict} ({self.reason})"
+        return f"{self.statement}: {self.verdict}: " + "; ".join(c.words for c in self.comparisons)
+
+
+@dataclass(frozen=True)
+class ArmRow:
+    """A claim arm: a designed layout trained with the claim seeds."""
+
+    name: str
+    layout: str
+    norm: str
+    test_acc: list[float]
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The claims' verdicts (``analyze_claims``); ``ran`` is False for a study without them."""
+
+    ran: bool
+    seeds: int
+    results: list[ClaimResult]
+    arms: list[ArmRow]
+
+    @property
+    def lines(self) -> list[str]:
+        if not self.ran:
+            return ["Claims: not run (a study from before they existed, or claim seeds 0)"]
+        return [f"Claim: {r.line}" for r in self.results]
+
+
+def _combine(verdicts: Sequence[str]) -> str:
+    # A claim holds when every comparison it makes holds; one comparison against it is enough
+    # to contradict it.
+    if verdicts and all(v == "supported" for v in verdicts):
+        return "supported"
+    return "contradicted" if "contradicted" in verdicts else "not resolved"
+
+
+def analyze_claims(document: dict[str, Any] | None) -> Claims:
+    """The claims' comparisons from the study's ``claims`` attribute (``actsearch.engine.claims``).
+
+    Per seed, a comparison's contrast is the weighted sum of its arms' values with that seed
+    (seeds where an arm failed are left out); its mean is tested against 0 by a paired t-test.
+    Every comparison of every claim is one family for Holm's correction (a report reads them
+    together). A comparison is supported when its Holm-adjusted p is below ALPHA and the
+    effect has the claimed sign, contradicted when below with the opposite sign, not resolved
+    otherwise; a claim is supported when all its comparisons are, contradicted when any is.
+    """
+    if not document:
+        return Claims(False, 0, [], [])
+    arms = document.get("arms", {})
+    tested: list[tuple[int, int, dict[str, Any], Any]] = []  # (claim, comparison, spec, test)
+    per_claim: list[list[tuple[dict[str, Any], int, Any]]] = []
+    for ci, claim in enumerate(document.get("claims", [])):
+        rows = []
+        for ki, spec in enumerate(claim.get("comparisons", [])):
+            weights = spec["weights"]
+            columns = [arms.get(name, {}).get(spec["metric"]) or [] for name in weights]
+            n_seeds = min((len(c) for c in columns), default=0)
+            contrast = [sum(w * col[j] for w, col in zip(weights.values(), columns, strict=True))
+                        for j in range(n_seeds) if all(col[j] is not None for col in columns)]
+            test = paired_test(contrast) if len(contrast) >= 2 else None
+            rows.append((spec, len(contrast), test))
+            if test is not None:
+                tested.append((ci, ki, spec, test))
+        per_claim.append(rows)
+    adjusted = dict(zip([(ci, ki) for ci, ki, _, _ in tested],
+                        holm([t.p_value for *_, t in tested]), strict=True))
+    results = []
+    for ci, claim in enumerate(document.get("claims", [])):
+        comparisons = []
+        for ki, (spec, n, test) in enumerate(per_claim[ci]):
+            sign = int(spec.get("sign", 1))
+            if test is None:
+                comparisons.append(ComparisonResult(spec["label"], spec["metric"], sign, n, None,
+                                                    None, None, None, None, "not resolved",
+                                                    None))
+                continue
+            p_holm = adjusted[(ci, ki)]
+            verdict = judge(test.effect, p_holm, sign)
+            comparisons.append(ComparisonResult(
+                spec["label"], spec["metric"], sign, n, test.effect, test.ci_low, test.ci_high,
+                test.p_value, p_holm, verdict,
+                seeds_needed(test.effect, test.sd, tests=len(tested))
+                if verdict == "not resolved" else None))
+        if claim.get("reason"):
+            results.append(ClaimResult(claim["key"], claim["statement"], "not applicable", [],
+                                       claim["reason"]))
+        else:
+            results.append(ClaimResult(claim["key"], claim["statement"],
+                                       _combine([c.verdict for c in comparisons]), comparisons))
+    rows = []
+    for name, arm in arms.items():
+        accs = [float(v) for v in arm.get("test_acc") or [] if v is not None]
+        summary = describe(accs) if accs else None
+        rows.append(ArmRow(name, arm.get("layout", "?"), arm.get("norm", "?"), accs,
+                           None if summary is None else summary.mean,
+                           None if summary is None or summary.n < 2 else summary.ci_low,
+                           None if summary is None or summary.n < 2 else summary.ci_high))
+    return Claims(True, len(document.get("seeds", [])), results, rows)
+
+
+# ----------------------------------------------------------------------------- latency
+
+
+@dataclass(frozen=True)
+class ActivationLatency:
+    """An activation's inference latency on the device the study ran on: its uniform layout's
+    probes (the best complete trial of it), so the network around it is the same for each."""
+
+    activation: str
+    number: int  # the uniform trial measured
+    b1_ms: float  # batch 1: median over timed blocks, milliseconds
+    b1_iqr_ms: float | None  # the interquartile range of those blocks
+    big_ms: float | None  # at the probes' large batch
+
+
+def _latencies(baselines: Sequence[LayoutRow], by_number: dict[int, TrialRecord]
+               ) -> list[ActivationLatency]:
+    rows = []
+    for row in baselines:
+        record = by_number.get(row.number)
+        probes = (record.probes if record is not None else None) or {}
+        if (record is None or not record.activations or probes.get("lat_b1_ms") is None
+                or any(r.activation == record.activations[0] for r in rows)):
+            continue  # one row per activation: its best uniform layout (baselines come best first)
+        iqr, big = probes.get("lat_b1_iqr_ms"), probes.get("lat_big_ms")
+        rows.append(ActivationLatency(record.activations[0], row.number,
+                                      float(probes["lat_b1_ms"]),
+                                      None if iqr is None else float(iqr),
+                                      None if big is None else float(big)))
+    return rows
+
+
+# ----------------------------------------------------------------------------- searched choices
+
+
+@dataclass(frozen=True)
+class SearchedChoice:
+    """A searched choice besides the activations (depth, norm): how often each value was tried
+    and how often it completed, so that a choice every trial of which was pruned is said."""
+
+    name: str
+    values: list[str]  # every value the space offered, in its order
+    complete: dict[str, int]
+    pruned: dict[str, int]
+
+    @property
+    def line(self) -> str:
+        parts = [f"{v}: {self.complete.get(v, 0)} complete, {self.pruned.get(v, 0)} pruned"
+                 for v in self.values]
+        never = [v for v in self.values if not self.complete.get(v)]
+        text = f"searched {self.name} ({'; '.join(parts)})"
+        if never:
+            text += (f"; no complete trial used {' or '.join(never)}: every finalist and the "
+                     f"verdict are about the other {self.name} values")
+        return text
+
+
+def searched_choices(recs: Sequence[TrialRecord]) -> list[SearchedChoice]:
+    """The searched depth and norm, with counts per value (the lr is continuous: its values
+    are in each candidate's label instead)."""
+    result = []
+    for name in ("depth", "norm"):
+        values: list[str] = []
+        for r in recs:
+            dist = r.distributions.get(name)
+            if isinstance(dist, CategoricalDistribution):
+                values += [str(c) for c in dist.choices if str(c) not in values]
+            elif dist is not None and hasattr(dist, "low") and not values:
+                values = [str(v) for v in range(int(dist.low), int(dist.high) + 1)]
+        values += sorted({str(r.params[name]) for r in recs if name in r.params} - set(values))
+        if not values:
+            continue
+        complete = Counter(str(r.params[name]) for r in recs if r.is_complete and name in r.params)
+        pruned = Counter(str(r.params[name]) for r in recs
+                         if r.state == TrialState.PRUNED and name in r.params)
+        result.append(SearchedChoice(name, values, dict(complete), dict(pruned)))
+    return result
+
+
 # ----------------------------------------------------------------------------- the analysis
 
 
@@ -645,6 +1015,63 @@ class Analysis:
     bars: UniformVsMixed
     curves: list[Curve]  # the best layouts, best first, then the best uniform
     convergence: Convergence  # did the baselines and finalists converge, or overfit?
+    claims: Claims  # the folklore's claims, judged (``analyze_claims``)
+    searched: list[SearchedChoice]  # the searched depth and norm, counted per value
+    search_mixed: LayoutRow | None  # the best mixed layout in the search (validation)
+    latency: list[ActivationLatency]  # each activation's uniform layout, as measured
+    wall_seconds: float | None = None  # first trial's start to last trial's end
+
+    @property
+    def best(self) -> FinalistComparison | LayoutRow | None:
+        """The best layout found: the finalist with the best mean test accuracy, or (no
+        finalists) the search's best by validation accuracy."""
+        measured = [f for f in self.finalists if f.mean is not None]
+        if measured:
+            return max(measured, key=lambda f: float(f.mean))
+        return self.summary.top[0] if self.summary.top else None
+
+    @property
+    def cost(self) -> str:
+        """What the search cost, in one line."""
+        s = self.summary
+        saved = s.epochs_if_unpruned - s.epochs_trained
+        share = f" ({saved / s.epochs_if_unpruned:.0%})" if s.epochs_if_unpruned else ""
+        text = (f"{s.complete + s.pruned + s.failed} trials ({s.complete} complete, {s.pruned} "
+                f"pruned, {s.failed} failed); pruning saved {saved} of {s.epochs_if_unpruned} "
+                f"epochs{share}")
+        if self.wall_seconds is not None:
+            text += f"; the trials took {self.wall_seconds:.0f} s"
+        seeds = {len(f.test_acc) for f in self.finalists}
+        if self.finalists:
+            text += (f"; {len(self.finalists)} finalists retrained with "
+                     f"{'/'.join(map(str, sorted(seeds)))} seeds")
+        if self.claims.ran:
+            text += f"; {len(self.claims.arms)} claim arms with {self.claims.seeds} seeds"
+        return text
+
+    @property
+    def headline(self) -> list[str]:
+        """The answer, first in every face: the best layout, whether it beats the best uniform
+        one, each claim's verdict, and the cost."""
+        best = self.best
+        if best is None:
+            lines = ["Best layout: no trial has completed yet."]
+        elif isinstance(best, FinalistComparison):
+            ci = ("" if best.ci_low is None else
+                  f", 95% CI {best.ci_low:.4f} to {best.ci_high:.4f}")
+            lines = [f"Best layout: {best.label} ({'uniform' if best.uniform else 'mixed'}, "
+                     f"trial {best.number}): test accuracy {best.mean:.4f}{ci} over "
+                     f"{len(best.test_acc)} fresh seeds."]
+        else:
+            lines = [f"Best layout: {best.label} ({'uniform' if best.uniform else 'mixed'}, "
+                     f"trial {best.number}): validation accuracy {best.val_acc:.4f} in the "
+                     f"search (one run; no finalists retrained)."]
+        lines.append(f"Mixed vs best uniform: {self.verdict}.")
+        lines += [f"{line}." for line in self.claims.lines]
+        lines += [f"Note: {c.line}." for c in self.searched if any(not c.complete.get(v)
+                                                                   for v in c.values)]
+        lines.append(f"Cost: {self.cost}.")
+        return lines
 
     @property
     def pareto(self) -> list[tuple[LayoutRow, tuple[float, ...]]]:
@@ -660,7 +1087,9 @@ class Analysis:
 def analyze_records(study_name: str, recs: Sequence[TrialRecord],
                     finalists: Sequence[dict[str, Any]], objectives: Sequence[tuple[str, str]],
                     max_epochs: int, top_k: int = 10, graph_top_k: int = GRAPH_TOP_K,
-                    importance: dict[str, float] | None = None) -> Analysis:
+                    importance: dict[str, float] | None = None,
+                    claims: dict[str, Any] | None = None,
+                    wall_seconds: float | None = None) -> Analysis:
     """The analysis of trial records and a study's ``finalists`` attribute (see ``analyze``).
 
     Args:
@@ -672,21 +1101,21 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
         top_k: Rows of the top-layouts table.
         graph_top_k: Mixed layouts in the uniform-vs-mixed bars, layouts in the curves.
         importance: Parameter -> importance (``layer_importance``), if computed.
+        claims: The study's claims attribute (``actsearch.engine.claims``), if any.
+        wall_seconds: What the trials took, first start to last end.
     """
     summary = _summarize(recs, top_k, max_epochs)
     complete = [r for r in recs if r.is_complete]
     by_number = {r.number: r for r in complete}
     rows = sorted((_row(r) for r in complete), key=_rank_key)
     ranked = [row for row in rows if not math.isnan(row.val_acc)]
-    comparisons = compare_finalists(finalists)
+    comparisons = compare_finalists(finalists, {r.number: choices_of(r.params) for r in recs})
     reference = best_uniform(rows, comparisons)
     preferences = layer_preference([r.activations for r in complete],
                                    [r.accuracy for r in complete], top_fraction=TOP_FRACTION)
     heatmap = _heatmap([by_number[row.number] for row in ranked], preferences,
                        _activation_choices(complete))
     distinct = _distinct(ranked)
-    bars = UniformVsMixed([row for row in distinct if row.uniform],
-                          [row for row in distinct if not row.uniform][:graph_top_k])
     shown = {r.number for r in summary.top} | {r.number for r in summary.baselines}
     probes = {r.number: r.probes for r in complete if r.number in shown and r.probes is not None}
     judged = [r.number for r in summary.baselines] + [f["number"] for f in finalists]
@@ -694,8 +1123,12 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
                          finalists)
     return Analysis(study_name, list(objectives), summary, _pareto_info(recs, objectives),
                     comparisons, preferences, dict(importance or {}), probes, reference,
-                    decide(comparisons), heatmap, bars,
-                    _curves(distinct, by_number, reference, graph_top_k), checks)
+                    decide(comparisons), heatmap,
+                    _bars(comparisons, distinct, reference, graph_top_k),
+                    _curves(distinct, by_number, reference, graph_top_k), checks,
+                    analyze_claims(claims), searched_choices(recs),
+                    next((row for row in distinct if not row.uniform), None),
+                    _latencies(summary.baselines, by_number), wall_seconds)
 
 
 def analyze(study: optuna.Study, objectives: Sequence[tuple[str, str]], max_epochs: int,
@@ -712,7 +1145,12 @@ def analyze(study: optuna.Study, objectives: Sequence[tuple[str, str]], max_epoc
         importance: Compute fANOVA importances (about a second; the dashboard's note, redrawn
             while a study runs, does without).
     """
-    recs = records(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    recs = records(trials)
     finalists = study.user_attrs.get(FINALISTS_ATTR) or []
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
+    wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
     return analyze_records(study.study_name, recs, finalists, objectives, max_epochs, top_k,
-                           graph_top_k, layer_importance(study) if importance else None)
+                           graph_top_k, layer_importance(study) if importance else None,
+                           study.user_attrs.get(CLAIMS_ATTR), wall)

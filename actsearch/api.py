@@ -138,6 +138,7 @@ def search(
     population: int | str | None = None,
     finalists: int = 5,
     seeds: int = 3,
+    claim_seeds: int = 3,
     callbacks: Sequence[Callback] = (),
     progress: bool | str = True,
     runs_dir: str | Path = "runs",
@@ -149,8 +150,9 @@ def search(
     """Search a space's activation layouts: what ``actsearch search`` runs.
 
     Runs the uniform baselines first, then trials sampled by the space's sampler (pruned by
-    its pruner), retrains the finalists with fresh seeds, and analyses the study. Running it
-    again with the same study resumes it: finished trials are kept and never repeated.
+    its pruner), retrains the finalists with fresh seeds, trains the claims' designed
+    comparisons, and analyses the study. Running it again with the same study resumes it:
+    finished trials are kept and never repeated.
 
     Args:
         space: A space file, the name of a shipped space (``actsearch spaces``), or a
@@ -167,6 +169,9 @@ def search(
         population: Candidates trained at once, or ``"auto"``; default the space's.
         finalists: The best layouts retrained with fresh seeds after the search (0: none).
         seeds: Fresh seeds per finalist.
+        claim_seeds: Fresh seeds per arm of the claims' designed comparisons
+            (``actsearch.engine.claims``), the same in every arm (0: no claims; else at least
+            2, for a paired test).
         callbacks: Called after each finished trial with the study and the trial's
             ``TrialRecord``; one may raise ``actsearch.StopSearch`` to start no more trials.
         progress: True: a live view on a terminal, a line per trial elsewhere; ``"plain"``:
@@ -183,6 +188,7 @@ def search(
     """
     import torch
 
+    from actsearch.engine.claims import run_claims
     from actsearch.engine.driver import run_trials
     from actsearch.engine.finalists import finalists_current, run_finalists
     from actsearch.engine.storage import fail_stale_trials, make_storage, resolve_storage_url
@@ -202,6 +208,9 @@ def search(
     _expect("workers", workers, _is_int(workers) and workers > 0, "a positive integer")
     _expect("seeds", seeds, _is_int(seeds) and seeds > 0, "a positive integer")
     _expect("finalists", finalists, _is_int(finalists) and finalists >= 0, "an integer >= 0")
+    _expect("claim_seeds", claim_seeds, _is_int(claim_seeds) and (claim_seeds == 0
+                                                                  or claim_seeds >= 2),
+            "0 (no claims) or an integer >= 2")
     _expect("seed", seed, seed is None or _is_int(seed) and seed >= 0, "an integer >= 0")
     if dtype not in _DTYPES:
         raise ActsearchError(f"dtype: expected one of {', '.join(_DTYPES)}, got {dtype!r}",
@@ -281,6 +290,11 @@ def search(
             elif not interrupted and finalists > 0:
                 try:
                     run_finalists(the_study, resolved, data, finalists, seeds, progress=say)
+                except KeyboardInterrupt:
+                    interrupted = True
+            if not interrupted and claim_seeds > 0:
+                try:  # arms stored with these seeds already are not trained again
+                    run_claims(the_study, resolved, data, claim_seeds, progress=say)
                 except KeyboardInterrupt:
                     interrupted = True
         analysis = _analyze(the_study, resolved.objectives, resolved.train.epochs)

@@ -1,5 +1,6 @@
-"""Statistics for comparing layouts: summaries with confidence intervals, Welch's t-test,
-Pareto fronts and per-layer activation preference.
+"""Statistics for comparing layouts: summaries with confidence intervals, Welch's t-test, the
+paired t-test of designed comparisons (claims), Holm's correction, the seeds a comparison
+needs, Pareto fronts and per-layer activation preference.
 
 Pure functions (numpy and scipy, no torch, no printing) returning plain dataclasses, so that
 ``analysis``/``report`` can compute here and render elsewhere, and tests check numbers.
@@ -14,14 +15,24 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "ALPHA",
+    "POWER",
     "LayerPreference",
+    "PairedResult",
     "Summary",
     "WelchResult",
     "describe",
+    "holm",
+    "judge",
     "layer_preference",
+    "paired_test",
     "pareto_front",
+    "seeds_needed",
     "welch_test",
 ]
+
+ALPHA = 0.05  # every test's significance level (family-wise, after Holm, where several are read)
+POWER = 0.8  # the power ``seeds_needed`` plans for
 
 
 def _student_t():
@@ -30,6 +41,12 @@ def _student_t():
     from scipy import stats
 
     return stats.t
+
+
+def _normal():
+    from scipy import stats
+
+    return stats.norm
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,105 @@ def welch_test(a: Sequence[float], b: Sequence[float], label_a: str = "A", label
         verdict = (f"{higher} is higher than {lower} by {abs(diff):.4g} "
                    f"({level} of {label_a} - {label_b}: {lo:+.4g} to {hi:+.4g}, p = {p:.3g})")
     return WelchResult(label_a, label_b, ma, mb, diff, lo, hi, df, t, p, alpha, verdict)
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """A paired t-test of the mean of per-seed differences (the same seeds in both arms)."""
+
+    n: int  # seeds with a value in every arm
+    effect: float  # mean of the per-seed differences
+    sd: float  # their sample std (ddof=1)
+    ci_low: float  # (1 - alpha) confidence interval of the effect (t, n - 1 df)
+    ci_high: float
+    t: float
+    p_value: float  # two-sided
+
+
+def paired_test(differences: Sequence[float], alpha: float = ALPHA) -> PairedResult:
+    """The paired t-test: per-seed differences d_i (arm A - arm B with seed i, or a difference
+    of such differences for an interaction), t = mean(d) / (sd(d) / sqrt(n)) with n - 1 df.
+
+    The same t and p as ``scipy.stats.ttest_rel`` (or ``ttest_1samp(d, 0)``). Pairing removes
+    what a seed does to both arms alike (the data order, the initial weights' luck). When
+    every difference is equal the test is decided exactly: p = 1 for zero, 0 otherwise.
+
+    Args:
+        differences: At least two finite per-seed differences.
+        alpha: The interval has confidence 1 - alpha.
+    """
+    d = _values(differences, "differences")
+    if d.size < 2:
+        raise ValueError(f"a paired t-test needs at least 2 seeds, got {d.size}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    n, effect = d.size, float(d.mean())
+    sd = float(d.std(ddof=1))
+    if sd == 0:
+        t = 0.0 if effect == 0 else math.copysign(math.inf, effect)
+        return PairedResult(n, effect, 0.0, effect, effect, t, 1.0 if effect == 0 else 0.0)
+    se = sd / math.sqrt(n)
+    t = effect / se
+    p = float(2 * _student_t().sf(abs(t), n - 1))
+    half = float(_student_t().ppf(1 - alpha / 2, n - 1)) * se
+    return PairedResult(n, effect, sd, effect - half, effect + half, t, p)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order.
+
+    Sorted ascending, the i-th smallest (i = 1..m) becomes max over j <= i of
+    min(1, (m - j + 1) * p_(j)); a hypothesis is rejected at family-wise level alpha when its
+    adjusted p is below alpha. Controls the chance of any false claim among the m tests
+    under any dependence between them, and is never less powerful than Bonferroni.
+    """
+    p = [float(v) for v in p_values]
+    if any(not 0 <= v <= 1 for v in p):
+        raise ValueError(f"p-values must be in [0, 1], got {p}")
+    m = len(p)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda i: p[i])):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def seeds_needed(effect: float, sd: float, alpha: float = ALPHA, power: float = POWER,
+                 tests: int = 1) -> int | None:
+    """Seeds per arm for a paired two-sided t-test to detect ``effect`` with ``power``.
+
+    The smallest n >= 2 with (t_{1-a/2, n-1} + t_{power, n-1}) * sd / |effect| <= sqrt(n),
+    a = alpha / tests: the level of the strictest step of Holm's method over ``tests``
+    comparisons (Bonferroni's), so the count holds for whichever step the comparison lands on.
+    Starts from the normal approximation ((z_{1-a/2} + z_{power}) * sd / |effect|)^2, which the
+    t distribution's heavier tails raise by a seed or two at small counts. Assumes the
+    observed effect and the std of the per-seed differences are the true ones and normal
+    differences. None when the effect is zero (no count resolves it).
+    """
+    if not math.isfinite(effect) or not math.isfinite(sd) or effect == 0:
+        return None
+    if tests < 1:
+        raise ValueError(f"tests must be at least 1, got {tests}")
+    a = alpha / tests
+    ratio = sd / abs(effect)
+    z = _normal().ppf(1 - a / 2) + _normal().ppf(power)
+    n = max(2, math.ceil((z * ratio) ** 2))
+    t = _student_t()
+    while (t.ppf(1 - a / 2, n - 1) + t.ppf(power, n - 1)) * ratio > math.sqrt(n):
+        n += 1
+    return n
+
+
+def judge(effect: float, p_adjusted: float, claimed_sign: int, alpha: float = ALPHA) -> str:
+    """A claim's comparison, decided: ``supported`` when the Holm-adjusted p is below alpha
+    and the effect has the claimed sign, ``contradicted`` when it is below alpha with the
+    opposite sign, ``not resolved`` otherwise."""
+    if claimed_sign not in (1, -1):
+        raise ValueError(f"claimed_sign must be 1 or -1, got {claimed_sign}")
+    if p_adjusted >= alpha or effect == 0:
+        return "not resolved"
+    return "supported" if effect * claimed_sign > 0 else "contradicted"
 
 
 def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:

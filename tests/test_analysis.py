@@ -66,15 +66,16 @@ def _faces(md: str, study: optuna.Study) -> dict[str, dict]:
 
 
 def _assert_faces_agree(faces: dict[str, dict], verdict: str, best_uniform: tuple[str, int],
-                        best_uniform_val_acc: float) -> None:
+                        best_uniform_test_mean: float) -> None:
     for name, face in faces.items():
         assert face["verdict"] == verdict, name
         assert face["best uniform"] == best_uniform, name
     graph = faces["graph"]
-    # The dashed line marks the best uniform layout's bar, whatever the other bars say.
+    # The dashed line marks the best uniform layout's bar (its finalist's mean test accuracy,
+    # what the verdict rests on), whatever the search's numbers say.
     layout, number = best_uniform
-    assert graph["line at"] == pytest.approx(best_uniform_val_acc)
-    assert graph["bars"][f"{layout}  (#{number})"] == pytest.approx(best_uniform_val_acc)
+    assert graph["line at"] == pytest.approx(best_uniform_test_mean)
+    assert graph["bars"][f"{layout}  (#{number})"] == pytest.approx(best_uniform_test_mean)
     significant = "no significant difference" not in verdict
     assert ("no significant difference" in graph["title"]) is (not significant)
     if not significant:  # the search's numbers may favour a layout; no face may say it won
@@ -97,10 +98,16 @@ def test_report_note_and_graphs_agree_on_a_searched_study(write_space, tmp_path:
     reference = max(uniform, key=lambda f: f["mean"])
     if mixed:
         best = max(mixed, key=lambda f: f["mean"])
-        p = scipy_stats.ttest_ind(best["test_acc"], reference["test_acc"],
-                                  equal_var=False).pvalue
+        p_values = [scipy_stats.ttest_ind(f["test_acc"], reference["test_acc"],
+                                          equal_var=False).pvalue
+                    for f in finalists if f is not reference]
+        p = p_values[[f for f in finalists if f is not reference].index(best)]
+        # Holm by hand: the best mixed finalist was picked among these comparisons.
+        order = sorted(p_values)
+        m = len(order)
+        p_holm = max(min(1.0, (m - i) * order[i]) for i in range(order.index(p) + 1))
         verdict = faces["report"]["verdict"]
-        if p >= 0.05:
+        if p_holm >= 0.05:
             assert verdict.startswith(f"no significant difference between {best['layout']} "
                                       f"and {reference['layout']}")
         else:
@@ -109,8 +116,8 @@ def test_report_note_and_graphs_agree_on_a_searched_study(write_space, tmp_path:
         assert f"p = {p:.3g}" in verdict
     else:
         verdict = "no mixed layout among the finalists: the best layouts found are uniform"
-    val_acc = study.trials[reference["number"]].user_attrs["val_acc"]
-    _assert_faces_agree(faces, verdict, (reference["layout"], reference["number"]), val_acc)
+    _assert_faces_agree(faces, verdict, (reference["layout"], reference["number"]),
+                        reference["mean"])
 
 
 def _trial(number: int, layout: str, uniform: bool, val_acc: float) -> optuna.trial.FrozenTrial:
@@ -156,7 +163,7 @@ def test_search_accuracy_does_not_overrule_the_finalists(tmp_path: Path) -> None
 
     verdict = faces["report"]["verdict"]
     assert verdict.startswith("no significant difference between relu | selu and selu | selu")
-    _assert_faces_agree(faces, verdict, ("selu | selu", 1), 0.60)
+    _assert_faces_agree(faces, verdict, ("selu | selu", 1), 0.65)
     # The top table's "vs best uniform" is against that same layout's search accuracy.
     top = md.split("## top layouts of study split\n")[1].split("\n\n")[0]
     assert "| 1 | 2 | relu \\| selu | 0.7000 | +0.1000 |" in top

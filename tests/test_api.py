@@ -49,6 +49,7 @@ def test_search_from_python_end_to_end(write_space, tmp_path: Path) -> None:
     ({"workers": 0}, "workers"),
     ({"finalists": -1}, "finalists"),
     ({"seeds": 0}, "seeds"),
+    ({"claim_seeds": 1}, "claim_seeds"),  # a paired test needs two seeds (0: no claims)
     ({"device": "tpu"}, "device"),
     ({"population": "many"}, "population"),
     ({"dtype": "float16"}, "dtype"),
@@ -65,7 +66,7 @@ def test_bad_arguments_name_the_parameter_not_a_flag(write_space, tmp_path: Path
     assert info.value.parameter == parameter and message.startswith(parameter), message
     assert "--" not in message.split(":")[0] and "\n" not in message
     # The CLI says the same with its flag.
-    assert info.value.for_cli().startswith(f"--{parameter}")
+    assert info.value.for_cli().startswith(f"--{parameter.replace('_', '-')}")
 
 
 def test_the_cli_speaks_of_flags(write_space, tmp_path: Path, capsys) -> None:

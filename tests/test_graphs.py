@@ -106,16 +106,19 @@ def test_baselines_and_curves(study: optuna.Study) -> None:
     analysis = analyze(study, ACCURACY, 3, graph_top_k=3, importance=False)
     info = analysis.bars
     complete = _complete(study)
+    # No finalists: the search's validation accuracy, and the axis says so.
+    assert info.measure == "search" and "no finalists" in info.axis
     uniform_layouts = {t.user_attrs["layout"] for t in complete if t.user_attrs["uniform"]}
-    assert [b.layout for b in info.uniform] and {b.layout for b in info.uniform} == \
+    assert [b.label for b in info.uniform] and {b.label for b in info.uniform} == \
         uniform_layouts
     assert len(info.mixed) <= 3
     for bars in (info.uniform, info.mixed):
-        assert [b.val_acc for b in bars] == sorted((b.val_acc for b in bars), reverse=True)
-        assert len({b.layout for b in bars}) == len(bars)
+        assert [b.value for b in bars] == sorted((b.value for b in bars), reverse=True)
+        assert len({b.label for b in bars}) == len(bars)
+        assert all(b.ci_low is None for b in bars)  # one run: no interval
     if info.mixed:
         best_mixed = max(t.value for t in complete if not t.user_attrs["uniform"])
-        assert info.mixed[0].val_acc == pytest.approx(best_mixed)
+        assert info.mixed[0].value == pytest.approx(best_mixed)
     # No finalists: the best uniform layout is the search's best, and there is no verdict.
     best_uniform = max((t for t in complete if t.user_attrs["uniform"]),
                        key=lambda t: (t.value, -t.number))
@@ -173,3 +176,19 @@ def test_graphs_and_dashboard_do_not_import_torch() -> None:
     code = ("import sys, actsearch.analysis, actsearch.faces.graphs, actsearch.faces.dashboard, "
             "actsearch.faces.report; sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_latency_per_activation_is_each_uniform_layouts_probe(study: optuna.Study,
+                                                              analysis: Analysis) -> None:
+    uniform = {}
+    for t in sorted(_complete(study), key=lambda t: (-t.value, t.number)):
+        if t.user_attrs["uniform"]:
+            uniform.setdefault(t.params["act_0"], t)  # the best trial of each uniform layout
+    assert {r.activation for r in analysis.latency} == set(uniform)
+    for r in analysis.latency:
+        assert r.number == uniform[r.activation].number
+        assert r.b1_ms == uniform[r.activation].user_attrs["probes"]["lat_b1_ms"]
+    fig = graphs.plot_latency(analysis)
+    (bars,) = fig.data
+    assert list(bars.x) == sorted(r.b1_ms for r in analysis.latency)  # fastest first
+    assert FIGURE_TITLES["actsearch-latency"] in fig.layout.title.text

@@ -40,6 +40,9 @@ def test_an_old_study_reads_reports_exports_and_resumes(tmp_path: Path) -> None:
     assert analysis.finalists and analysis.best_uniform is not None
     html, md = actsearch.report(run, out=tmp_path / "report")
     assert analysis.verdict in md.read_text() and html.is_file()
+    # Stored before claims existed: the report says they were not run.
+    assert not analysis.claims.ran
+    assert "Claims: not run" in md.read_text().split("\n## ")[1]
 
     (config,) = actsearch.export_configs(study, top=1, out_dir=tmp_path / "exports")
     assert str(read_config(config).layout) == analysis.summary.top[0].layout

@@ -7,8 +7,11 @@ import optuna
 import pytest
 from scipy import stats as scipy_stats
 
+import actsearch
 from actsearch.analysis import compare_finalists, pareto_rows
 from actsearch.faces.cli import main
+from actsearch.faces.dashboard import summary_note
+from actsearch.faces.graphs import plot_uniform_vs_mixed
 
 
 def test_compare_finalists_uses_welch_against_the_best_uniform() -> None:
@@ -27,6 +30,12 @@ def test_compare_finalists_uses_welch_against_the_best_uniform() -> None:
     assert mixed.versus_uniform.p_value == pytest.approx(expected.pvalue)
     assert mixed.versus_uniform.difference == pytest.approx(0.05)
     assert other.versus_uniform.label_b == "elu(1.00) | elu(1.00)"
+    # Read together in one table, the two comparisons are adjusted together (Holm).
+    raw = [mixed.versus_uniform.p_value, other.versus_uniform.p_value]
+    smaller, larger = sorted(raw)
+    hand = [min(1, 2 * smaller), max(min(1, 2 * smaller), larger)]
+    assert sorted([mixed.p_holm, other.p_holm]) == pytest.approx(hand)
+    assert best_uniform.p_holm is None
 
 
 def test_pareto_rows_single_objective_trades_accuracy_for_time() -> None:
@@ -74,3 +83,42 @@ def test_objective_values_are_formatted_as_in_the_other_tables() -> None:
     assert _objective_value("val acc", 1.0) == "1.0000"
     assert _objective_value("train s", 12.345) == "12.3"
     assert _objective_value("latency", 1.0123456) == "1.012"
+
+
+def test_the_default_space_report_leads_with_its_answer(tmp_path: Path) -> None:
+    result = actsearch.search("mnist1d_mlp", trials=4, finalists=1, seeds=2, claim_seeds=2,
+                              runs_dir=tmp_path / "runs", progress=False, report=True)
+    analysis = result.analysis
+    md = (tmp_path / "runs" / "mnist1d_mlp" / "report.md").read_text()
+    # The first section is the answer: the best layout, the verdict, every claim, the cost.
+    first = md.split("\n## ")[1]
+    assert first.startswith("answer\n")
+    head = [line[2:] for line in first.splitlines() if line.startswith("- ")]
+    assert head == analysis.headline
+    assert head[0].startswith("Best layout: ") and "over 2 fresh seeds" in head[0]
+    assert head[1] == f"Mixed vs best uniform: {analysis.verdict}."
+    claims = [line for line in head if line.startswith("Claim: ")]
+    assert len(claims) == len(analysis.claims.results) == 5
+    assert any("sharp units in gating paths" in c and "not applicable" in c for c in claims)
+    assert head[-1].startswith("Cost: 4 trials") and "pruning saved" in head[-1]
+    html = (tmp_path / "runs" / "mnist1d_mlp" / "report.html").read_text()
+    assert html.index("<h2>answer</h2>") < html.index("<h2>top layouts")
+    # The dashboard's note leads with the same lines.
+    note = summary_note(analysis).split("\n\n")[1]
+    assert note.splitlines() == [f"- {line}" for line in analysis.headline]
+
+    # The uniform-vs-mixed graph draws the finalists' test accuracy with 95% intervals.
+    finalists = {f["number"]: f for f in result.study.user_attrs["finalists"]}
+    assert analysis.bars.measure == "test"
+    fig = plot_uniform_vs_mixed(analysis)
+    drawn = 0
+    for trace in fig.data:
+        for x, y, plus, minus in zip(trace.x, trace.y, trace.error_x.array,
+                                     trace.error_x.arrayminus, strict=True):
+            f = finalists[int(y.rsplit("#", 1)[1].rstrip(")"))]
+            assert x == pytest.approx(f["mean"])
+            assert x + plus == pytest.approx(f["ci_high"]) and x - minus == \
+                pytest.approx(f["ci_low"])
+            drawn += 1
+    assert drawn == len(finalists)
+    assert "test accuracy of the finalists" in fig.layout.xaxis.title.text

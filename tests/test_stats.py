@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from actsearch.stats import describe, layer_preference, pareto_front, welch_test
+from actsearch.stats import (
+    describe,
+    holm,
+    judge,
+    layer_preference,
+    paired_test,
+    pareto_front,
+    seeds_needed,
+    welch_test,
+)
 
 A = [0.912, 0.905, 0.921, 0.899, 0.915, 0.908]
 B = [0.880, 0.893, 0.871, 0.902, 0.885]
@@ -105,3 +114,60 @@ def test_layer_preference_minimize_and_varying_depth() -> None:
     assert layer_preference([], []) == []
     with pytest.raises(ValueError, match="layouts"):
         layer_preference([["relu"]], [1.0, 2.0])
+
+
+def test_holm_against_a_hand_computation() -> None:
+    # Sorted: 0.01 (x4 = 0.04), 0.02 (x3 = 0.06), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04 -> 0.06,
+    # the running maximum keeps the order of rejections).
+    adjusted = holm([0.03, 0.01, 0.04, 0.02])
+    assert adjusted == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, 0.4]) == pytest.approx([0.8, 0.8])  # min(1, 2 * 0.4), then max
+    assert holm([0.9, 0.8]) == [1.0, 1.0]  # capped at 1
+    assert holm([]) == []
+    assert holm([0.2]) == [0.2]  # one test: nothing to correct
+    with pytest.raises(ValueError, match="p-values"):
+        holm([1.5])
+
+
+def test_paired_test_matches_scipy_and_beats_welch_on_paired_data() -> None:
+    rng = np.random.default_rng(3)
+    seed_luck = rng.normal(0, 0.05, 8)  # shared by both arms of a seed
+    a = 0.70 + seed_luck + rng.normal(0, 0.002, 8)
+    b = 0.69 + seed_luck + rng.normal(0, 0.002, 8)
+    r = paired_test(a - b)
+    ref = st.ttest_rel(a, b)
+    assert r.t == pytest.approx(ref.statistic) and r.p_value == pytest.approx(ref.pvalue)
+    assert r.ci_low < r.effect < r.ci_high and r.ci_low > 0  # the planted +0.01 is found
+    assert r.p_value < welch_test(a, b).p_value  # the seed's luck cancels in the pairs
+
+
+def test_paired_test_degenerate_and_bad_input() -> None:
+    assert paired_test([0.01, 0.01]).p_value == 0.0
+    assert paired_test([0.0, 0.0]).p_value == 1.0
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        paired_test([0.1])
+
+
+def test_seeds_needed_by_hand() -> None:
+    # Normal approximation ((1.96 + 0.8416) * 2)^2 = 31.4 -> 32; the t distribution at 31 df
+    # asks a little more: (2.0395 + 0.8534) * 2 = 5.786 > sqrt(32) = 5.657, and at n = 34,
+    # (2.0345 + 0.8527) * 2 = 5.774 <= sqrt(34) = 5.831.
+    assert seeds_needed(0.01, 0.02) == 34
+    n = seeds_needed(0.01, 0.02)
+    for m, ok in ((n - 1, False), (n, True)):  # the smallest n that meets the condition
+        lhs = (st.t.ppf(0.975, m - 1) + st.t.ppf(0.8, m - 1)) * 2
+        assert bool(lhs <= math.sqrt(m)) is ok
+    assert seeds_needed(-0.01, 0.02) == n  # the sign does not matter
+    # Read among 4 comparisons (Holm), the strictest step's level is 0.05 / 4: more seeds.
+    assert seeds_needed(0.01, 0.02, tests=4) > n
+    assert seeds_needed(0.5, 0.01) == 2  # never fewer than a paired test needs
+    assert seeds_needed(0.0, 0.02) is None
+
+
+def test_judge_reads_the_adjusted_p_and_the_claimed_direction() -> None:
+    assert judge(0.02, 0.01, +1) == "supported"
+    assert judge(-0.02, 0.01, +1) == "contradicted"
+    assert judge(-0.02, 0.01, -1) == "supported"
+    assert judge(0.02, 0.2, +1) == "not resolved"
+    with pytest.raises(ValueError, match="claimed_sign"):
+        judge(0.02, 0.01, 0)

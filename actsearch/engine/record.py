@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
     "BASELINE_ATTR",
+    "CLAIMS_ATTR",
     "ERROR_ATTR",
     "FINALISTS_ATTR",
     "FINISHED",
@@ -41,6 +42,9 @@ ERROR_ATTR = "error"  # why a trial failed, "<reason>: <message>"
 # The study (not trial) attribute with the finalists' retraining results; declared here, free of
 # torch, so that the analysis reads it without importing actsearch.engine.finalists.
 FINALISTS_ATTR = "finalists"
+# The study attribute with the claims' designed comparisons (actsearch.engine.claims): their
+# arms' per-seed results and which claims apply; likewise read by the analysis without torch.
+CLAIMS_ATTR = "claims"
 WORKER_ATTR = "worker"  # "<hostname>:<pid>": finds the trials of dead workers
 OVER_BUDGET_ATTR = "over_budget"  # a FAIL trial that never ran: the budget had no slot for it
 _TRACEBACK_CHARS = 8000  # storages keep attrs in text columns; a deep recursion can be huge

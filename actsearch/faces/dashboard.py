@@ -69,6 +69,8 @@ def summary_note(analysis: Analysis) -> str:
     """The study note: the analysis' findings in words (Markdown), as the report states them."""
     summary, reference = analysis.summary, analysis.best_uniform
     lines = [f"## actsearch: study {analysis.study_name}", ""]
+    # The answer first, as the report leads with it.
+    lines += [f"- {line}" for line in analysis.headline] + [""]
     measured = [r for r in summary.top if not math.isnan(r.val_acc)]
     if not measured:
         lines += ["No trial has completed yet.", ""]
@@ -90,7 +92,7 @@ def summary_note(analysis: Analysis) -> str:
             lines.append(f"**Best uniform:** `{reference.layout}` (trial {reference.number}), "
                          f"by {reference.chosen_by}.")
         lines.append("")
-        mixed = analysis.bars.mixed[0] if analysis.bars.mixed else None
+        mixed = analysis.search_mixed
         if mixed is None:
             lines.append("**In the search:** no mixed layout has completed yet.")
         elif reference is not None:

@@ -22,6 +22,7 @@ __all__ = [
     "FIGURE_TITLES",
     "all_figures",
     "figures_to_html",
+    "plot_latency",
     "plot_layer_heatmap",
     "plot_learning_curves",
     "plot_pareto_front",
@@ -33,6 +34,7 @@ FIGURE_TITLES = {
     "actsearch-layers": "actsearch: activation per layer",
     "actsearch-baselines": "actsearch: uniform vs mixed",
     "actsearch-curves": "actsearch: learning curves",
+    "actsearch-latency": "actsearch: latency per activation",
 }
 VERDICT_ANNOTATION = "verdict"  # the name of the uniform-vs-mixed figure's caption
 BEST_UNIFORM_ANNOTATION = "best uniform"  # the name of the label of its best-uniform line
@@ -83,7 +85,7 @@ def plot_pareto_front(analysis: Analysis) -> go.Figure:
                                 "symbol": ["diamond" if p.row.uniform else "circle"
                                            for p in pts],
                                 "line": {"width": 1, "color": "#333"}},
-            text=[f"trial {p.row.number}: {p.row.layout}"
+            text=[f"trial {p.row.number}: {p.row.label}"
                   f"{' (uniform)' if p.row.uniform else ''}" for p in pts],
             hovertemplate=f"%{{text}}<br>{x_name} %{{x:.4g}}<br>{y_name} %{{y:.4f}}"
                           "<extra></extra>"))
@@ -126,28 +128,36 @@ def plot_layer_heatmap(analysis: Analysis) -> go.Figure:
 
 
 def plot_uniform_vs_mixed(analysis: Analysis) -> go.Figure:
-    """Bars: every uniform baseline and the best mixed layouts (search accuracy), the best
-    uniform layout as a line; the subtitle and the caption state the analysis' verdict."""
+    """Bars: the uniform and the best mixed finalists' mean test accuracy over fresh seeds with
+    95% intervals (the numbers the verdict rests on; a study without finalists shows its
+    search's validation accuracy and says so), the best uniform layout as a line; the subtitle
+    and the caption state the analysis' verdict."""
     bars, reference, verdict = analysis.bars, analysis.best_uniform, analysis.comparison
     fig = go.Figure()
     for rows, name, color in ((bars.uniform, "uniform", _UNIFORM_COLOR),
                               (bars.mixed, "mixed", _MIXED_COLOR)):
+        # One run (the search's, or a finalist with one seed) has no interval: no whisker.
+        plus = [0.0 if b.ci_high is None else b.ci_high - b.value for b in rows]
+        minus = [0.0 if b.ci_low is None else b.value - b.ci_low for b in rows]
         fig.add_trace(go.Bar(
-            x=[r.val_acc for r in rows], y=[f"{r.layout}  (#{r.number})" for r in rows],
+            x=[b.value for b in rows], y=[f"{b.label}  (#{b.number})" for b in rows],
             orientation="h", name=name, marker={"color": color},
-            text=[f"{r.val_acc:.4f}" for r in rows], textposition="outside",
-            customdata=[r.train_seconds for r in rows],
-            hovertemplate="%{y}<br>val acc %{x:.4f}<br>%{customdata:.1f} s<extra></extra>"))
-    accs = [r.val_acc for r in bars.uniform + bars.mixed]
-    if reference is not None and math.isfinite(reference.val_acc):
-        fig.add_vline(x=reference.val_acc, line={"color": _UNIFORM_COLOR, "dash": "dash"},
+            error_x={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus,
+                     "visible": any(plus) or any(minus)},
+            text=[f"{b.value:.4f}" for b in rows], textposition="outside",
+            customdata=[b.runs for b in rows],
+            hovertemplate="%{y}<br>%{x:.4f} over %{customdata} runs<extra></extra>"))
+    values = [b.value for b in bars.uniform + bars.mixed]
+    values += [v for b in bars.uniform + bars.mixed for v in (b.ci_low, b.ci_high)
+               if v is not None]
+    if reference is not None and bars.reference is not None:
+        fig.add_vline(x=bars.reference, line={"color": _UNIFORM_COLOR, "dash": "dash"},
                       annotation={"name": BEST_UNIFORM_ANNOTATION,
                                   "text": html.escape(f"best uniform: {reference.layout} "
                                                       f"(#{reference.number})"),
                                   "font": {"color": _UNIFORM_COLOR, "size": 11}},
                       annotation_position="top")
-        accs.append(reference.val_acc)
-    # The verdict rests on the finalists' test accuracy, not on these bars: say it under them.
+        values.append(bars.reference)
     caption = textwrap.wrap(verdict.text, _CAPTION_CHARS)
     fig.add_annotation(name=VERDICT_ANNOTATION, text="<br>".join(map(html.escape, caption)),
                        xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top",
@@ -155,12 +165,11 @@ def plot_uniform_vs_mixed(analysis: Analysis) -> go.Figure:
     fig.update_layout(**_LAYOUT, title=_title("actsearch-baselines", verdict.short),
                       barmode="group", bargap=0.25)
     fig.update_layout(margin={**_LAYOUT["margin"], "b": 90 + 15 * len(caption)})
-    low = min(accs, default=0.0)
-    high = max(accs, default=1.0)
+    low = min(values, default=0.0)
+    high = max(values, default=1.0)
     pad = max((high - low) * 0.5, 0.01)
     # Bars from zero would hide differences of a fraction of a percent.
-    fig.update_xaxes(title_text="validation accuracy in the search (one run each)",
-                     range=[max(0.0, low - pad), high + pad], **_AXIS)
+    fig.update_xaxes(title_text=bars.axis, range=[max(0.0, low - pad), high + pad], **_AXIS)
     fig.update_yaxes(autorange="reversed", **{**_AXIS, "showgrid": False})
     return fig
 
@@ -178,7 +187,7 @@ def plot_learning_curves(analysis: Analysis) -> go.Figure:
     for k, c in enumerate(analysis.curves):
         color = _UNIFORM_COLOR if c.uniform else palette[k % len(palette)]
         line = {"color": color, "dash": "dash" if c.uniform else "solid"}
-        name = f"#{c.number} {c.layout}"
+        name = f"#{c.number} {c.label}"
         for col, values in ((1, c.val_acc), (2, c.val_loss)):
             fig.add_trace(go.Scatter(
                 x=list(range(1, len(values) + 1)), y=values, mode="lines+markers", line=line,
@@ -195,6 +204,30 @@ def plot_learning_curves(analysis: Analysis) -> go.Figure:
     return fig
 
 
+# ----------------------------------------------------------------------------- latency
+
+
+def plot_latency(analysis: Analysis) -> go.Figure:
+    """Each activation's batch-1 inference latency on this device: its uniform layout's probes
+    (median over timed blocks, the interquartile range as a whisker), fastest first."""
+    rows = sorted(analysis.latency, key=lambda r: r.b1_ms)
+    fig = go.Figure(go.Bar(
+        x=[r.b1_ms for r in rows], y=[r.activation for r in rows], orientation="h",
+        marker={"color": _UNIFORM_COLOR},
+        error_x={"type": "data", "array": [(r.b1_iqr_ms or 0.0) / 2 for r in rows],
+                 "visible": any(r.b1_iqr_ms for r in rows)},
+        text=[f"{r.b1_ms:.4f} ms" for r in rows], textposition="outside",
+        customdata=[[r.number, math.nan if r.big_ms is None else r.big_ms] for r in rows],
+        hovertemplate="%{y} (trial %{customdata[0]}): %{x:.4f} ms at batch 1<br>"
+                      "%{customdata[1]:.3f} ms at the large batch<extra></extra>"))
+    fig.update_layout(**_LAYOUT, title=_title(
+        "actsearch-latency", "each activation's uniform layout, batch 1, on this device"))
+    fig.update_xaxes(title_text="inference latency, ms (median; whisker: half the IQR)",
+                     **_AXIS)
+    fig.update_yaxes(autorange="reversed", **{**_AXIS, "showgrid": False})
+    return fig
+
+
 # ----------------------------------------------------------------------------- together
 
 
@@ -205,6 +238,7 @@ def all_figures(analysis: Analysis) -> dict[str, go.Figure]:
         "actsearch-layers": plot_layer_heatmap(analysis),
         "actsearch-baselines": plot_uniform_vs_mixed(analysis),
         "actsearch-curves": plot_learning_curves(analysis),
+        "actsearch-latency": plot_latency(analysis),
     }
 
 

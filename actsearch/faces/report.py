@@ -16,6 +16,7 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from actsearch.analysis import Analysis, BestUniform, StudySummary, failure_reasons
@@ -40,7 +41,7 @@ def _summary_table(summary: StudySummary, reference: BestUniform | None, title: 
     rows = []
     for rank, row in enumerate(summary.top, start=1):
         delta = row.val_acc - reference.val_acc if reference is not None else math.nan
-        layout = f"{row.layout} (uniform)" if row.uniform else row.layout
+        layout = f"{row.label} (uniform)" if row.uniform else row.label
         rows.append([str(rank), str(row.number), layout, f"{row.val_acc:.4f}",
                      "" if math.isnan(delta) else f"{delta:+.4f}",
                      str(row.epochs), f"{row.train_seconds:.1f}"])
@@ -71,7 +72,7 @@ def _tables(analysis: Analysis) -> list[_Table]:
     names = list(analysis.pareto_info.names)
     tables.append(_Table(
         "Pareto front (" + ", ".join(names) + ")", ["trial", "layout", *names],
-        [[str(r.number), r.layout, *(_objective_value(n, v) for n, v in zip(names, values,
+        [[str(r.number), r.label, *(_objective_value(n, v) for n, v in zip(names, values,
                                                                              strict=True))]
          for r, values in analysis.pareto]))
     if analysis.finalists:
@@ -79,21 +80,24 @@ def _tables(analysis: Analysis) -> list[_Table]:
         for f in analysis.finalists:
             v = f.versus_uniform
             ci = "-" if f.ci_low is None else f"[{f.ci_low:.4f}, {f.ci_high:.4f}]"
-            rows.append([str(f.number), f.layout + (" (uniform)" if f.uniform else ""),
+            rows.append([str(f.number), f.label + (" (uniform)" if f.uniform else ""),
                          str(len(f.test_acc)), _f(f.mean), _f(f.std), ci, _f(f.stability, 3),
                          "-" if v is None else f"{v.difference:+.4f}",
                          "-" if v is None else f"[{v.ci_low:+.4f}, {v.ci_high:+.4f}]",
-                         "-" if v is None else f"{v.p_value:.3f}"])
+                         "-" if v is None else f"{v.p_value:.3f}", _f(f.p_holm, 3)])
         tables.append(_Table(
             "finalists: test accuracy over fresh seeds",
             ["trial", "layout", "seeds", "mean", "std", "95% CI", "stability",
-             "vs best uniform", "diff 95% CI", "p (Welch)"], rows,
+             "vs best uniform", "diff 95% CI", "p (Welch)", "p (Holm)"], rows,
             "\n".join([analysis.verdict, *analysis.convergence.lines,
                        "stability (lower is steadier): the search trial's instability plus the "
-                       "std of test accuracy over seeds"])))
+                       "std of test accuracy over seeds; p (Holm): Welch's p adjusted by Holm's "
+                       "method over every finalist compared with the best uniform one (the "
+                       "verdict reads it)"])))
     elif analysis.convergence.lines:  # no finalists: the baselines' own curves say it
         tables[0] = dataclasses.replace(tables[0], note="\n".join(
             [tables[0].note, *analysis.convergence.lines]))
+    tables += _claim_tables(analysis)
     if analysis.preferences:
         acts = sorted({a for p in analysis.preferences for a in p.overall})
         rows = [[str(p.layer + 1), str(p.n_top),
@@ -108,7 +112,7 @@ def _tables(analysis: Analysis) -> list[_Table]:
     if analysis.probes:
         rows = []
         for number, p in analysis.probes.items():
-            layout = next((r.layout for r in [*analysis.summary.top, *analysis.summary.baselines]
+            layout = next((r.label for r in [*analysis.summary.top, *analysis.summary.baselines]
                            if r.number == number), "?")
             means = " ".join(_f(m, 2) for m in p.get("act_mean") or [])
             dead = " ".join(_f(d, 2) for d in p.get("dead_frac") or [])
@@ -122,19 +126,60 @@ def _tables(analysis: Analysis) -> list[_Table]:
     return tables
 
 
+_TERMS = ("early: the first floor(d/2) of the d hidden layers, input side first; deep: the "
+          "rest. sharp: relu, leaky_relu; smooth: elu, selu, celu, gelu, silu. Each arm trains "
+          "with the same fresh seeds, so each comparison is paired by seed (a paired t-test of "
+          "the per-seed contrast; the normalisation claim's contrast is (ELU - ReLU without "
+          "norm) - (ELU - ReLU with it)). Holm's method adjusts the p-values of all the "
+          "comparisons together; supported: Holm p < 0.05 with the claimed sign, "
+          "contradicted: Holm p < 0.05 against it, not resolved otherwise, with the seeds per "
+          "arm a paired t-test at Holm's strictest level (0.05 / comparisons) would need for "
+          "80% power if the effect and spread seen were true. A claim holds when all its "
+          "comparisons do, falls when any falls.")
+
+
+def _claim_tables(analysis: Analysis) -> list[_Table]:
+    claims = analysis.claims
+    if not claims.ran:
+        return []
+    rows = []
+    for c in claims.results:
+        if not c.comparisons:
+            rows.append([c.statement, "-", "-", "-", "-", "-", "-", c.verdict, c.reason])
+        for k in c.comparisons:
+            rows.append([c.statement, k.label, str(k.n),
+                         "-" if k.effect is None else f"{k.effect:+.4f}",
+                         "-" if k.ci_low is None else f"[{k.ci_low:+.4f}, {k.ci_high:+.4f}]",
+                         _f(k.p_value, 3), _f(k.p_holm, 3), k.verdict,
+                         "" if k.seeds_needed is None else f"~{k.seeds_needed} seeds per arm"])
+    arms = [[a.name, a.layout, a.norm, str(len(a.test_acc)), _f(a.mean),
+             "-" if a.ci_low is None else f"[{a.ci_low:.4f}, {a.ci_high:.4f}]"]
+            for a in claims.arms]
+    return [_Table(f"claims: designed comparisons over {claims.seeds} fresh seeds per arm",
+                   ["claim", "comparison", "seeds", "effect", "95% CI", "p (paired t)",
+                    "p (Holm)", "verdict", "note"], rows, _TERMS),
+            _Table("claim arms: test accuracy over the claim seeds",
+                   ["arm", "layout", "norm", "seeds", "mean", "95% CI"], arms)]
+
+
 def _rich(table: _Table, console: Console) -> None:
-    t = Table(title=table.title, title_justify="left")
+    # Cells are plain text: a label's "[norm batch]" is no rich markup tag to swallow.
+    t = Table(title=escape(table.title), title_justify="left")
     for header in table.headers:
-        t.add_column(header)
+        t.add_column(escape(header))
     for row in table.rows:
-        t.add_row(*row)
+        t.add_row(*(escape(cell) for cell in row))
     console.print(t)
     if table.note:
-        console.print(table.note, highlight=False)
+        console.print(table.note, highlight=False, markup=False)
 
 
 def print_analysis(analysis: Analysis, console: Console) -> None:
-    """Every table of the analysis, in the terminal."""
+    """The answer first, then every table of the analysis, in the terminal."""
+    console.print(f"[bold]answer: {escape(analysis.study_name)}[/bold]", highlight=False)
+    for line in analysis.headline:
+        console.print(line, highlight=False, markup=False)
+    console.print()
     for table in _tables(analysis):
         _rich(table, console)
 
@@ -172,11 +217,14 @@ def write_report(analysis: Analysis, folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     tables = _tables(analysis)
     md = folder / "report.md"
-    md.write_text(f"# actsearch report: {analysis.study_name}\n\n"
+    head = "".join(f"- {line}\n" for line in analysis.headline)
+    md.write_text(f"# actsearch report: {analysis.study_name}\n\n## answer\n\n{head}\n"
                   + "\n".join(_markdown(t) for t in tables), encoding="utf-8")
+    answer = ("<h2>answer</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>"
+                                              for line in analysis.headline) + "</ul>")
     page = figures_to_html(list(all_figures(analysis).values()),
                            title=f"actsearch report: {analysis.study_name}",
-                           intro_html=_CSS + "".join(_html(t) for t in tables))
+                           intro_html=_CSS + answer + "".join(_html(t) for t in tables))
     report = folder / "report.html"
     report.write_text(page, encoding="utf-8")
     return report, md

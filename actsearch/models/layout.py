@@ -22,6 +22,7 @@ __all__ = [
     "Layer",
     "Layout",
     "candidate_from_params",
+    "layout_params",
     "parse_layout",
     "uniform_candidates",
 ]
@@ -113,26 +114,32 @@ def candidate_from_params(params: dict[str, Any], space: SearchSpace) -> Candida
 
 
 
-def uniform_candidates(space: SearchSpace) -> list[dict[str, Any]]:
-    """Params of the uniform baselines (each choice on every layer, default parameter).
-
-    Searched depth, norm and lr take their lowest/first/geometric-middle value so that the
-    baselines differ only in their activations.
-    """
-    depth = space.depths[0]
-    baselines = []
-    for name in space.choices:
+def layout_params(space: SearchSpace, activations: list[str], norm: str | None = None
+                  ) -> dict[str, Any]:
+    """Params of a designed candidate: these activations (input side first), each with its
+    default parameter (moved into the space's range if need be), and the searched depth, norm
+    and lr at the uniform baselines' values (the depth of the layout, the first norm unless
+    ``norm`` is given, the geometric middle of the lr range), so that designed candidates
+    differ only in what they are designed to differ in."""
+    layers = []
+    for name in activations:
         spec = get_activation(name)
         param = None
-        if spec.param is not None:  # the default, moved into the space's range if need be
+        if spec.param is not None:
             r = space.param_ranges[name]
             param = min(max(spec.default, r.low), r.high)
-        params = Layout(tuple(Layer(name, param) for _ in range(depth))).to_params()
-        if isinstance(space.model.depth, IntRange):
-            params["depth"] = depth
-        if len(space.model.norm) > 1:
-            params["norm"] = space.model.norm[0]
-        if isinstance(space.train.lr, FloatRange):
-            params["lr"] = (space.train.lr.low * space.train.lr.high) ** 0.5
-        baselines.append(params)
-    return baselines
+        layers.append(Layer(name, param))
+    params = Layout(tuple(layers)).to_params()
+    if isinstance(space.model.depth, IntRange):
+        params["depth"] = len(layers)
+    if len(space.model.norm) > 1:
+        params["norm"] = space.model.norm[0] if norm is None else norm
+    if isinstance(space.train.lr, FloatRange):
+        params["lr"] = (space.train.lr.low * space.train.lr.high) ** 0.5
+    return params
+
+
+def uniform_candidates(space: SearchSpace) -> list[dict[str, Any]]:
+    """Params of the uniform baselines (each choice on every layer, default parameter) at the
+    space's smallest depth (see ``layout_params``)."""
+    return [layout_params(space, [name] * space.depths[0]) for name in space.choices]

@@ -711,6 +711,7 @@ class SeedRun:
     test_loss: float | None
     test_acc: float | None
     error: str | None = None  # why it failed, when it did
+    model: nn.Module | None = None  # the trained network (complete runs), for probes
 
 
 def train_seeds(space: SearchSpace, data: DeviceData, candidate: Candidate,
@@ -727,4 +728,5 @@ def train_seeds(space: SearchSpace, data: DeviceData, candidate: Candidate,
     else:
         trainer = SequentialTrainer(space, data)
     members = _train_jobs(trainer, [Job(candidate, seed) for seed in seeds])
-    return [SeedRun(m.seed, m.result, m.test_loss, m.test_acc, m.error) for m in members]
+    return [SeedRun(m.seed, m.result, m.test_loss, m.test_acc, m.error, m.model)
+            for m in members]
