@@ -190,7 +190,8 @@ def search(
     from actsearch.engine.workers import run_workers
     from actsearch.faces.live import LiveView
     from actsearch.faces.report import write_report
-    from actsearch.training.data import load_data, read_data, to_device
+    from actsearch.models.custom import with_sites
+    from actsearch.training.data import factory_data, load_data, read_data, to_device
     from actsearch.training.fit import configure_threads, select_device
     from actsearch.training.population import population_support, resolve_population
 
@@ -226,11 +227,16 @@ def search(
         size = 1
     # Read the data before the study exists: a missing or malformed file must not leave an
     # empty study behind whose space then differs from the corrected file.
-    arrays = read_data(resolved.data)
+    dataset = factory_data(resolved.data) if resolved.data.factory is not None else None
+    arrays = None if dataset is not None else read_data(resolved.data)
+    sample = dataset.x_train if dataset is not None else arrays[0]
     # Likewise a CNN whose layers shrink this data's samples to nothing: every trial would fail.
-    problem = conv_shape_problem(resolved.model, max(resolved.depths), tuple(arrays[0].shape[1:]))
+    problem = conv_shape_problem(resolved.model, max(resolved.depths), tuple(sample.shape[1:]))
     if problem is not None:
         raise ActsearchError(f"{resolved.source}: model.kernel_size: {problem}")
+    # A factory model's sites, found on two samples, before the study queues its baselines.
+    resolved = with_sites(resolved, torch.as_tensor(sample[:2], dtype=torch.float32))
+    notes = _factory_notes(resolved, dataset)
     # Without a storage URL the study lives in its own run folder: a lone sequential search
     # there samples without the constant liar (see actsearch.engine.study.make_sampler).
     alone = size == 1 and workers == 1 and storage is None
@@ -239,14 +245,19 @@ def search(
                                          concurrent=not alone)
         lost = fail_stale_trials(the_study)  # dead processes' trials on this host: requeued
         previous = the_study.get_trials(deepcopy=False, states=FINISHED)
+        shape = (f"{len(resolved.choices)} activations x "
+                 f"{'/'.join(map(str, resolved.depths))} layers" if resolved.custom is None
+                 else f"{sum(len(g.sites) for g in resolved.custom.groups)} sites in "
+                 f"{len(resolved.custom.groups)} groups")
         say(f"actsearch: study [bold]{study_name}[/bold] in {mask_url(url)}: space "
-            f"{resolved.name}, {len(resolved.choices)} activations x "
-            f"{'/'.join(map(str, resolved.depths))} layers, device {torch_device}"
+            f"{resolved.name}, {shape}, device {torch_device}"
             f"{f' ({used_threads} thread)' if used_threads else ''}, "
             f"{f'population {size}, ' if size > 1 else ''}"
             f"{trials} trials{f' or {timeout:.0f}s' if timeout else ''}"
             f"{f', resuming with {len(previous)} finished' if previous else ''}"
             f"{f', {len(lost)} trials of dead processes failed and queued again' if lost else ''}")
+        for note in notes:
+            say(note)
         if len(previous) >= trials:
             say(f"nothing to run: the study already has {len(previous)} finished trials "
                 f"(ask for more than {len(previous)} trials to extend it)")
@@ -260,7 +271,8 @@ def search(
                     if value is not None:
                         worker_args += [flag, str(value)]
                 interrupted = run_workers(workers, worker_args) == EXIT_INTERRUPTED
-            data = to_device(load_data(resolved.data, the_study.user_attrs["seed"], arrays),
+            data = to_device(dataset or load_data(resolved.data, the_study.user_attrs["seed"],
+                                                  arrays),
                              torch_device, getattr(torch, dtype))
             if workers == 1:
                 view = LiveView(trials, timeout, say.console,
@@ -290,6 +302,23 @@ def search(
             files = write_report(analysis, folder)
     return SearchResult(the_study, resolved, mask_url(url), analysis, finished, failed,
                         interrupted, stop_reason, files)
+
+
+def _factory_notes(space: SearchSpace, dataset: Any) -> list[str]:
+    """What a search of a factory model or data leaves out, one line each."""
+    from actsearch.models.layout import uniform_choices
+
+    notes = []
+    if dataset is not None and not dataset.has_test:
+        notes.append("data.factory returned no test split: test accuracies are measured on "
+                     "the validation split")
+    if space.custom is not None:
+        notes.append("probes: not measured for a factory model yet (accuracy only)")
+        left_out = uniform_choices(space)[1]
+        if left_out:
+            notes.append(f"baselines: no uniform {', '.join(left_out)}: not a choice of every "
+                         f"group")
+    return notes
 
 
 class _Say:
