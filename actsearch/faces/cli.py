@@ -112,6 +112,12 @@ def _check_space(name: str) -> str:
     from actsearch.schema.space import conv_shape_problem, load_space
 
     space = load_space(Path(name))
+    if space.data.factory is not None or space.model.factory is not None:
+        # Checked without running the factories: they are the user's code.
+        model = f"factory {space.model.factory}" if space.model.factory else space.model.family
+        data = f"factory {space.data.factory}" if space.data.factory else space.data.name
+        return (f"{name}: ok ({space.name}: {model}, {len(space.choices)} activations, "
+                f"{len(space.groups)} groups, data {data}; the factories are not run)")
     data = space.data.name
     if space.data.path is not None:  # a user file: read and check it too
         from actsearch.training.data import read_data

@@ -1,0 +1,196 @@
+"""Searching your own model and data: factories in a space file, groups, the examples."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from optuna.trial import TrialState
+from torch.utils.data import DataLoader, TensorDataset
+
+import actsearch
+from actsearch.engine.record import FINALISTS_ATTR, records
+from actsearch.errors import ActsearchError
+from actsearch.models.layout import candidate_from_params, uniform_choices
+from actsearch.schema.space import (
+    DataSpec,
+    SearchSpace,
+    load_space,
+    parse_space,
+    space_to_document,
+)
+from actsearch.training.data import factory_data
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def tiny(path: Path, epochs: int = 1) -> SearchSpace:
+    space = load_space(path)
+    return dataclasses.replace(space, train=dataclasses.replace(space.train, epochs=epochs))
+
+
+@pytest.mark.parametrize("example", ["resnet_digits", "functional_mlp", "gated"])
+def test_each_example_searches_end_to_end(example: str, tmp_path: Path) -> None:
+    space = tiny(EXAMPLES / example / "space.yaml")
+    result = actsearch.search(space, trials=6, finalists=1, seeds=2, progress=False,
+                              runs_dir=tmp_path, report=True)
+    groups = result.space.custom.groups
+    assert groups, "the factory model's sites were found and grouped"
+    trials = result.study.get_trials(deepcopy=False)
+    assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 6
+    for trial in trials:
+        # One choice per group, named after it, each among the group's own choices.
+        acts = {k: v for k, v in trial.params.items() if k.startswith("act:")}
+        assert acts == {f"act:{g.name}": acts[f"act:{g.name}"] for g in groups}
+        for g in groups:
+            assert acts[f"act:{g.name}"] in g.choices
+        # The layout is rebuilt from the params alone.
+        rebuilt = candidate_from_params(trial.params, result.space)
+        assert str(rebuilt.layout) == trial.user_attrs["layout"]
+    done = records(t for t in trials if t.state == TrialState.COMPLETE)
+    baselines = {t.layout for t in done if t.baseline}
+    common = uniform_choices(result.space)[0]
+    assert len(baselines) == len(common) and all(t.uniform for t in done if t.baseline)
+    finalists = result.study.user_attrs[FINALISTS_ATTR]
+    assert finalists and all(len(f["test_acc"]) == 2 for f in finalists)
+    assert all(path.is_file() for path in result.report_files)
+    assert groups[0].name in result.report_files[0].read_text()
+
+
+def test_group_choices_and_ranges_hold_and_uniform_baselines_skip_what_a_group_lacks(
+        tmp_path: Path) -> None:
+    space = tiny(EXAMPLES / "gated" / "space.yaml")
+    result = actsearch.search(space, trials=5, finalists=0, progress=False, runs_dir=tmp_path)
+    gates = next(g for g in result.space.custom.groups if g.name == "gates")
+    assert gates.choices == ("sigmoid", "relu", "elu")
+    assert (gates.ranges["elu"].low, gates.ranges["elu"].high) == (0.5, 1.5)
+    # selu is not a gate's choice, sigmoid not the others': no uniform baseline of either.
+    assert uniform_choices(result.space) == (["relu", "elu"], ["selu", "sigmoid"])
+    for trial in result.study.get_trials(deepcopy=False):
+        alpha = trial.params.get("elu_alpha:gates")
+        assert alpha is None or 0.5 <= alpha <= 1.5
+
+
+def test_the_same_seed_gives_the_same_trials_and_a_resume_adds_to_them(tmp_path: Path) -> None:
+    space = tiny(EXAMPLES / "functional_mlp" / "space.yaml")
+    runs = [actsearch.search(space, trials=4, finalists=0, progress=False,
+                             runs_dir=tmp_path / str(i)) for i in range(2)]
+    first, second = ([(t.params, t.values) for t in r.study.trials] for r in runs)
+    assert first == second
+    resumed = actsearch.search(space, trials=6, finalists=0, progress=False,
+                               runs_dir=tmp_path / "0")
+    assert resumed.finished == 2 and len(resumed.study.trials) == 6
+    assert [(t.params, t.values) for t in resumed.study.trials[:4]] == first
+
+
+def test_a_factory_study_is_not_exported_yet(tmp_path: Path) -> None:
+    result = actsearch.search(tiny(EXAMPLES / "functional_mlp" / "space.yaml"), trials=4,
+                              finalists=0, progress=False, runs_dir=tmp_path)
+    from actsearch.faces.export import export_configs
+
+    with pytest.raises(ActsearchError, match="factory.*not supported yet") as e:
+        export_configs(result.study, out_dir=tmp_path / "out")
+    assert "\n" not in str(e.value)
+
+
+def write(folder: Path, text: str, model: str = "") -> Path:
+    (folder / "net.py").write_text(model or (
+        "import torch\nfrom torch import nn\n\n"
+        "def make(width=8):\n"
+        "    return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, 2))\n\n"
+        "def data():\n"
+        "    g = torch.Generator().manual_seed(0)\n"
+        "    x = torch.randn(60, 4, generator=g)\n"
+        "    y = (x[:, 0] > 0).long()\n"
+        "    return (x[:40], y[:40]), (x[40:], y[40:])\n"))
+    path = folder / "s.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_factories_are_found_from_the_space_files_folder_and_stored_absolute(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "model: {factory: 'net:make', kwargs: {width: 4}}\n"
+                           "data: {factory: 'net.py:data'}\n")
+    monkeypatch.chdir(tmp_path.parent)  # another working directory
+    space = load_space(path)
+    document = space_to_document(space)
+    assert document["model"] == {"factory": f"{tmp_path / 'net.py'}:make",
+                                 "kwargs": {"width": 4}}
+    assert document["data"] == {"factory": f"{tmp_path / 'net.py'}:data"}
+    assert parse_space(document, "stored").model == space.model
+    # No test split: the validation split stands in, and the search says so.
+    result = actsearch.search(space, trials=3, finalists=0, progress=False,
+                              runs_dir=tmp_path / "runs")
+    assert [g.name for g in result.space.custom.groups] == ["1"]
+    assert "groups" not in space_to_document(result.space)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("model: {factory: 'net:make', width: 3}", "model.width: a factory model takes no"),
+    ("model: {kwargs: {a: 1}}", "model.kwargs: only for a factory model"),
+    ("groups: {a: [x]}", "groups: groups tie a factory model's sites"),
+    ("data: {factory: 'net:data', name: digits}", "data.name: data.factory makes the splits"),
+    ("model: {factory: 'no_colon'}", "model.factory: expected 'module:function'"),
+    ("model: {factory: 'net:make'}\ngroups: {g: {sites: [a], choices: [relu], "
+     "elu_alpha: {low: 1}}}", "groups.g.elu_alpha: elu is not among the group's choices"),
+    ("model: {factory: 'net:make'}\ngroups: {g: {sitez: [a]}}", "groups.g.sitez: unknown key"),
+    ("model: {factory: 'net:make'}\nobjectives: [accuracy, latency]",
+     "objectives: a factory model is measured on accuracy only"),
+])
+def test_a_mistake_in_a_factory_space_is_one_line_naming_the_field(text: str,
+                                                                  message: str) -> None:
+    with pytest.raises(ActsearchError, match=message) as e:
+        parse_space(yaml.safe_load(text), "f.yaml")
+    assert "\n" not in str(e.value) and str(e.value).startswith("f.yaml: ")
+
+
+def test_a_group_pattern_that_matches_no_site_names_the_group(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: {factory: 'net:make'}\ndata: {factory: 'net:data'}\n"
+                           "groups: {gates: ['*.gate']}\n")
+    with pytest.raises(ActsearchError, match=r"s\.yaml: groups\.gates: pattern '\*\.gate' "
+                                              r"matches no site"):
+        actsearch.search(load_space(path), trials=2, progress=False, runs_dir=tmp_path)
+    assert not (tmp_path / "s" / "study.db").exists(), "no study is left behind"
+
+
+def test_a_factory_that_raises_shows_the_users_own_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: {factory: 'net:make'}\ndata: {factory: 'net:data'}\n",
+                 model="def make():\n    raise ValueError('my bug')\n\n"
+                       "def data():\n    import torch\n"
+                       "    x = torch.zeros(8, 4)\n    y = torch.arange(8) % 2\n"
+                       "    return (x, y), (x, y)\n")
+    with pytest.raises(ValueError, match="my bug"):
+        actsearch.search(load_space(path), trials=2, progress=False, runs_dir=tmp_path)
+
+
+def splits(n: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(n, 3), torch.arange(n) % 3
+
+
+@pytest.mark.parametrize(("returned", "message"), [
+    (lambda: splits()[0], "returned Tensor; expected \\(train, val\\)"),
+    (lambda: (splits()[0], splits()), "train: expected \\(x, y\\) tensors"),
+    (lambda: [DataLoader(TensorDataset(*splits())), splits()], "train: a DataLoader is not "
+     "supported yet"),
+    (lambda: (splits(), (torch.randn(20, 3), torch.randn(20))), "val: y: expected 20 class "
+     "indices"),
+    (lambda: (splits(), (torch.randn(20, 4), torch.arange(20) % 2)), "one sample shape"),
+])
+def test_a_data_factory_that_returns_the_wrong_thing_is_one_line(returned: object,
+                                                                  message: str) -> None:
+    returned.__name__ = "mine"  # type: ignore[attr-defined]
+    with pytest.raises(ActsearchError, match=f"data.factory: 'mine'.*{message}"):
+        factory_data(DataSpec(), returned)  # type: ignore[arg-type]
+
+
+def test_a_data_factorys_tensor_datasets_become_the_splits() -> None:
+    x, y = splits(30)
+    data = factory_data(DataSpec(), lambda: (TensorDataset(x, y), (x[:9], y[:9]),
+                                             TensorDataset(x[:6], y[:6])))
+    assert data.has_test and data.input_shape == (3,) and data.n_classes == 3
+    assert torch.equal(torch.from_numpy(data.x_test), x[:6])
+    assert data.y_train.dtype.name == "int64"
