@@ -145,6 +145,15 @@ def search(
     dtype: str = "float32",
     report: bool | str | Path = False,
     console: Console | None = None,
+    model: Callable[..., nn.Module] | None = None,
+    data: Any = None,
+    groups: dict[str, Any] | None = None,
+    choices: Sequence[str] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    init: str = "keep",
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
 ) -> SearchResult:
     """Search a space's activation layouts: what ``actsearch search`` runs.
 
@@ -176,6 +185,20 @@ def search(
         dtype: ``float32`` or ``float64`` (populations then follow sequential runs exactly).
         report: Write report.html and report.md: True for the run folder, or a folder.
         console: Where progress goes (default: standard output).
+        model: Your own model instead of a space: a function that returns an ``nn.Module``
+            (called with ``kwargs`` for every trial); then ``data`` too, and optionally
+            ``groups``, ``choices``, ``init``, ``epochs``, ``lr``, ``batch_size``, as a space
+            file gives them. The study records that the model is not importable: it resumes
+            from Python given the same objects; worker processes and export need a factory
+            named in a space file.
+        data: With ``model``: ``(train, val)`` or ``(train, val, test)``, each ``(x, y)``
+            tensors or a ``TensorDataset``, or a function that returns them.
+        groups: Group name -> site patterns, or a mapping ``{sites, choices, elu_alpha}``.
+        choices: The activations each group may choose (default: relu, elu, selu).
+        kwargs: The model function's keyword arguments.
+        init: ``keep`` the model's weights, or ``auto``: re-initialise the layer feeding
+            each replaced site.
+        epochs, lr, batch_size: The training recipe's (default: a space file's defaults).
 
     Returns:
         A ``SearchResult``. Ctrl-C or SIGTERM stops the trials (the running ones are marked
@@ -195,7 +218,22 @@ def search(
     from actsearch.training.fit import configure_threads, select_device
     from actsearch.training.population import population_support, resolve_population
 
-    resolved = _resolve_space(space)
+    model_fn = data_fn = None
+    if model is not None or data is not None:
+        resolved, model_fn, data_fn = _python_space(
+            space, model, data, groups=groups, choices=choices, kwargs=kwargs, init=init,
+            epochs=epochs, lr=lr, batch_size=batch_size, trials=trials)
+    else:
+        for name, value in (("groups", groups), ("choices", choices), ("kwargs", kwargs),
+                            ("epochs", epochs), ("lr", lr), ("batch_size", batch_size)):
+            if value is not None:
+                raise ActsearchError(f"{name}: only with model= (a space file says it "
+                                     f"otherwise)", parameter=name)
+        resolved = _resolve_space(space)
+    if workers > 1 and model_fn is not None:
+        raise ActsearchError("workers: a model given in Python cannot be imported by worker "
+                             "processes; name an importable factory in a space file "
+                             "(model.factory)", parameter="workers")
     for name, value in (("trials", trials), ("threads", threads)):
         _expect(name, value, value is None or _is_int(value) and value > 0, "a positive integer")
     _expect("timeout", timeout, timeout is None or isinstance(timeout, int | float)
@@ -227,7 +265,8 @@ def search(
         size = 1
     # Read the data before the study exists: a missing or malformed file must not leave an
     # empty study behind whose space then differs from the corrected file.
-    dataset = factory_data(resolved.data) if resolved.data.factory is not None else None
+    dataset = factory_data(resolved.data, data_fn) if resolved.data.factory is not None \
+        else None
     arrays = None if dataset is not None else read_data(resolved.data)
     sample = dataset.x_train if dataset is not None else arrays[0]
     # Likewise a CNN whose layers shrink this data's samples to nothing: every trial would fail.
@@ -235,7 +274,7 @@ def search(
     if problem is not None:
         raise ActsearchError(f"{resolved.source}: model.kernel_size: {problem}")
     # A factory model's sites, found on two samples, before the study queues its baselines.
-    resolved = with_sites(resolved, torch.as_tensor(sample[:2], dtype=torch.float32))
+    resolved = with_sites(resolved, torch.as_tensor(sample[:2], dtype=torch.float32), model_fn)
     notes = _factory_notes(resolved, dataset)
     # Without a storage URL the study lives in its own run folder: a lone sequential search
     # there samples without the constant liar (see actsearch.engine.study.make_sampler).
@@ -302,6 +341,48 @@ def search(
             files = write_report(analysis, folder)
     return SearchResult(the_study, resolved, mask_url(url), analysis, finished, failed,
                         interrupted, stop_reason, files)
+
+
+def _python_space(space: Any, model: Any, data: Any, *, groups: dict[str, Any] | None,
+                  choices: Sequence[str] | None, kwargs: dict[str, Any] | None, init: str,
+                  epochs: int | None, lr: float | None, batch_size: int | None,
+                  trials: int | None) -> tuple[SearchSpace, Callable[..., Any], Callable[[], Any]]:
+    """The space ``search(model=..., data=...)`` describes, with the model and data functions.
+
+    It is validated as a space file would be (the same one-line errors); its factories are
+    stored as ``<python>:<name>``, which says that they cannot be imported again.
+    """
+    from actsearch.schema.space import IN_PYTHON, parse_space
+
+    if space is not None:
+        raise ActsearchError("space: give a space or model= and data=, not both",
+                             parameter="space")
+    _expect("model", model, callable(model), "a function that returns a torch nn.Module")
+    if data is None:
+        raise ActsearchError("data: expected (train, val) or (train, val, test), or a function "
+                             "that returns them, with model=", parameter="data")
+    data_fn = data if callable(data) else lambda: data
+
+    def named(function: Any, default: str) -> str:
+        name = getattr(function, "__name__", "")
+        return name if name.isidentifier() else default
+
+    document: dict[str, Any] = {
+        "name": named(model, "model"),
+        "description": "given in Python (actsearch.search(model=...))",
+        "model": {"factory": f"{IN_PYTHON}:{named(model, 'model')}", "kwargs": kwargs or {},
+                  "init": init},
+        "data": {"factory": f"{IN_PYTHON}:{named(data_fn, 'data')}"},
+        "groups": groups or {},
+        "train": {key: value for key, value in (("epochs", epochs), ("lr", lr),
+                                                ("batch_size", batch_size))
+                  if value is not None},
+    }
+    if choices is not None:
+        document["activations"] = {"choices": list(choices)}
+    if trials is not None:
+        document["budget"] = {"trials": trials}
+    return parse_space(document, "actsearch.search()"), model, data_fn
 
 
 def _factory_notes(space: SearchSpace, dataset: Any) -> list[str]:

@@ -13,7 +13,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import actsearch
 from actsearch.engine.record import FINALISTS_ATTR, records
+from actsearch.engine.storage import space_of_study
 from actsearch.errors import ActsearchError
+from actsearch.models.custom import with_sites
 from actsearch.models.layout import candidate_from_params, uniform_choices
 from actsearch.schema.space import (
     DataSpec,
@@ -194,3 +196,47 @@ def test_a_data_factorys_tensor_datasets_become_the_splits() -> None:
     assert data.has_test and data.input_shape == (3,) and data.n_classes == 3
     assert torch.equal(torch.from_numpy(data.x_test), x[:6])
     assert data.y_train.dtype.name == "int64"
+
+
+def make_net(width: int = 8) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(4, width), torch.nn.ReLU(),
+                               torch.nn.Linear(width, width), torch.nn.Tanh(),
+                               torch.nn.Linear(width, 2))
+
+
+def xor_splits() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    x = torch.randn(120, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    return (x[:80], y[:80]), (x[80:100], y[80:100]), (x[100:], y[100:])
+
+
+def test_python_search_without_a_file_resumes_with_the_same_objects(tmp_path: Path) -> None:
+    splits = xor_splits()
+    options = {"model": make_net, "data": splits, "groups": {"hidden": ["1", "3"]},
+               "choices": ["relu", "tanh", "elu"], "kwargs": {"width": 6}, "epochs": 1,
+               "progress": False, "runs_dir": tmp_path}
+    first = actsearch.search(trials=4, finalists=1, seeds=2, **options)
+    assert [g.name for g in first.space.custom.groups] == ["hidden"]
+    assert first.space.custom.groups[0].sites == ("1", "3")
+    assert {t.user_attrs["layout"] for t in first.study.trials if t.user_attrs.get("baseline")} \
+        == {"hidden=relu", "hidden=tanh", "hidden=elu(1.00)"}
+    stored = space_of_study(first.study)
+    assert space_to_document(stored)["model"] == {"factory": "<python>:make_net",
+                                                  "kwargs": {"width": 6}}
+    resumed = actsearch.search(trials=6, finalists=0, **options)
+    assert resumed.finished == 2 and len(resumed.study.trials) == 6
+    # Anything that must import the model from the stored study says in one line why not.
+    with pytest.raises(ActsearchError, match="'<python>:make_net': given in Python.*needs an "
+                                             "importable factory"):
+        with_sites(stored, splits[0][0])
+
+
+def test_python_search_refuses_what_cannot_go_together(tmp_path: Path) -> None:
+    with pytest.raises(ActsearchError, match="^space: give a space or model= and data="):
+        actsearch.search("mnist1d_mlp", model=make_net, data=xor_splits(), runs_dir=tmp_path)
+    with pytest.raises(ActsearchError, match="^epochs: only with model="):
+        actsearch.search("mnist1d_mlp", epochs=2, runs_dir=tmp_path)
+    with pytest.raises(ActsearchError, match="^workers: a model given in Python"):
+        actsearch.search(model=make_net, data=xor_splits(), workers=2, runs_dir=tmp_path)
+    with pytest.raises(ActsearchError, match=r"^actsearch.search\(\): train.epochs: "):
+        actsearch.search(model=make_net, data=xor_splits(), epochs=0, runs_dir=tmp_path)

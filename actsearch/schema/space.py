@@ -43,6 +43,7 @@ from actsearch.schema.documents import expect, fail, read_document, validate
 
 __all__ = [
     "DATASETS",
+    "IN_PYTHON",
     "KNOWN_INPUT_SHAPES",
     "KNOWN_SAMPLES",
     "MAX_PARAMETERS",
@@ -245,6 +246,9 @@ LearningRate = Annotated[Annotated[StrictFloat, Field(gt=0), Tag("one")]
 
 
 _FACTORY_KEYS = ("factory", "kwargs", "init")
+# The module of a factory given in Python (``actsearch.search(model=...)``): a study records
+# with it that the factory cannot be imported again (``models.factory.load_factory`` says so).
+IN_PYTHON = "<python>"
 _FACTORY = re.compile(r".+:[A-Za-z_]\w*")
 
 
