@@ -462,10 +462,19 @@ def _space_model(space: SearchSpace) -> tuple[nn.Module, tuple[int, ...]]:
     from actsearch.schema.space import KNOWN_INPUT_SHAPES
 
     shape = KNOWN_INPUT_SHAPES.get(space.data.name)
-    if shape is None:  # a user's data file: its samples' shape
+    if space.data.factory is not None:  # the user's data: its samples' shape
+        from actsearch.training.data import factory_data
+
+        shape = factory_data(space.data).input_shape
+    elif shape is None:  # a user's data file: its samples' shape
         from actsearch.training.data import read_data
 
         shape = tuple(read_data(space.data)[0].shape[1:])
+    if space.model.factory is not None:  # the user's model, as the factory builds it
+        from actsearch.models.factory import load_factory
+
+        model = load_factory(space.model.factory)(**space.model.kwargs)
+        return model, shape
     layout = parse_layout(" | ".join([space.choices[0]] * space.depths[0]))
     # The classifier head follows the last site: its size changes no site, so two classes do.
     return build_model(space.model, layout, shape, 2), shape

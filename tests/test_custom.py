@@ -240,3 +240,14 @@ def test_python_search_refuses_what_cannot_go_together(tmp_path: Path) -> None:
         actsearch.search(model=make_net, data=xor_splits(), workers=2, runs_dir=tmp_path)
     with pytest.raises(ActsearchError, match=r"^actsearch.search\(\): train.epochs: "):
         actsearch.search(model=make_net, data=xor_splits(), epochs=0, runs_dir=tmp_path)
+
+
+def test_actsearch_sites_of_a_factory_space_shows_its_model_and_groups(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from actsearch.faces.cli import main
+
+    assert main(["sites", str(EXAMPLES / "resnet_digits" / "space.yaml")]) == 0
+    rows = {line.split("│")[1].strip(): line.split("│")[-2].strip()
+            for line in capsys.readouterr().out.splitlines() if line.startswith("│")}
+    assert rows == {"stem.2": "stem", "layers.0.relu#0": "block0", "layers.0.relu#1": "block0",
+                    "layers.1.relu#0": "block1", "layers.1.relu#1": "block1"}

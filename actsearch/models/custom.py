@@ -26,7 +26,7 @@ from actsearch.models.layout import Layout
 from actsearch.models.sites import find_sites
 from actsearch.schema.space import SearchSpace
 
-__all__ = ["CustomModel", "with_sites"]
+__all__ = ["CustomModel", "group_specs", "with_sites"]
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,17 @@ def with_sites(space: SearchSpace, example_input: torch.Tensor,
     if not found.sites:
         raise ActsearchError(f"{space.source}: model.factory: {name!r} has no activation site "
                              f"to search{_why(found.unsearchable)}")
-    specs = {group: GroupSpec(g.sites, g.choices, g.ranges) for group, g in space.groups.items()}
     try:
-        groups = resolve_groups(found.sites, specs, choices=space.choices,
+        groups = resolve_groups(found.sites, group_specs(space), choices=space.choices,
                                 ranges=space.param_ranges)
     except ActsearchError as e:  # name the file the groups came from
         raise ActsearchError(f"{space.source}: {e}") from None
     return dataclasses.replace(space, custom=dataclasses.replace(custom, groups=tuple(groups)))
+
+
+def group_specs(space: SearchSpace) -> dict[str, GroupSpec]:
+    """The space's groups as ``resolve_groups`` takes them."""
+    return {group: GroupSpec(g.sites, g.choices, g.ranges) for group, g in space.groups.items()}
 
 
 def _why(unsearchable: tuple[str, ...]) -> str:
