@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     PlainValidator,
     StrictBool,
     StrictFloat,
@@ -266,6 +268,11 @@ def _absolute_factory(factory: str | None) -> str | None:
     return f"{Path(module).resolve()}:{function}" if module.endswith(".py") else factory
 
 
+# A factory's name: checked when read, written with its file's absolute path.
+FactoryName = Annotated[StrictStr | None, AfterValidator(_factory_form),
+                        PlainSerializer(_absolute_factory, return_type=str | None)]
+
+
 def based_factory(factory: str, base: Path) -> str:
     """A factory's name with its module found from ``base`` (the space file's folder): a
     ``file.py`` relative to it, or a ``pkg.module`` that is a file there, becomes that file's
@@ -294,8 +301,8 @@ class DataSpec(_Section):
     label: StrictStr | None = Field(None, exclude_if=lambda v: v is None,
                                     description="csv only: the label column")
     # Written to documents only when set, so that older spaces' documents stay the same.
-    factory: StrictStr | None = Field(None, exclude_if=lambda v: v is None,
-                                      description="your own data: 'module:function' or "
+    factory: FactoryName = Field(None, exclude_if=lambda v: v is None,
+                                 description="your own data: 'module:function' or "
                                       "'file.py:function' returning (train, val) or (train, "
                                       "val, test), each (x, y) tensors or a TensorDataset; "
                                       "imported from the space file's folder (runs your code)")
@@ -308,15 +315,6 @@ class DataSpec(_Section):
                     raise fail("data.factory makes the splits itself; give no other data "
                                "setting", key)
         return value
-
-    @field_validator("factory")
-    @classmethod
-    def _factory_form(cls, value: str | None) -> str | None:
-        return _factory_form(value)
-
-    @field_serializer("factory")
-    def _absolute_factory(self, factory: str | None) -> str | None:
-        return _absolute_factory(factory)
 
     @field_serializer("path")
     def _absolute(self, path: str | None) -> str | None:
@@ -363,8 +361,8 @@ class ModelSpec(_Section):
                                      description="cnn only: same (kernel_size // 2), a number, "
                                      "or a list")
     # Your own model instead of a family. Written to documents only when set, like padding.
-    factory: StrictStr | None = Field(None, exclude_if=lambda v: v is None,
-                                      description="your own model: 'module:function' or "
+    factory: FactoryName = Field(None, exclude_if=lambda v: v is None,
+                                 description="your own model: 'module:function' or "
                                       "'file.py:function', imported from the space file's "
                                       "folder (runs your code); then no family, width, depth...")
     kwargs: dict[StrictStr, Any] = Field(default_factory=dict, exclude_if=lambda v: not v,
@@ -384,15 +382,6 @@ class ModelSpec(_Section):
             if "factory" not in value and key in _FACTORY_KEYS:
                 raise fail("only for a factory model (model.factory)", key)
         return value
-
-    @field_validator("factory")
-    @classmethod
-    def _factory_form(cls, value: str | None) -> str | None:
-        return _factory_form(value)
-
-    @field_serializer("factory")
-    def _absolute_factory(self, factory: str | None) -> str | None:
-        return _absolute_factory(factory)
 
     @field_validator("norm")
     @classmethod
