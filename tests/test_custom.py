@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 from pathlib import Path
 
 import pytest
@@ -251,3 +252,19 @@ def test_actsearch_sites_of_a_factory_space_shows_its_model_and_groups(
             for line in capsys.readouterr().out.splitlines() if line.startswith("│")}
     assert rows == {"stem.2": "stem", "layers.0.relu#0": "block0", "layers.0.relu#1": "block0",
                     "layers.1.relu#0": "block1", "layers.1.relu#1": "block1"}
+
+
+def test_a_worker_imports_the_same_factory_from_the_stored_study(tmp_path: Path) -> None:
+    from actsearch.engine.workers import run_worker
+
+    space = tiny(EXAMPLES / "functional_mlp" / "space.yaml")
+    first = actsearch.search(space, trials=4, finalists=0, progress=False, runs_dir=tmp_path)
+    url = f"sqlite:///{tmp_path / 'functional_mlp' / 'study.db'}"
+    sigterm = signal.getsignal(signal.SIGTERM)  # a worker takes SIGTERM as Ctrl-C
+    try:
+        assert run_worker(url, "functional_mlp", trials=6, quiet=True) == 0
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    trials = first.study.get_trials(deepcopy=False)
+    assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 6
+    assert all(set(t.params) >= {"act:relu()#0", "act:relu()#1", "act:tanh()"} for t in trials)
