@@ -303,9 +303,9 @@ class DataSpec(_Section):
     # Written to documents only when set, so that older spaces' documents stay the same.
     factory: FactoryName = Field(None, exclude_if=lambda v: v is None,
                                  description="your own data: 'module:function' or "
-                                      "'file.py:function' returning (train, val) or (train, "
-                                      "val, test), each (x, y) tensors or a TensorDataset; "
-                                      "imported from the space file's folder (runs your code)")
+                                 "'file.py:function' returning (train, val) or (train, val, "
+                                 "test), each (x, y) tensors or a TensorDataset; imported "
+                                 "from the space file's folder (runs your code)")
 
     @classmethod
     def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:
@@ -363,8 +363,8 @@ class ModelSpec(_Section):
     # Your own model instead of a family. Written to documents only when set, like padding.
     factory: FactoryName = Field(None, exclude_if=lambda v: v is None,
                                  description="your own model: 'module:function' or "
-                                      "'file.py:function', imported from the space file's "
-                                      "folder (runs your code); then no family, width, depth...")
+                                 "'file.py:function', imported from the space file's folder "
+                                 "(runs your code); then no family, width, depth...")
     kwargs: dict[StrictStr, Any] = Field(default_factory=dict, exclude_if=lambda v: not v,
                                          json_schema_extra={"default": {}},
                                          description="factory only: its keyword arguments")
