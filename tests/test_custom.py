@@ -268,3 +268,23 @@ def test_a_worker_imports_the_same_factory_from_the_stored_study(tmp_path: Path)
     trials = first.study.get_trials(deepcopy=False)
     assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 6
     assert all(set(t.params) >= {"act:relu()#0", "act:relu()#1", "act:tanh()"} for t in trials)
+
+
+def test_a_factory_mixes_with_a_shipped_data_set_or_family(tmp_path: Path) -> None:
+    # Your model on a shipped data set (synthetic: 20 features, 4 classes)...
+    path = write(tmp_path, "model: {factory: 'net:make', kwargs: {width: 4}}\n"
+                           "data: {name: synthetic, samples: 200}\n",
+                 model="from torch import nn\n\ndef make(width=8):\n"
+                       "    return nn.Sequential(nn.Linear(20, width), nn.ReLU(),\n"
+                       "                         nn.Linear(width, 4))\n")
+    mine = actsearch.search(tiny(path), trials=3, finalists=0, progress=False,
+                            runs_dir=tmp_path / "a")
+    assert [g.name for g in mine.space.custom.groups] == ["1"]
+    # ...and your data with a shipped family: its layers, its params.
+    (tmp_path / "b").mkdir()
+    path = write(tmp_path / "b", "model: {family: mlp, width: 8, depth: 2}\n"
+                                 "data: {factory: 'net:data'}\n")
+    shipped = actsearch.search(tiny(path), trials=3, finalists=0, progress=False,
+                               runs_dir=tmp_path / "b")
+    assert shipped.space.custom is None
+    assert all({"act_0", "act_1"} <= set(t.params) for t in shipped.study.trials)
