@@ -146,6 +146,15 @@ def search(
     dtype: str = "float32",
     report: bool | str | Path = False,
     console: Console | None = None,
+    model: Callable[..., nn.Module] | None = None,
+    data: Any = None,
+    groups: dict[str, Any] | None = None,
+    choices: Sequence[str] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    init: str = "keep",
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
 ) -> SearchResult:
     """Search a space's activation layouts: what ``actsearch search`` runs.
 
@@ -181,6 +190,20 @@ def search(
         dtype: ``float32`` or ``float64`` (populations then follow sequential runs exactly).
         report: Write report.html and report.md: True for the run folder, or a folder.
         console: Where progress goes (default: standard output).
+        model: Your own model instead of a space: a function that returns an ``nn.Module``
+            (called with ``kwargs`` for every trial); then ``data`` too, and optionally
+            ``groups``, ``choices``, ``init``, ``epochs``, ``lr``, ``batch_size``, as a space
+            file gives them. The study records that the model is not importable: it resumes
+            from Python given the same objects; worker processes and export need a factory
+            named in a space file.
+        data: With ``model``: ``(train, val)`` or ``(train, val, test)``, each ``(x, y)``
+            tensors or a ``TensorDataset``, or a function that returns them.
+        groups: Group name -> site patterns, or a mapping ``{sites, choices, elu_alpha}``.
+        choices: The activations each group may choose (default: relu, elu, selu).
+        kwargs: The model function's keyword arguments.
+        init: ``keep`` the model's weights, or ``auto``: re-initialise the layer feeding
+            each replaced site.
+        epochs, lr, batch_size: The training recipe's (default: a space file's defaults).
 
     Returns:
         A ``SearchResult``. Ctrl-C or SIGTERM stops the trials (the running ones are marked
@@ -196,11 +219,27 @@ def search(
     from actsearch.engine.workers import run_workers
     from actsearch.faces.live import LiveView
     from actsearch.faces.report import write_report
-    from actsearch.training.data import load_data, read_data, to_device
+    from actsearch.models.custom import with_sites
+    from actsearch.training.data import factory_data, load_data, read_data, to_device
     from actsearch.training.fit import configure_threads, select_device
     from actsearch.training.population import population_support, resolve_population
 
-    resolved = _resolve_space(space)
+    model_fn = data_fn = None
+    if model is not None or data is not None:
+        resolved, model_fn, data_fn = _python_space(
+            space, model, data, groups=groups, choices=choices, kwargs=kwargs, init=init,
+            epochs=epochs, lr=lr, batch_size=batch_size, trials=trials)
+    else:
+        for name, value in (("groups", groups), ("choices", choices), ("kwargs", kwargs),
+                            ("epochs", epochs), ("lr", lr), ("batch_size", batch_size)):
+            if value is not None:
+                raise ActsearchError(f"{name}: only with model= (a space file says it "
+                                     f"otherwise)", parameter=name)
+        resolved = _resolve_space(space)
+    if workers > 1 and model_fn is not None:
+        raise ActsearchError("workers: a model given in Python cannot be imported by worker "
+                             "processes; name an importable factory in a space file "
+                             "(model.factory)", parameter="workers")
     for name, value in (("trials", trials), ("threads", threads)):
         _expect(name, value, value is None or _is_int(value) and value > 0, "a positive integer")
     _expect("timeout", timeout, timeout is None or isinstance(timeout, int | float)
@@ -235,11 +274,17 @@ def search(
         size = 1
     # Read the data before the study exists: a missing or malformed file must not leave an
     # empty study behind whose space then differs from the corrected file.
-    arrays = read_data(resolved.data)
+    dataset = factory_data(resolved.data, data_fn) if resolved.data.factory is not None \
+        else None
+    arrays = None if dataset is not None else read_data(resolved.data)
+    sample = dataset.x_train if dataset is not None else arrays[0]
     # Likewise a CNN whose layers shrink this data's samples to nothing: every trial would fail.
-    problem = conv_shape_problem(resolved.model, max(resolved.depths), tuple(arrays[0].shape[1:]))
+    problem = conv_shape_problem(resolved.model, max(resolved.depths), tuple(sample.shape[1:]))
     if problem is not None:
         raise ActsearchError(f"{resolved.source}: model.kernel_size: {problem}")
+    # A factory model's sites, found on two samples, before the study queues its baselines.
+    resolved = with_sites(resolved, torch.as_tensor(sample[:2], dtype=torch.float32), model_fn)
+    notes = _factory_notes(resolved, dataset)
     # Without a storage URL the study lives in its own run folder: a lone sequential search
     # there samples without the constant liar (see actsearch.engine.study.make_sampler).
     alone = size == 1 and workers == 1 and storage is None
@@ -248,14 +293,19 @@ def search(
                                          concurrent=not alone)
         lost = fail_stale_trials(the_study)  # dead processes' trials on this host: requeued
         previous = the_study.get_trials(deepcopy=False, states=FINISHED)
+        shape = (f"{len(resolved.choices)} activations x "
+                 f"{'/'.join(map(str, resolved.depths))} layers" if resolved.custom is None
+                 else f"{sum(len(g.sites) for g in resolved.custom.groups)} sites in "
+                 f"{len(resolved.custom.groups)} groups")
         say(f"actsearch: study [bold]{study_name}[/bold] in {mask_url(url)}: space "
-            f"{resolved.name}, {len(resolved.choices)} activations x "
-            f"{'/'.join(map(str, resolved.depths))} layers, device {torch_device}"
+            f"{resolved.name}, {shape}, device {torch_device}"
             f"{f' ({used_threads} thread)' if used_threads else ''}, "
             f"{f'population {size}, ' if size > 1 else ''}"
             f"{trials} trials{f' or {timeout:.0f}s' if timeout else ''}"
             f"{f', resuming with {len(previous)} finished' if previous else ''}"
             f"{f', {len(lost)} trials of dead processes failed and queued again' if lost else ''}")
+        for note in notes:
+            say(note)
         if len(previous) >= trials:
             say(f"nothing to run: the study already has {len(previous)} finished trials "
                 f"(ask for more than {len(previous)} trials to extend it)")
@@ -269,7 +319,8 @@ def search(
                     if value is not None:
                         worker_args += [flag, str(value)]
                 interrupted = run_workers(workers, worker_args) == EXIT_INTERRUPTED
-            data = to_device(load_data(resolved.data, the_study.user_attrs["seed"], arrays),
+            data = to_device(dataset or load_data(resolved.data, the_study.user_attrs["seed"],
+                                                  arrays),
                              torch_device, getattr(torch, dtype))
             if workers == 1:
                 view = LiveView(trials, timeout, say.console,
@@ -292,7 +343,8 @@ def search(
                     run_finalists(the_study, resolved, data, finalists, seeds, progress=say)
                 except KeyboardInterrupt:
                     interrupted = True
-            if not interrupted and claim_seeds > 0:
+            # A factory model's claims (early and deep sites) come with per-site probes.
+            if not interrupted and claim_seeds > 0 and resolved.custom is None:
                 try:  # arms stored with these seeds already are not trained again
                     run_claims(the_study, resolved, data, claim_seeds, progress=say)
                 except KeyboardInterrupt:
@@ -304,6 +356,65 @@ def search(
             files = write_report(analysis, folder)
     return SearchResult(the_study, resolved, mask_url(url), analysis, finished, failed,
                         interrupted, stop_reason, files)
+
+
+def _python_space(space: Any, model: Any, data: Any, *, groups: dict[str, Any] | None,
+                  choices: Sequence[str] | None, kwargs: dict[str, Any] | None, init: str,
+                  epochs: int | None, lr: float | None, batch_size: int | None,
+                  trials: int | None) -> tuple[SearchSpace, Callable[..., Any], Callable[[], Any]]:
+    """The space ``search(model=..., data=...)`` describes, with the model and data functions.
+
+    It is validated as a space file would be (the same one-line errors); its factories are
+    stored as ``<python>:<name>``, which says that they cannot be imported again.
+    """
+    from actsearch.schema.space import IN_PYTHON, parse_space
+
+    if space is not None:
+        raise ActsearchError("space: give a space or model= and data=, not both",
+                             parameter="space")
+    _expect("model", model, callable(model), "a function that returns a torch nn.Module")
+    if data is None:
+        raise ActsearchError("data: expected (train, val) or (train, val, test), or a function "
+                             "that returns them, with model=", parameter="data")
+    data_fn = data if callable(data) else lambda: data
+
+    def named(function: Any, default: str) -> str:
+        name = getattr(function, "__name__", "")
+        return name if name.isidentifier() else default
+
+    document: dict[str, Any] = {
+        "name": named(model, "model"),
+        "description": "given in Python (actsearch.search(model=...))",
+        "model": {"factory": f"{IN_PYTHON}:{named(model, 'model')}", "kwargs": kwargs or {},
+                  "init": init},
+        "data": {"factory": f"{IN_PYTHON}:{named(data_fn, 'data')}"},
+        "groups": groups or {},
+        "train": {key: value for key, value in (("epochs", epochs), ("lr", lr),
+                                                ("batch_size", batch_size))
+                  if value is not None},
+    }
+    if choices is not None:
+        document["activations"] = {"choices": list(choices)}
+    if trials is not None:
+        document["budget"] = {"trials": trials}
+    return parse_space(document, "actsearch.search()"), model, data_fn
+
+
+def _factory_notes(space: SearchSpace, dataset: Any) -> list[str]:
+    """What a search of a factory model or data leaves out, one line each."""
+    from actsearch.models.layout import uniform_choices
+
+    notes = []
+    if dataset is not None and not dataset.has_test:
+        notes.append("data.factory returned no test split: test accuracies are measured on "
+                     "the validation split")
+    if space.custom is not None:
+        notes.append("probes and claims: not measured for a factory model yet (accuracy only)")
+        left_out = uniform_choices(space)[1]
+        if left_out:
+            notes.append(f"baselines: no uniform {', '.join(left_out)}: not a choice of every "
+                         f"group")
+    return notes
 
 
 class _Say:
@@ -366,10 +477,19 @@ def _space_model(space: SearchSpace) -> tuple[nn.Module, tuple[int, ...]]:
     from actsearch.schema.space import KNOWN_INPUT_SHAPES
 
     shape = KNOWN_INPUT_SHAPES.get(space.data.name)
-    if shape is None:  # a user's data file: its samples' shape
+    if space.data.factory is not None:  # the user's data: its samples' shape
+        from actsearch.training.data import factory_data
+
+        shape = factory_data(space.data).input_shape
+    elif shape is None:  # a user's data file: its samples' shape
         from actsearch.training.data import read_data
 
         shape = tuple(read_data(space.data)[0].shape[1:])
+    if space.model.factory is not None:  # the user's model, as the factory builds it
+        from actsearch.models.factory import load_factory
+
+        model = load_factory(space.model.factory)(**space.model.kwargs)
+        return model, shape
     layout = parse_layout(" | ".join([space.choices[0]] * space.depths[0]))
     # The classifier head follows the last site: its size changes no site, so two classes do.
     return build_model(space.model, layout, shape, 2), shape

@@ -164,7 +164,9 @@ class _Driver:
         self.pruning = EpochPruning(study, space)
         self.seed = int(study.user_attrs.get("seed", space.seed))
         self.multi = len(space.objectives) > 1
-        self.measure = measure or self.multi
+        # A factory model's probes are per-site work still to come: its trials are not
+        # probed (its spaces admit the accuracy objective alone).
+        self.measure = (measure or self.multi) and space.model.factory is None
         self.running: dict[int, _Running] = {}
         self.finished = self.failed = self.failures_in_a_row = 0
         self.stop_reason: str | None = None

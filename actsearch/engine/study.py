@@ -110,7 +110,7 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
                                  f"space ({'; '.join(differences)}); choose another study name",
                                  parameter="study")
         space = dataclasses.replace(stored, trials=space.trials, timeout=space.timeout,
-                                    population=space.population)
+                                    population=space.population, custom=space.custom)
         if space != stored:  # workers elsewhere read the budget from the stored space
             probe.set_user_attr(SPACE_ATTR, space_to_document(space))
         seed = probe.user_attrs.get("seed", space.seed if seed is None else seed)
@@ -135,7 +135,10 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
             # The dashboard and Optuna's plots label axes with these.
             study.set_metric_names(["validation accuracy" if name == "accuracy" else name
                                     for name, _ in space.objectives])
-    _enqueue_missing_baselines(study, space)
+    if space.model.factory is None or space.custom is not None:
+        # A worker opens a factory model's study before it has found the sites (it reads the
+        # data first); the search that created the study queued the baselines.
+        _enqueue_missing_baselines(study, space)
     return study, space
 
 

@@ -106,7 +106,8 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     import torch
 
     from actsearch.engine.driver import run_trials
-    from actsearch.training.data import load_data, to_device
+    from actsearch.models.custom import with_sites
+    from actsearch.training.data import study_data, to_device
     from actsearch.training.fit import configure_threads, select_device
 
     if threading_main():
@@ -141,8 +142,10 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     torch_device = select_device(device)
     if torch_device.type == "cpu":
         configure_threads(torch_device, threads)
-    data = to_device(load_data(space.data, study.user_attrs["seed"]), torch_device,
-                     getattr(torch, dtype))
+    dataset = study_data(space.data, study.user_attrs["seed"])
+    data = to_device(dataset, torch_device, getattr(torch, dtype))
+    # A factory model's sites, found as the search that created the study found them.
+    space = with_sites(space, torch.as_tensor(dataset.x_train[:2]))
     target = trials or space.trials
     if not quiet:
         print(f"{prefix} study {study_name} in {mask_url(storage)}: {target} trials, device "

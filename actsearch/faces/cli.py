@@ -113,6 +113,12 @@ def _check_space(name: str) -> str:
     from actsearch.schema.space import conv_shape_problem, load_space
 
     space = load_space(Path(name))
+    if space.data.factory is not None or space.model.factory is not None:
+        # Checked without running the factories: they are the user's code.
+        model = f"factory {space.model.factory}" if space.model.factory else space.model.family
+        data = f"factory {space.data.factory}" if space.data.factory else space.data.name
+        return (f"{name}: ok ({space.name}: {model}, {len(space.choices)} activations, "
+                f"{len(space.groups)} groups, data {data}; the factories are not run)")
     data = space.data.name
     if space.data.path is not None:  # a user file: read and check it too
         from actsearch.training.data import read_data
@@ -154,10 +160,21 @@ def cmd_sites(args: argparse.Namespace, console: Console) -> int:
         groups[name] = patterns.split(",")
     report = sites(args.target, input_shape=args.input_shape, kwargs=kwargs,
                    split_shared=not args.tied)
-    try:
-        resolved = resolve_groups(report, groups)
-    except ActsearchError as e:  # the library's groups.NAME is the flag's --group NAME
-        raise ActsearchError(f"--group {str(e).removeprefix('groups.')}") from None
+    if not groups and Path(args.target).suffix in (".yaml", ".yml"):
+        # A space file's own groups, named as the file names them.
+        from actsearch.models.custom import group_specs
+        from actsearch.schema.space import load_space
+
+        space = load_space(args.target)
+        try:
+            resolved = resolve_groups(report, group_specs(space), choices=space.choices)
+        except ActsearchError as e:
+            raise ActsearchError(f"{space.source}: {e}") from None
+    else:
+        try:
+            resolved = resolve_groups(report, groups)
+        except ActsearchError as e:  # the library's groups.NAME is the flag's --group NAME
+            raise ActsearchError(f"--group {str(e).removeprefix('groups.')}") from None
     group_of = {site: group.name for group in resolved for site in group.sites}
     table = Table(title=f"{len(report)} activation sites of {args.target}", title_justify="left",
                   caption="output shape: with an example batch of 2", caption_justify="left")

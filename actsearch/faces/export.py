@@ -277,6 +277,11 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
         from actsearch.engine.storage import space_of_study
 
         space = space_of_study(study)
+    if space.model.factory is not None or space.data.factory is not None:
+        which = "model" if space.model.factory is not None else "data"
+        raise ActsearchError(f"study {study.study_name}: exporting a study of your own "
+                             f"{which} (a factory) is not supported yet; the report names its "
+                             f"best layouts", parameter="study")
     trials = select_trials(study, top)
     split_seed = int(study.user_attrs.get("seed", space.seed))
     dataset = load_data(space.data, split_seed)

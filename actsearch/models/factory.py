@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from actsearch.errors import ActsearchError
+from actsearch.schema.space import IN_PYTHON
 
 __all__ = ["load_factory"]
 
@@ -35,6 +36,10 @@ def load_factory(spec: str, base_dir: str | Path = ".") -> Callable[..., Any]:
     expected = "expected 'module:function' or 'path/to/file.py:function'"
     if not sep or not attr.isidentifier() or not module_name:
         raise ActsearchError(f"factory {spec!r}: {expected}")
+    if module_name == IN_PYTHON:
+        raise ActsearchError(f"factory {spec!r}: given in Python (actsearch.search), so it "
+                             f"cannot be imported here; this needs an importable factory: "
+                             f"'module:function' in a space file")
     folder = Path(base_dir)
     if module_name.endswith(".py"):
         file = folder / module_name

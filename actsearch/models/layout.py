@@ -5,7 +5,9 @@ are separate: a Candidate is rebuilt from a trial's params alone (``candidate_fr
 so any trial, finished or exported, can be rebuilt without replaying the sampler.
 
 Param names: ``depth``, ``norm``, ``lr`` when searched; per layer i, ``act_i`` and, for an
-activation with a parameter, ``{activation}_{param}_i`` (e.g. ``elu_alpha_1``).
+activation with a parameter, ``{activation}_{param}_i`` (e.g. ``elu_alpha_1``). A factory
+model's layout has one entry per group of sites instead (``space.custom.groups``, input side
+first): ``act:<group>`` and ``{activation}_{param}:<group>`` (e.g. ``elu_alpha:gates``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ __all__ = [
     "Layout",
     "candidate_from_params",
     "layout_params",
+    "param_names",
     "parse_layout",
     "uniform_candidates",
+    "uniform_choices",
 ]
 
 
@@ -41,11 +45,16 @@ class Layer:
 
 @dataclass(frozen=True)
 class Layout:
-    """The per-layer activations of a network, input side first."""
+    """The per-layer activations of a network, input side first; a factory model's, one per
+    group of sites, with the groups' ``names``."""
 
     layers: tuple[Layer, ...]
+    names: tuple[str, ...] | None = None
 
     def __str__(self) -> str:
+        if self.names is not None:
+            return " | ".join(f"{name}={layer}"
+                              for name, layer in zip(self.names, self.layers, strict=True))
         return " | ".join(str(layer) for layer in self.layers)
 
     @property
@@ -60,12 +69,22 @@ class Layout:
 
     def to_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        for i, layer in enumerate(self.layers):
-            params[f"act_{i}"] = layer.activation
-            spec = get_activation(layer.activation)
-            if spec.param is not None:
-                params[f"{layer.activation}_{spec.param}_{i}"] = layer.param
+        keys = self.names or range(len(self.layers))
+        for key, layer in zip(keys, self.layers, strict=True):
+            act, param = param_names(key, layer.activation)
+            params[act] = layer.activation
+            if param is not None:
+                params[param] = layer.param
         return params
+
+
+def param_names(key: int | str, activation: str) -> tuple[str, str | None]:
+    """The params of layer ``key`` (an index), or of a factory model's group ``key`` (a name):
+    its activation's, and its parameter's when the activation has one."""
+    param = get_activation(activation).param
+    if isinstance(key, str):
+        return f"act:{key}", None if param is None else f"{activation}_{param}:{key}"
+    return f"act_{key}", None if param is None else f"{activation}_{param}_{key}"
 
 
 @dataclass(frozen=True)
@@ -97,39 +116,55 @@ def parse_layout(text: str) -> Layout:
 
 
 def candidate_from_params(params: dict[str, Any], space: SearchSpace) -> Candidate:
-    """Rebuild the candidate a trial sampled, from its params alone."""
+    """Rebuild the candidate a trial sampled, from its params alone (a factory model's needs
+    its groups: ``space.custom``)."""
+    names = _group_names(space)
     try:
-        depth = params["depth"] if isinstance(space.model.depth, IntRange) else space.model.depth
+        if names is None:
+            depth = params["depth"] if isinstance(space.model.depth, IntRange) \
+                else space.model.depth
+        keys = names or range(depth)
         layers = []
-        for i in range(depth):
-            name = params[f"act_{i}"]
-            spec = get_activation(name)
-            param = None if spec.param is None else float(params[f"{name}_{spec.param}_{i}"])
-            layers.append(Layer(name, param))
+        for key in keys:
+            name = params[param_names(key, "relu")[0]]
+            param_key = param_names(key, name)[1]
+            layers.append(Layer(name, None if param_key is None else float(params[param_key])))
         norm = params["norm"] if len(space.model.norm) > 1 else space.model.norm[0]
         lr = float(params["lr"]) if isinstance(space.train.lr, FloatRange) else space.train.lr
     except KeyError as e:
         raise ActsearchError(f"trial params lack {e.args[0]!r} for space {space.name!r}") from None
-    return Candidate(Layout(tuple(layers)), norm, lr)
+    return Candidate(Layout(tuple(layers), names), norm, lr)
+
+
+def _group_names(space: SearchSpace) -> tuple[str, ...] | None:
+    """A factory model's group names, input side first; None for the shipped families."""
+    if space.model.factory is None:
+        return None
+    if space.custom is None:  # a caller's slip, not a user's: the sites are found first
+        raise ActsearchError(f"space {space.name!r}: a factory model's groups are known once "
+                             f"its sites are found (actsearch.models.custom.with_sites)")
+    return tuple(g.name for g in space.custom.groups)
 
 
 
 def layout_params(space: SearchSpace, activations: list[str], norm: str | None = None
                   ) -> dict[str, Any]:
-    """Params of a designed candidate: these activations (input side first), each with its
-    default parameter (moved into the space's range if need be), and the searched depth, norm
-    and lr at the uniform baselines' values (the depth of the layout, the first norm unless
-    ``norm`` is given, the geometric middle of the lr range), so that designed candidates
-    differ only in what they are designed to differ in."""
+    """Params of a designed candidate: these activations (input side first; a factory
+    model's, one per group), each with its default parameter (moved into the range if need
+    be), and the searched depth, norm and lr at the uniform baselines' values (the depth of
+    the layout, the first norm unless ``norm`` is given, the geometric middle of the lr
+    range), so that designed candidates differ only in what they are designed to differ in."""
+    names = _group_names(space)
+    groups = space.custom.groups if names is not None else None
     layers = []
-    for name in activations:
+    for i, name in enumerate(activations):
         spec = get_activation(name)
         param = None
         if spec.param is not None:
-            r = space.param_ranges[name]
+            r = space.param_ranges[name] if groups is None else groups[i].ranges[name]
             param = min(max(spec.default, r.low), r.high)
         layers.append(Layer(name, param))
-    params = Layout(tuple(layers)).to_params()
+    params = Layout(tuple(layers), names).to_params()
     if isinstance(space.model.depth, IntRange):
         params["depth"] = len(layers)
     if len(space.model.norm) > 1:
@@ -141,5 +176,18 @@ def layout_params(space: SearchSpace, activations: list[str], norm: str | None =
 
 def uniform_candidates(space: SearchSpace) -> list[dict[str, Any]]:
     """Params of the uniform baselines (each choice on every layer, default parameter) at the
-    space's smallest depth (see ``layout_params``)."""
-    return [layout_params(space, [name] * space.depths[0]) for name in space.choices]
+    space's smallest depth (see ``layout_params``); a factory model's: each activation that
+    every group may choose, on every site (``uniform_choices``)."""
+    n = space.depths[0] if space.model.factory is None else len(space.custom.groups)
+    return [layout_params(space, [name] * n) for name in uniform_choices(space)[0]]
+
+
+def uniform_choices(space: SearchSpace) -> tuple[list[str], list[str]]:
+    """The activations a uniform baseline can use (every group may choose them), and those
+    left out because some group may not (a factory model's groups with their own choices)."""
+    if space.model.factory is None:
+        return list(space.choices), []
+    groups = space.custom.groups if space.custom is not None else ()
+    every = list(dict.fromkeys(c for g in groups for c in g.choices))
+    common = [c for c in every if all(c in g.choices for g in groups)]
+    return common, [c for c in every if c not in common]

@@ -71,7 +71,8 @@ class _Required:
 class Architecture(_Required, ModelSpec):
     """The trial's network: the space's model at the trial's depth and norm."""
 
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("padding",)
+    # A factory model is not exported yet (export refuses it): its fields stay unset.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("padding", "factory", "kwargs", "init")
     depth: StrictInt = Field(ge=1, description="the trial's depth")
     norm: Literal["none", "batch", "layer"] = Field(description="the norm the trial used")
     input_shape: tuple[Positive, ...] = Field(min_length=1, description="one sample's shape")

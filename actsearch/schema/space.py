@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     PlainValidator,
     StrictBool,
     StrictFloat,
@@ -43,6 +45,7 @@ from actsearch.schema.documents import expect, fail, read_document, validate
 
 __all__ = [
     "DATASETS",
+    "IN_PYTHON",
     "KNOWN_INPUT_SHAPES",
     "KNOWN_SAMPLES",
     "MAX_PARAMETERS",
@@ -52,6 +55,7 @@ __all__ = [
     "ConvLayer",
     "DataSpec",
     "FloatRange",
+    "GroupSection",
     "IntRange",
     "ModelSpec",
     "PrunerSpec",
@@ -59,6 +63,7 @@ __all__ = [
     "SpaceFile",
     "TrainSpec",
     "conv_output_sizes",
+    "based_factory",
     "conv_shape_problem",
     "field_table",
     "held_out",
@@ -242,6 +247,44 @@ LearningRate = Annotated[Annotated[StrictFloat, Field(gt=0), Tag("one")]
                                  "float or a mapping {low, high, log}")]
 
 
+_FACTORY_KEYS = ("factory", "kwargs", "init")
+# The module of a factory given in Python (``actsearch.search(model=...)``): a study records
+# with it that the factory cannot be imported again (``models.factory.load_factory`` says so).
+IN_PYTHON = "<python>"
+_FACTORY = re.compile(r".+:[A-Za-z_]\w*")
+
+
+def _factory_form(value: str | None) -> str | None:
+    if value is not None and not _FACTORY.fullmatch(value):
+        raise fail(f"expected 'module:function' or 'path/to/file.py:function', got {value!r}")
+    return value
+
+
+def _absolute_factory(factory: str | None) -> str | None:
+    # A stored or exported document must find a factory's file from any working directory.
+    if factory is None:
+        return None
+    module, _, function = factory.rpartition(":")
+    return f"{Path(module).resolve()}:{function}" if module.endswith(".py") else factory
+
+
+# A factory's name: checked when read, written with its file's absolute path.
+FactoryName = Annotated[StrictStr | None, AfterValidator(_factory_form),
+                        PlainSerializer(_absolute_factory, return_type=str | None)]
+
+
+def based_factory(factory: str, base: Path) -> str:
+    """A factory's name with its module found from ``base`` (the space file's folder): a
+    ``file.py`` relative to it, or a ``pkg.module`` that is a file there, becomes that file's
+    path, so that the stored study finds it again from anywhere; other modules are imported
+    as they are (installed ones)."""
+    module, _, function = factory.rpartition(":")
+    if module.endswith(".py"):
+        return factory if Path(module).is_absolute() else f"{base / module}:{function}"
+    file = base / (module.replace(".", "/") + ".py")
+    return f"{file}:{function}" if file.is_file() else factory
+
+
 @dataclass(frozen=True, config=_CONFIG)
 class DataSpec(_Section):
     """The data set and its splits."""
@@ -257,6 +300,21 @@ class DataSpec(_Section):
                                    "space file")
     label: StrictStr | None = Field(None, exclude_if=lambda v: v is None,
                                     description="csv only: the label column")
+    # Written to documents only when set, so that older spaces' documents stay the same.
+    factory: FactoryName = Field(None, exclude_if=lambda v: v is None,
+                                 description="your own data: 'module:function' or "
+                                 "'file.py:function' returning (train, val) or (train, val, "
+                                 "test), each (x, y) tensors or a TensorDataset; imported "
+                                 "from the space file's folder (runs your code)")
+
+    @classmethod
+    def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:
+        if "factory" in value:  # the factory makes the splits: nothing else applies
+            for key in value:
+                if key != "factory":
+                    raise fail("data.factory makes the splits itself; give no other data "
+                               "setting", key)
+        return value
 
     @field_serializer("path")
     def _absolute(self, path: str | None) -> str | None:
@@ -302,6 +360,28 @@ class ModelSpec(_Section):
     padding: PerLayerPadding = Field("same", exclude_if=lambda v: v == "same",
                                      description="cnn only: same (kernel_size // 2), a number, "
                                      "or a list")
+    # Your own model instead of a family. Written to documents only when set, like padding.
+    factory: FactoryName = Field(None, exclude_if=lambda v: v is None,
+                                 description="your own model: 'module:function' or "
+                                 "'file.py:function', imported from the space file's folder "
+                                 "(runs your code); then no family, width, depth...")
+    kwargs: dict[StrictStr, Any] = Field(default_factory=dict, exclude_if=lambda v: not v,
+                                         json_schema_extra={"default": {}},
+                                         description="factory only: its keyword arguments")
+    init: Literal["keep", "auto"] = Field("keep", exclude_if=lambda v: v == "keep",
+                                          description="factory only: keep its weights, or auto: "
+                                          "re-initialise the layer feeding each replaced site")
+
+    @classmethod
+    def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:
+        for key in value:
+            if "factory" in value and key not in _FACTORY_KEYS:
+                raise fail("a factory model takes no family/width/depth/norm/dropout/conv "
+                           "setting (the factory builds the network); give factory, kwargs, "
+                           "init", key)
+            if "factory" not in value and key in _FACTORY_KEYS:
+                raise fail("only for a factory model (model.factory)", key)
+        return value
 
     @field_validator("norm")
     @classmethod
@@ -549,16 +629,72 @@ class ActivationsSection(_Section):
     @field_validator("choices")
     @classmethod
     def _registered(cls, choices: tuple[str, ...]) -> tuple[str, ...]:
-        if not choices:
-            raise fail("expected a non-empty list of activation names")
-        for i, name in enumerate(choices):
-            try:
-                get_activation(name)
-            except ActsearchError as e:
-                raise fail(str(e), f"[{i}]") from None
-            if name in choices[:i]:
-                raise fail(f"activation {name!r} is listed twice", f"[{i}]")
-        return choices
+        return _registered(choices)
+
+
+def _registered(choices: tuple[str, ...]) -> tuple[str, ...]:
+    """Activation choices: registered names, none twice."""
+    if not choices:
+        raise fail("expected a non-empty list of activation names")
+    for i, name in enumerate(choices):
+        try:
+            get_activation(name)
+        except ActsearchError as e:
+            raise fail(str(e), f"[{i}]") from None
+        if name in choices[:i]:
+            raise fail(f"activation {name!r} is listed twice", f"[{i}]")
+    return choices
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class GroupSection(_Section):
+    """Sites that share one choice (a factory model's): ``gates: ["*.gate_act"]``, or a mapping
+    with the group's own choices and parameter ranges."""
+
+    sites: tuple[StrictStr, ...] = Field(min_length=1, description="glob patterns over site "
+                                         "names (actsearch sites lists them)")
+    choices: tuple[StrictStr, ...] | None = Field(None, exclude_if=lambda v: v is None,
+                                                  description="the group's activation choices "
+                                                  "(default: activations.choices)")
+    # Activation name -> range, from the file's <name>_<param> keys (e.g. elu_alpha); an
+    # activation without one searches activations' range.
+    ranges: dict[str, FloatRange] = Field(default_factory=dict)
+
+    @classmethod
+    def _keys(cls, value: dict[Any, Any]) -> tuple[str, ...]:
+        return ("sites", "choices", *_param_keys(activation_names()))
+
+    @classmethod
+    def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:
+        ranges = {}
+        for key, name in _param_keys(activation_names()).items():
+            given = value.get(key)
+            if given is not None:  # what it leaves out, the registry's range says
+                spec = get_activation(name)
+                ranges[name] = ({"low": spec.low, "high": spec.high, "log": spec.log, **given}
+                                if isinstance(given, dict) else given)
+        return {k: v for k, v in value.items() if k in ("sites", "choices")} | {"ranges": ranges}
+
+    @field_validator("sites", "choices", mode="before")
+    @classmethod
+    def _a_list(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, (list, tuple)):
+            raise PydanticCustomError("wrong_type", "expected a list", {"expected": "a list"})
+        return value
+
+    @field_validator("choices")
+    @classmethod
+    def _registered(cls, choices: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if choices is None else _registered(choices)
+
+    def document(self) -> dict[str, Any]:
+        """The group as a space file gives it (the ranges under their own keys)."""
+        document: dict[str, Any] = {"sites": list(self.sites)}
+        if self.choices is not None:
+            document["choices"] = list(self.choices)
+        for name, r in self.ranges.items():
+            document[f"{name}_{get_activation(name).param}"] = _dump(r)
+        return document
 
 
 def _objectives(raw: Any) -> tuple[tuple[str, str], ...]:
@@ -619,6 +755,10 @@ class SpaceFile(_Section):
     budget: BudgetSection = Field(default_factory=BudgetSection, description="when to stop")
     population: Population = Field("auto", description="candidates trained at once: a number, "
                                    "or auto (64 on CUDA, 1 on the CPU)")
+    groups: dict[StrictStr, GroupSection] = Field(
+        default_factory=dict, description="factory models: group name -> site patterns (or "
+        "{sites, choices, <name>_<param>}); the sites of a group share one choice, every other "
+        "site is searched on its own")
     objectives: Objectives = Field((("accuracy", "max"),),
                                    json_schema_extra={"default": [{"accuracy": "max"}]},
                                    description="accuracy: max first, "
@@ -632,9 +772,36 @@ class SpaceFile(_Section):
                        f"got {name!r}")
         return name
 
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _patterns(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # `gates: ["*.gate_act"]` is short for {sites: [...]}
+            return {k: {"sites": v} if isinstance(v, (list, tuple, str)) else v
+                    for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _factory_model(self) -> SpaceFile:
+        if self.groups and self.model.factory is None:
+            raise fail("groups tie a factory model's sites (model.factory); the shipped "
+                       "families search one choice per layer", "groups")
+        if self.model.factory is not None and len(self.objectives) > 1:
+            raise fail("a factory model is measured on accuracy only so far (per-site probes "
+                       "are a later step)", "objectives")
+        for group, spec in self.groups.items():
+            choices = spec.choices or self.activations.choices
+            for name in spec.ranges:
+                if name not in choices:
+                    raise fail(f"{name} is not among the group's choices "
+                               f"({', '.join(choices)})",
+                               f"groups.{group}.{name}_{get_activation(name).param}")
+        return self
+
     @model_validator(mode="after")
     def _fits_the_data(self) -> SpaceFile:
         model, data = self.model, self.data
+        if model.factory is not None or data.factory is not None:
+            return self  # shapes are the factories' own, known once they run
         if model.family == "cnn2d" and data.name == "mnist1d":
             raise fail("cnn2d needs image data (digits, or npz with 4-D X)", "model.family")
         if data.name in KNOWN_INPUT_SHAPES:
@@ -670,6 +837,11 @@ class SearchSpace:
     population: int | str  # candidates trained at once: a number, or auto
     # (name, "max" | "min") pairs; the first is what single-objective tables rank by.
     objectives: tuple[tuple[str, str], ...]
+    # A factory model's groups as declared (group name -> patterns, choices, ranges).
+    groups: dict[str, GroupSection] = dataclasses.field(default_factory=dict)
+    # A factory model once its sites are found (``actsearch.models.custom.CustomModel``):
+    # set by whoever runs trials, never stored; the document says all the rest.
+    custom: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def depths(self) -> list[int]:
@@ -679,6 +851,8 @@ class SearchSpace:
 
 def training_samples(data: DataSpec) -> int | None:
     """The training split's size where it is known before the data is read."""
+    if data.factory is not None:
+        return None
     n = data.samples if data.name == "synthetic" else KNOWN_SAMPLES.get(data.name)
     if n is None:
         return None
@@ -697,6 +871,12 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
     data = f.data
     if data.path is not None and base is not None and not Path(data.path).is_absolute():
         data = dataclasses.replace(data, path=str(base / data.path))
+    model = f.model
+    if base is not None:  # a factory's module is found from the space file's folder
+        if data.factory is not None:
+            data = dataclasses.replace(data, factory=based_factory(data.factory, base))
+        if model.factory is not None:
+            model = dataclasses.replace(model, factory=based_factory(model.factory, base))
     n = training_samples(data)
     if n is not None and f.train.batch_size > n:
         warnings.warn(ActsearchWarning(
@@ -704,12 +884,13 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
             f"the training split; each epoch is one step on all of them"), stacklevel=2)
     return SearchSpace(
         name=f.name if f.name is not None else Path(source).stem, description=f.description,
-        source=source, data=data, model=f.model, choices=f.activations.choices,
+        source=source, data=data, model=model, choices=f.activations.choices,
         param_ranges={name: f.activations.ranges[key]
                       for key, name in _param_keys(f.activations.choices).items()},
         train=f.train, pruner=PrunerSpec(f.pruner.name, f.pruner.settings()),
         sampler=f.sampler.name, seed=f.sampler.seed, trials=f.budget.trials,
-        timeout=f.budget.timeout, population=f.population, objectives=f.objectives)
+        timeout=f.budget.timeout, population=f.population, objectives=f.objectives,
+        groups=dict(f.groups))
 
 
 def _shipped_dir() -> Path:
@@ -755,6 +936,13 @@ def _dump(section: Any) -> Any:
     return TypeAdapter(type(section)).dump_python(section, mode="json")
 
 
+def _factory_only(document: dict[str, Any], factory: str | None) -> dict[str, Any]:
+    # A factory's section holds the factory's keys alone, as its file does.
+    if factory is None:
+        return document
+    return {k: v for k, v in document.items() if k in _FACTORY_KEYS}
+
+
 def space_to_document(space: SearchSpace) -> dict[str, Any]:
     """The space as a space-file document: ``parse_space`` of it gives the same space."""
     activations: dict[str, Any] = {"choices": list(space.choices)}
@@ -763,8 +951,8 @@ def space_to_document(space: SearchSpace) -> dict[str, Any]:
     return {
         "name": space.name,
         "description": space.description,
-        "data": _dump(space.data),
-        "model": _dump(space.model),
+        "data": _factory_only(_dump(space.data), space.data.factory),
+        "model": _factory_only(_dump(space.model), space.model.factory),
         "activations": activations,
         "train": _dump(space.train),
         "pruner": {"name": space.pruner.name, **space.pruner.settings},
@@ -772,6 +960,9 @@ def space_to_document(space: SearchSpace) -> dict[str, Any]:
         "budget": _dump(BudgetSection(space.trials, space.timeout)),
         "population": space.population,
         "objectives": [{name: direction} for name, direction in space.objectives],
+        # Only when given: older spaces' documents stay as they were.
+        **({"groups": {name: g.document() for name, g in space.groups.items()}}
+           if space.groups else {}),
     }
 
 
@@ -792,6 +983,15 @@ def space_json_schema() -> dict[str, Any]:
                             "description": f"{name}'s {spec.param}, searched when {name} is a "
                             f"choice (default range {spec.low:g}..{spec.high:g}"
                             f"{', log' if spec.log else ''})"}
+    group = schema["$defs"]["GroupSection"]["properties"]
+    group.pop("ranges")
+    for key, name in _param_keys(_BUILTIN_ACTIVATIONS).items():
+        group[key] = {"$ref": "#/$defs/FloatRange",
+                      "description": f"{name}'s {get_activation(name).param} in this group "
+                      f"(default: activations.{key})"}
+    schema["properties"]["groups"]["additionalProperties"] = {
+        "anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1},
+                  {"$ref": "#/$defs/GroupSection"}]}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$comment": "generated by actsearch (actsearch spaces --schema); do not edit",
             **schema}

@@ -12,9 +12,10 @@ import csv
 import hashlib
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from actsearch.schema.space import DataSpec, held_out
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Arrays", "Dataset", "DeviceData", "cache_dir", "load_data", "read_data", "to_device"]
+__all__ = ["Arrays", "Dataset", "DeviceData", "cache_dir", "factory_data", "load_data",
+           "read_data", "study_data", "to_device"]
 
 _TEST_SPLIT_SEED = 0
 
@@ -43,6 +45,8 @@ class Dataset:
     input_shape: tuple[int, ...]  # one sample's shape, e.g. (40,) or (8, 8)
     n_classes: int
     fingerprint: str  # of the raw data, so an exported config can detect a different data set
+    # False when a data factory returned no test split: the validation split stands in.
+    has_test: bool = True
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,76 @@ def load_data(spec: DataSpec, seed: int, arrays: Arrays | None = None) -> Datase
         n_classes=int(max(y.max(), np.max(y_test)) + 1),
         fingerprint=fingerprint,
     )
+
+
+def study_data(spec: DataSpec, seed: int, arrays: Arrays | None = None) -> Dataset:
+    """A study's splits: a data factory's (``factory_data``), or the named data set split with
+    the study's seed (``load_data``)."""
+    if spec.factory is not None:
+        return factory_data(spec)
+    return load_data(spec, seed, arrays)
+
+
+def factory_data(spec: DataSpec, factory: Callable[[], Any] | None = None) -> Dataset:
+    """The splits a data factory returns: ``(train, val)`` or ``(train, val, test)``, each
+    ``(x, y)`` tensors (or arrays) or a ``TensorDataset``, used as given (no standardisation).
+
+    They become tensors that stay on the training device for a whole trial (``to_device``), as
+    the shipped data sets do. Without a test split the validation split stands in
+    (``has_test`` False). ``factory``: the function itself (the Python API); else
+    ``spec.factory`` is imported. An error the factory raises propagates with its traceback.
+    """
+    from actsearch.models.factory import load_factory
+
+    name = spec.factory or getattr(factory, "__name__", repr(factory))
+    where = f"data.factory: {name!r}"
+    splits = (factory or load_factory(name))()
+    if not isinstance(splits, tuple | list) or len(splits) not in (2, 3):
+        raise ActsearchError(f"{where} returned {type(splits).__name__}; expected (train, val) "
+                             f"or (train, val, test)")
+    arrays = [_split_arrays(split, f"{where}: {which}")
+              for which, split in zip(("train", "val", "test"), splits, strict=False)]
+    shapes = {x.shape[1:] for x, _ in arrays}
+    if len(shapes) > 1:
+        raise ActsearchError(f"{where}: expected one sample shape in every split, got "
+                             f"{', '.join(map(str, sorted(shapes)))}")
+    (x_train, y_train), (x_val, y_val) = arrays[:2]
+    x_test, y_test = arrays[2] if len(arrays) == 3 else arrays[1]
+    n_classes = int(max(y.max() for _, y in arrays)) + 1
+    if n_classes < 2:
+        raise ActsearchError(f"{where}: expected at least 2 classes in the labels")
+    return Dataset(name=name, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
+                   x_test=x_test, y_test=y_test, input_shape=tuple(x_train.shape[1:]),
+                   n_classes=n_classes,
+                   fingerprint=_fingerprint(name, *(a for pair in arrays for a in pair)),
+                   has_test=len(arrays) == 3)
+
+
+def _split_arrays(split: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split as float32 features and int64 labels on the host."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    if isinstance(split, DataLoader):
+        raise ActsearchError(f"{where}: a DataLoader is not supported yet; return (x, y) "
+                             f"tensors or a TensorDataset (they stay on the device for the "
+                             f"whole trial)")
+    if isinstance(split, TensorDataset):
+        split = split.tensors
+    if not isinstance(split, tuple | list) or len(split) != 2:
+        raise ActsearchError(f"{where}: expected (x, y) tensors or a TensorDataset, got "
+                             f"{type(split).__name__}")
+    x, y = (t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+            for t in split)
+    if x.ndim < 2 or not np.issubdtype(x.dtype, np.number) or len(x) == 0:
+        raise ActsearchError(f"{where}: x: expected numbers of shape (samples, ...), got "
+                             f"{x.dtype} {x.shape}")
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise ActsearchError(f"{where}: y: expected {len(x)} class indices (integers >= 0) in "
+                             f"a 1-D array, got {y.dtype} {y.shape}")
+    if not np.isfinite(x).all():
+        raise ActsearchError(f"{where}: x: expected finite numbers, found NaN or inf")
+    return x.astype(np.float32), y.astype(np.int64)
 
 
 def to_device(data: Dataset, device: str | torch.device,

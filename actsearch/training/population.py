@@ -86,6 +86,8 @@ _CPU_POPULATION = 1
 def population_support(space: SearchSpace) -> str | None:
     """Why the space's candidates cannot train as a population, or None when they can."""
     model = space.model
+    if model.factory is not None:
+        return "model.factory: a factory model trains one candidate at a time"
     if model.family != "mlp":
         return f"model.family {model.family}: populations support mlp only"
     if any(norm != "none" for norm in model.norm):
