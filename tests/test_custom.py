@@ -16,6 +16,7 @@ import actsearch
 from actsearch.engine.record import FINALISTS_ATTR, records
 from actsearch.engine.storage import space_of_study
 from actsearch.errors import ActsearchError
+from actsearch.faces.export import export_configs, load_model, train_config
 from actsearch.models.custom import with_sites
 from actsearch.models.layout import candidate_from_params, uniform_choices
 from actsearch.schema.space import (
@@ -87,16 +88,6 @@ def test_the_same_seed_gives_the_same_trials_and_a_resume_adds_to_them(tmp_path:
                                runs_dir=tmp_path / "0")
     assert resumed.finished == 2 and len(resumed.study.trials) == 6
     assert [(t.params, t.values) for t in resumed.study.trials[:4]] == first
-
-
-def test_a_factory_study_is_not_exported_yet(tmp_path: Path) -> None:
-    result = actsearch.search(tiny(EXAMPLES / "functional_mlp" / "space.yaml"), trials=4,
-                              finalists=0, progress=False, runs_dir=tmp_path)
-    from actsearch.faces.export import export_configs
-
-    with pytest.raises(ActsearchError, match="factory.*not supported yet") as e:
-        export_configs(result.study, out_dir=tmp_path / "out")
-    assert "\n" not in str(e.value)
 
 
 def write(folder: Path, text: str, model: str = "") -> Path:
@@ -230,6 +221,10 @@ def test_python_search_without_a_file_resumes_with_the_same_objects(tmp_path: Pa
     with pytest.raises(ActsearchError, match="'<python>:make_net': given in Python.*needs an "
                                              "importable factory"):
         with_sites(stored, splits[0][0])
+    with pytest.raises(ActsearchError, match=r"^study \S+: model.factory '<python>:make_net' "
+                                             r"was given in Python.*importable factory") as e:
+        export_configs(first.study, out_dir=tmp_path / "out")
+    assert "\n" not in str(e.value) and not (tmp_path / "out").exists()
 
 
 def test_python_search_refuses_what_cannot_go_together(tmp_path: Path) -> None:
@@ -288,3 +283,19 @@ def test_a_factory_mixes_with_a_shipped_data_set_or_family(tmp_path: Path) -> No
                                runs_dir=tmp_path / "b")
     assert shipped.space.custom is None
     assert all({"act_0", "act_1"} <= set(t.params) for t in shipped.study.trials)
+    # Exported: your model names a shipped data set as a shipped family's config does; a
+    # shipped family's config (schema 1) names your data, whose code only training runs.
+    [exported] = export_configs(mine.study, out_dir=tmp_path / "a" / "out")
+    document = yaml.safe_load(exported.read_text())
+    assert document["schema_version"] == 2
+    assert document["data"]["name"] == "synthetic" and document["data"]["samples"] == 200
+    assert train_config(exported, trust_code=True).status == "complete"
+    [exported] = export_configs(shipped.study, out_dir=tmp_path / "b" / "out")
+    document = yaml.safe_load(exported.read_text())
+    assert document["schema_version"] == 1
+    assert document["data"]["factory"] == f"{tmp_path / 'b' / 'net.py'}:data"
+    assert isinstance(load_model(exported), torch.nn.Sequential)  # builds without the data
+    with pytest.raises(ActsearchError, match=r"data\.factory: this config runs the code of"):
+        train_config(exported)
+    run = train_config(exported, trust_code=True)
+    assert run.val_acc == document["metrics"]["val_acc"]

@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 from actsearch.engine.storage import load_run, space_of_study
 from actsearch.errors import ActsearchError
 from actsearch.faces.export import (
+    SCHEMA_VERSION,
     export_configs,
     load_model,
     read_config,
@@ -325,8 +326,9 @@ def test_missing_alpha_of_an_elu_layer(config: Path) -> None:
 
 
 def test_newer_schema_version(config: Path) -> None:
-    _edit(config, lambda d: d.update(schema_version=2))
-    _one_line_error(config, r"schema_version: written by a newer actsearch \(schema 2\)")
+    newer = SCHEMA_VERSION + 1
+    _edit(config, lambda d: d.update(schema_version=newer))
+    _one_line_error(config, rf"schema_version: written by a newer actsearch \(schema {newer}\)")
 
 
 @pytest.mark.parametrize(("change", "field", "expected"), [

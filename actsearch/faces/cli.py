@@ -239,7 +239,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     device = select_device(args.device)
     if device.type == "cpu":
         configure_threads(device, args.threads)
-    run = train_config(args.config, seed=args.seed, device=device)
+    run = train_config(args.config, seed=args.seed, device=device, trust_code=args.trust_code)
     exported = config.metrics.get("test_acc")
     console.print(
         f"{args.config}: {config.layout}, seed {run.seed}, {run.epochs} epochs "
@@ -400,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "reproduces it on the same device)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1)")
+    p.add_argument("--trust-code", action="store_true", help="run the factory a config names "
+                   "(its model's or data's code); without it such a config is refused")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)

@@ -1,9 +1,12 @@
 """Exported configs: write the best layouts of a study as files, load and retrain them.
 
-A config is a plain YAML or JSON document (read with ``yaml.safe_load`` / ``json.loads`` only:
-nothing in it is ever executed) that says everything needed to rebuild and retrain one
-candidate: the architecture, the per-layer activations, the training recipe, the data (with
-its fingerprint and split seed), the trial's metrics and where it came from.
+A config is a plain YAML or JSON document (read with ``yaml.safe_load`` / ``json.loads`` only)
+that says everything needed to rebuild and retrain one candidate: the architecture (a shipped
+family's, schema 1; or a factory model's factory, kwargs and per-site activations, schema 2),
+the training recipe, the data (with its fingerprint and split seed), the trial's metrics and
+where it came from. Nothing in a shipped family's config is executed; a config that names a
+factory (model or data) runs that code to build the model, so ``load_model`` and
+``train_config`` refuse it unless told to trust it (``trust_code=True``).
 
 Trials store no weights. When weights (or an ONNX model) are asked for, the candidate is
 retrained with the trial's own seed exactly as the search trained it (``SequentialTrainer``);
@@ -38,18 +41,27 @@ from actsearch.engine.driver import trial_seed
 from actsearch.engine.record import FINALISTS_ATTR, TrialRecord
 from actsearch.errors import ActsearchError
 from actsearch.models.activations import get_activation
+from actsearch.models.apply import apply_layout
 from actsearch.models.build import build_model
+from actsearch.models.custom import with_sites
+from actsearch.models.factory import load_factory
+from actsearch.models.groups import group_layout
 from actsearch.models.layout import Candidate, Layer, Layout, candidate_from_params
 from actsearch.schema.config import (
+    FACTORY_SCHEMA,
+    FAMILY_SCHEMA,
     SCHEMA_VERSION,
+    FactoryConfigFile,
+    LayerEntry,
     architecture_document,
     data_document,
+    factory_model_document,
     model_spec,
     read_config_file,
     recipe_document,
 )
-from actsearch.schema.space import DataSpec, ModelSpec, SearchSpace
-from actsearch.training.data import DeviceData, load_data, to_device
+from actsearch.schema.space import IN_PYTHON, DataSpec, ModelSpec, SearchSpace
+from actsearch.training.data import DeviceData, study_data, to_device
 from actsearch.training.fit import Recipe, evaluate, fit, recipe_for, select_device
 
 __all__ = [
@@ -77,8 +89,8 @@ class ExportedConfig:
     """A validated exported config (``read_config``)."""
 
     source: str  # the file, for messages
-    arch: ModelSpec  # depth is an int and norm has one entry
-    layout: Layout
+    arch: ModelSpec  # depth is an int and norm has one entry; a factory model's: factory etc.
+    layout: Layout  # a factory model's: one entry per group (or per site), for people
     input_shape: tuple[int, ...]
     n_classes: int
     recipe: Recipe
@@ -90,11 +102,38 @@ class ExportedConfig:
     weights: Path | None = None
     weights_sha256: str | None = None
     onnx: Path | None = None
+    sites: dict[str, Layer] | None = None  # a factory model's: site -> activation
 
-    def build(self) -> nn.Sequential:
-        """The untrained network this config describes."""
-        return build_model(self.arch, self.layout, self.input_shape, self.n_classes,
-                           self.arch.norm[0])
+    def trust(self, trust_code: bool, data: bool = False) -> None:
+        """Refuse a config whose model (or, when training, ``data``) is made by a factory, the
+        user's code, unless told to trust it."""
+        factories = [("model.factory", self.arch.factory)]
+        if data:
+            factories.append(("data.factory", self.data.factory))
+        field_name, factory = next(((f, v) for f, v in factories if v is not None), ("", None))
+        if factory is not None and not trust_code:
+            raise ActsearchError(f"{self.source}: {field_name}: this config runs the code of "
+                                 f"{factory}; pass trust_code=True (--trust-code) if you trust "
+                                 f"it")
+
+    def build(self, trust_code: bool = False) -> nn.Module:
+        """The untrained network this config describes (a factory model's runs its factory:
+        ``trust_code``)."""
+        if self.sites is None:
+            return build_model(self.arch, self.layout, self.input_shape, self.n_classes,
+                               self.arch.norm[0])
+        self.trust(trust_code)
+        assert self.arch.factory is not None
+        factory = load_factory(self.arch.factory, Path(self.source).parent)
+        model = factory(**self.arch.kwargs)
+        if not isinstance(model, nn.Module):
+            raise ActsearchError(f"{self.source}: model.factory: {self.arch.factory!r} returned "
+                                 f"{type(model).__name__}, expected a torch nn.Module")
+        # Sites are found by running the model once: on zeros of the recorded sample shape
+        # (a batch of two, as the search found them), which draw no random numbers.
+        return apply_layout(model, self.sites,
+                            example_input=torch.zeros((2, *self.input_shape)),
+                            init=self.arch.init)
 
 
 class ConfigRun(NamedTuple):
@@ -184,11 +223,25 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
                 "finalist_test_acc_mean": entry["mean"], "finalist_test_acc_std": entry["std"],
                 "finalist_test_acc_ci95": [entry["ci_low"], entry["ci_high"]]})
     study_seed = int(study.user_attrs.get("seed", space.seed))
+    if space.custom is None:
+        network = {
+            "schema_version": FAMILY_SCHEMA,
+            "architecture": architecture_document(m.at_depth(candidate.layout.depth),
+                                                  candidate.norm, input_shape, n_classes),
+            "layers": [_layer_document(layer) for layer in candidate.layout.layers],
+        }
+    else:
+        groups = space.custom.groups
+        chosen = dict(zip((g.name for g in groups), candidate.layout.layers, strict=True))
+        network = {
+            "schema_version": FACTORY_SCHEMA,
+            "model": factory_model_document(m, input_shape, n_classes),
+            "sites": {site: _layer_document(layer)
+                      for site, layer in group_layout(groups, chosen).items()},
+            "groups": {g.name: list(g.sites) for g in groups},
+        }
     return {
-        "schema_version": SCHEMA_VERSION,
-        "architecture": architecture_document(m.at_depth(candidate.layout.depth),
-                                              candidate.norm, input_shape, n_classes),
-        "layers": [_layer_document(layer) for layer in candidate.layout.layers],
+        **network,
         "recipe": recipe_document(recipe),
         "data": data_document(space.data, study_seed, fingerprint),
         "metrics": metrics,
@@ -207,8 +260,12 @@ def _retrain(space: SearchSpace, candidate: Candidate, data: DeviceData, seed: i
              device: torch.device) -> tuple[nn.Module, float]:
     # Exactly the steps of SequentialTrainer: same seed, same build, same fit.
     torch.manual_seed(seed)
-    model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
-                        candidate.norm).to(device)
+    if space.custom is not None:
+        model = space.custom.build(candidate.layout)
+    else:
+        model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
+                            candidate.norm)
+    model = model.to(device, data.x_train.dtype)
     result = fit(model, data, recipe_for(space, candidate), seed)
     val_acc = result.history[-1].val_acc if result.history else float("nan")
     return model, val_acc
@@ -277,14 +334,17 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
         from actsearch.engine.storage import space_of_study
 
         space = space_of_study(study)
-    if space.model.factory is not None or space.data.factory is not None:
-        which = "model" if space.model.factory is not None else "data"
-        raise ActsearchError(f"study {study.study_name}: exporting a study of your own "
-                             f"{which} (a factory) is not supported yet; the report names its "
-                             f"best layouts", parameter="study")
+    for which, factory in (("model", space.model.factory), ("data", space.data.factory)):
+        if factory is not None and factory.startswith(f"{IN_PYTHON}:"):
+            raise ActsearchError(f"study {study.study_name}: {which}.factory {factory!r} was "
+                                 f"given in Python (actsearch.search), so a config cannot name "
+                                 f"it; export needs an importable factory: 'module:function' "
+                                 f"in a space file", parameter="study")
     trials = select_trials(study, top)
     split_seed = int(study.user_attrs.get("seed", space.seed))
-    dataset = load_data(space.data, split_seed)
+    dataset = study_data(space.data, split_seed)
+    # A factory model's sites, found as the search found them (its groups name the params).
+    space = with_sites(space, torch.as_tensor(dataset.x_train[:2]))
     retrain = weights or fmt == "onnx"
     # A plain config needs no device: only retraining (weights, ONNX) asks for one.
     torch_device = select_device(None if device is None else str(device)) if retrain else None
@@ -393,9 +453,9 @@ def read_config(path: str | Path) -> ExportedConfig:
     """Read and validate an exported config (YAML or JSON); nothing in it is executed."""
     path = Path(path)
     c = read_config_file(path)
-    layout = Layout(tuple(Layer(get_activation(entry.activation).name,
-                                next(iter(entry.param.values()), None))
-                          for entry in c.layers))
+    if isinstance(c, FactoryConfigFile):
+        return _read_factory_config(path, c)
+    layout = Layout(tuple(_layer(entry) for entry in c.layers))
     weights = onnx = None
     if c.weights is not None:
         weights = path.parent / c.weights.file
@@ -408,6 +468,27 @@ def read_config(path: str | Path) -> ExportedConfig:
                           c.data.spec(path.parent), c.data.split_seed, c.data.fingerprint,
                           dict(c.metrics), dict(c.provenance), weights,
                           None if c.weights is None else c.weights.sha256, onnx)
+
+
+def _layer(entry: LayerEntry) -> Layer:
+    return Layer(get_activation(entry.activation).name, next(iter(entry.param.values()), None))
+
+
+def _read_factory_config(path: Path, c: FactoryConfigFile) -> ExportedConfig:
+    sites = {site: _layer(entry) for site, entry in c.sites.items()}
+    # For people: one entry per group where the groups cover the sites, else one per site.
+    groups = {g: sites[members[0]] for g, members in c.groups.items()
+              if members and members[0] in sites}
+    named = (groups if groups and sum(map(len, c.groups.values())) == len(sites) else sites)
+    r, m = c.recipe, c.model
+    return ExportedConfig(
+        str(path), ModelSpec(factory=m.factory, kwargs=dict(m.kwargs), init=m.init),
+        Layout(tuple(named.values()), tuple(named)), m.input_shape, m.n_classes,
+        Recipe(r.optimizer, r.lr, r.weight_decay, r.batch_size, r.epochs, r.schedule),
+        c.data.spec(path.parent), c.data.split_seed, c.data.fingerprint, dict(c.metrics),
+        dict(c.provenance), None if c.weights is None else path.parent / c.weights.file,
+        None if c.weights is None else c.weights.sha256,
+        None if c.onnx is None else path.parent / c.onnx.file, sites)
 
 
 def _load_weights(config: ExportedConfig, model: nn.Module) -> None:
@@ -442,44 +523,50 @@ def _load_weights(config: ExportedConfig, model: nn.Module) -> None:
     model.load_state_dict(state)
 
 
-def load_model(path: str | Path) -> nn.Module:
+def load_model(path: str | Path, trust_code: bool = False) -> nn.Module:
     """Rebuild the plain ``nn.Module`` of an exported config, in eval mode.
 
     Loads the weights when the config names a weights file (checked against its sha256 and
-    the architecture's shapes); without one the network is freshly initialised.
+    the architecture's shapes); without one the network is freshly initialised. A factory
+    model's config (schema 2) imports and calls the factory, so it is refused unless
+    ``trust_code=True``; its model is the factory's with the config's activation at each site.
     """
     config = read_config(path)
-    model = config.build()
+    config.trust(trust_code)
+    model = config.build(trust_code)
     if config.weights is not None:
         _load_weights(config, model)
     return model.eval()
 
 
 def train_config(path: str | Path, seed: int | None = None,
-                 device: str | torch.device | None = None) -> ConfigRun:
+                 device: str | torch.device | None = None, trust_code: bool = False) -> ConfigRun:
     """Retrain an exported config from scratch and evaluate it once on the test split.
 
     ``seed`` defaults to the trial's own seed: on the device the study ran on, that
-    reproduces the trial's model and accuracies exactly.
+    reproduces the trial's model and accuracies exactly. A config naming a factory runs its
+    code: refused unless ``trust_code=True``.
     """
     config = read_config(path)
+    config.trust(trust_code, data=True)
     if seed is None:
         if "seed" not in config.provenance:
             raise ActsearchError(f"{config.source}: provenance.seed: missing field; pass a seed "
                                  f"(--seed)")
         seed = int(config.provenance["seed"])
-    dataset = load_data(config.data, config.split_seed)
+    dataset = study_data(config.data, config.split_seed)
     if dataset.fingerprint != config.fingerprint:
         raise ActsearchError(f"{config.source}: data.fingerprint: the data set differs from the "
                              f"one the config was exported with (expected "
                              f"{config.fingerprint}, got {dataset.fingerprint})")
     if dataset.input_shape != config.input_shape or dataset.n_classes != config.n_classes:
-        raise ActsearchError(f"{config.source}: architecture.input_shape: the data has samples "
+        section = "architecture" if config.sites is None else "model"
+        raise ActsearchError(f"{config.source}: {section}.input_shape: the data has samples "
                              f"of shape {dataset.input_shape} and {dataset.n_classes} classes")
     torch_device = select_device(None if device is None else str(device))
     data = to_device(dataset, torch_device)
     torch.manual_seed(seed)
-    model = config.build().to(torch_device)
+    model = config.build(trust_code).to(torch_device, data.x_train.dtype)
     result = fit(model, data, config.recipe, seed)
     last = result.history[-1] if result.history else None
     _, test_acc = evaluate(model, data.x_test, data.y_test)

@@ -24,9 +24,14 @@ __all__ = ["load_factory"]
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
-def _under(module: Any, folder: Path) -> bool:
+def _from(module: Any, folder: Path) -> bool:
+    """Whether a top-level module was imported from ``folder`` (not from a folder inside it:
+    ``a/net.py`` and ``a/b/net.py`` are two modules named ``net``)."""
     file = getattr(module, "__file__", None)
-    return file is not None and Path(file).resolve().is_relative_to(folder)
+    if file is None:
+        return False
+    file = Path(file).resolve()
+    return (file.parent.parent if file.name == "__init__.py" else file.parent) == folder
 
 
 def load_factory(spec: str, base_dir: str | Path = ".") -> Callable[..., Any]:
@@ -56,7 +61,7 @@ def load_factory(spec: str, base_dir: str | Path = ".") -> Callable[..., Any]:
     sys.path.insert(0, str(folder))
     # The same module name from another folder (two examples' model.py) must not be reused.
     top = module_name.split(".")[0]
-    if top in sys.modules and not _under(sys.modules[top], folder):
+    if top in sys.modules and not _from(sys.modules[top], folder):
         for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")]:
             del sys.modules[name]
     try:

@@ -1,4 +1,9 @@
-"""Exported configs (schema version 1), declared once on top of the space file's sections.
+"""Exported configs, declared once on top of the space file's sections.
+
+Schema version 1 is a shipped family's network (``architecture`` and one entry per layer);
+version 2 a factory model's (``model``: the user's factory and its kwargs, and the activation
+chosen at each of its sites). A shipped family's config is still written as version 1, so the
+configs of earlier versions and today's are the same bytes.
 
 A config says everything needed to rebuild and retrain one candidate, so unlike a space file
 no field may be left to a default (a default that changed between versions would silently
@@ -29,6 +34,7 @@ from actsearch.schema.space import (
     _CONFIG,
     DATASETS,
     DataSpec,
+    FactoryName,
     ModelSpec,
     Positive,
     TrainSpec,
@@ -37,17 +43,23 @@ from actsearch.schema.space import (
 )
 
 __all__ = [
+    "FACTORY_SCHEMA",
+    "FAMILY_SCHEMA",
     "SCHEMA_VERSION",
     "ConfigFile",
+    "FactoryConfigFile",
     "architecture_document",
     "data_document",
+    "factory_model_document",
     "model_spec",
     "read_config_file",
     "recipe_document",
     "split_keys",
 ]
 
-SCHEMA_VERSION = 1
+FAMILY_SCHEMA = 1  # a shipped family's config
+FACTORY_SCHEMA = 2  # a factory model's config
+SCHEMA_VERSION = FACTORY_SCHEMA  # the newest this version reads
 
 
 class _Required:
@@ -71,7 +83,7 @@ class _Required:
 class Architecture(_Required, ModelSpec):
     """The trial's network: the space's model at the trial's depth and norm."""
 
-    # A factory model is not exported yet (export refuses it): its fields stay unset.
+    # A factory model's config is schema 2 (FactoryModel): here these fields stay unset.
     OPTIONAL: ClassVar[tuple[str, ...]] = ("padding", "factory", "kwargs", "init")
     depth: StrictInt = Field(ge=1, description="the trial's depth")
     norm: Literal["none", "batch", "layer"] = Field(description="the norm the trial used")
@@ -117,6 +129,8 @@ class ConfigData(_Required, DataSpec):
 
     @classmethod
     def _required(cls, value: dict[Any, Any]) -> tuple[str, ...]:
+        if value.get("factory") is not None:  # the factory made the splits
+            return ("factory", "split_seed", "fingerprint")
         name = value.get("name")
         return ("name", *(split_keys(name) if name in DATASETS else ()), "split_seed",
                 "fingerprint")
@@ -126,6 +140,8 @@ class ConfigData(_Required, DataSpec):
         path = self.path
         if path is not None and not Path(path).is_absolute():
             path = str(base / path)
+        if self.factory is not None:
+            return DataSpec(factory=self.factory)
         return DataSpec(name=self.name, val_fraction=self.val_fraction,
                         test_fraction=self.test_fraction, samples=self.samples, path=path,
                         label=self.label)
@@ -183,21 +199,9 @@ class WeightsRef(FileRef):
     val_acc: StrictFloat | None = Field(None, description="the retrained model's")
 
 
-@dataclass(frozen=True, config=_CONFIG)
-class ConfigFile(_Required, _Section):
-    """An exported config, schema version 1."""
-
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("metrics", "provenance", "weights", "onnx")
-    schema_version: Literal[1] = Field(description="1")
-    architecture: Architecture = Field(description="the network")
-    layers: tuple[LayerEntry, ...] = Field(description="input side first")
-    recipe: ConfigRecipe = Field(description="how the trial trained")
-    data: ConfigData = Field(description="the data and its split")
-    # For people: only their shape is checked (and provenance.seed, which train_config uses).
-    metrics: dict[Any, Any] = Field(default_factory=dict)
-    provenance: dict[Any, Any] = Field(default_factory=dict)
-    weights: WeightsRef | None = None
-    onnx: FileRef | None = None
+class _ForPeople:
+    """The sections both schemas keep for people: only their shape is checked (and
+    provenance.seed, which train_config uses)."""
 
     @field_validator("metrics", "provenance", mode="before")
     @classmethod
@@ -212,6 +216,22 @@ class ConfigFile(_Required, _Section):
             raise fail(f"expected int, got {found(seed)}", "seed")
         return provenance
 
+
+@dataclass(frozen=True, config=_CONFIG)
+class ConfigFile(_ForPeople, _Required, _Section):
+    """An exported config, schema version 1."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("metrics", "provenance", "weights", "onnx")
+    schema_version: Literal[1] = Field(description="1")
+    architecture: Architecture = Field(description="the network")
+    layers: tuple[LayerEntry, ...] = Field(description="input side first")
+    recipe: ConfigRecipe = Field(description="how the trial trained")
+    data: ConfigData = Field(description="the data and its split")
+    metrics: dict[Any, Any] = Field(default_factory=dict)  # _ForPeople
+    provenance: dict[Any, Any] = Field(default_factory=dict)
+    weights: WeightsRef | None = None
+    onnx: FileRef | None = None
+
     @model_validator(mode="after")
     def _one_layer_each(self) -> ConfigFile:
         depth = self.architecture.depth
@@ -221,7 +241,47 @@ class ConfigFile(_Required, _Section):
         return self
 
 
-_CONFIG_FILE = TypeAdapter(ConfigFile)
+@dataclass(frozen=True, config=_CONFIG, kw_only=True)
+class FactoryModel(_Required, _Section):
+    """A factory model: the user's function, how it was called, and the samples it takes."""
+
+    factory: FactoryName = Field(description="'module:function' or '/abs/path/file.py:function'")
+    kwargs: dict[StrictStr, Any] = Field(description="the factory's keyword arguments")
+    init: Literal["keep", "auto"] = Field(description="the search's model.init")
+    input_shape: tuple[Positive, ...] = Field(min_length=1, description="one sample's shape")
+    n_classes: StrictInt = Field(ge=2, description="the classifier's outputs")
+
+    @field_validator("kwargs", mode="before")
+    @classmethod
+    def _no_kwargs(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class FactoryConfigFile(_ForPeople, _Required, _Section):
+    """An exported config of a factory model, schema version 2."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("groups", "metrics", "provenance", "weights", "onnx")
+    schema_version: Literal[2] = Field(description="2")
+    model: FactoryModel = Field(description="the user's model")
+    sites: dict[StrictStr, LayerEntry] = Field(min_length=1, description="site -> activation")
+    recipe: ConfigRecipe = Field(description="how the trial trained")
+    data: ConfigData = Field(description="the data and its split")
+    # For people (which sites shared a choice in the search): not used to build the model.
+    groups: dict[StrictStr, tuple[StrictStr, ...]] = Field(default_factory=dict)
+    metrics: dict[Any, Any] = Field(default_factory=dict)
+    provenance: dict[Any, Any] = Field(default_factory=dict)
+    weights: WeightsRef | None = None
+    onnx: FileRef | None = None
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _no_groups(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+_CONFIG_FILES = {FAMILY_SCHEMA: TypeAdapter(ConfigFile),
+                 FACTORY_SCHEMA: TypeAdapter(FactoryConfigFile)}
 
 
 def _version(document: Any, source: str) -> None:
@@ -235,13 +295,17 @@ def _version(document: Any, source: str) -> None:
                              f"actsearch")
 
 
-def read_config_file(path: Path) -> ConfigFile:
+def read_config_file(path: Path) -> ConfigFile | FactoryConfigFile:
     """Read and validate a config file (YAML or JSON); nothing in it is executed."""
     if path.suffix not in (".yaml", ".yml", ".json"):
         raise ActsearchError(f"{path}: expected a .yaml, .yml or .json config")
     document = read_document(path, "config", json_too=True)
     _version(document, str(path))
-    return validate(_CONFIG_FILE.validate_python, document, str(path))
+    version = document.get("schema_version") if isinstance(document, dict) else None
+    # Another or no version is refused by schema 1's declaration, as before schema 2.
+    adapter = _CONFIG_FILES.get(version if type(version) is int else FAMILY_SCHEMA,
+                                _CONFIG_FILES[FAMILY_SCHEMA])
+    return validate(adapter.validate_python, document, str(path))
 
 
 def model_spec(arch: Architecture) -> ModelSpec:
@@ -267,6 +331,13 @@ def architecture_document(model: ModelSpec, norm: str, input_shape: tuple[int, .
                                  "n_classes": n_classes}))
 
 
+def factory_model_document(model: ModelSpec, input_shape: tuple[int, ...],
+                           n_classes: int) -> dict[str, Any]:
+    """The ``model`` section of a factory model (schema 2)."""
+    return _dump(FactoryModel(factory=model.factory, kwargs=dict(model.kwargs), init=model.init,
+                              input_shape=tuple(input_shape), n_classes=n_classes))
+
+
 def recipe_document(recipe: TrainSpec) -> dict[str, Any]:
     """The ``recipe`` section of a recipe with one learning rate."""
     fields = {key: getattr(recipe, key) for key in TrainSpec.__pydantic_fields__}
@@ -278,5 +349,6 @@ def data_document(spec: DataSpec, split_seed: int, fingerprint: str) -> dict[str
     config says only what applies), its file, split seed and fingerprint."""
     fields = {key: getattr(spec, key) for key in DataSpec.__pydantic_fields__}
     document = _dump(ConfigData(**fields, split_seed=split_seed, fingerprint=fingerprint))
-    keep = ("name", "path", "label", *split_keys(spec.name), "split_seed", "fingerprint")
+    keep = (("factory",) if spec.factory is not None else
+            ("name", "path", "label", *split_keys(spec.name))) + ("split_seed", "fingerprint")
     return {key: document[key] for key in keep if key in document}
