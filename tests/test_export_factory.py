@@ -166,3 +166,11 @@ def test_onnx_of_a_functional_sites_model_matches_onnxruntime(tmp_path: Path) ->
     with torch.inference_mode():
         want = trained(x).numpy()
     assert np.allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_data_factory_takes_no_other_data_setting(config: Path) -> None:
+    document = yaml.safe_load(config.read_text())
+    document["data"]["val_fraction"] = 0.3
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(ActsearchError, match=rf"^{config}: data\.val_fraction: unknown key"):
+        read_config(config)

@@ -532,7 +532,6 @@ def load_model(path: str | Path, trust_code: bool = False) -> nn.Module:
     ``trust_code=True``; its model is the factory's with the config's activation at each site.
     """
     config = read_config(path)
-    config.trust(trust_code)
     model = config.build(trust_code)
     if config.weights is not None:
         _load_weights(config, model)

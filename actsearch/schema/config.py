@@ -127,10 +127,17 @@ class ConfigData(_Required, DataSpec):
     split_seed: StrictInt = Field(ge=0, description="the study's seed: it carves the split")
     fingerprint: StrictStr = Field(description="the data's hash when exported")
 
+    _FACTORY_KEYS: ClassVar[tuple[str, ...]] = ("factory", "split_seed", "fingerprint")
+
+    @classmethod
+    def _keys(cls, value: dict[Any, Any]) -> tuple[str, ...]:
+        # The factory made the splits: no other data setting applies (as in a space file).
+        return cls._FACTORY_KEYS if "factory" in value else super()._keys(value)
+
     @classmethod
     def _required(cls, value: dict[Any, Any]) -> tuple[str, ...]:
-        if value.get("factory") is not None:  # the factory made the splits
-            return ("factory", "split_seed", "fingerprint")
+        if "factory" in value:
+            return cls._FACTORY_KEYS
         name = value.get("name")
         return ("name", *(split_keys(name) if name in DATASETS else ()), "split_seed",
                 "fingerprint")
