@@ -408,3 +408,9 @@ def test_data_section_lists_what_applies_and_reads_back(spec: dict, tmp_path: Pa
     assert ("samples" in document) == (spec["name"] == "synthetic")
     read = TypeAdapter(ConfigData).validate_python(document)
     assert (read.spec(tmp_path), read.split_seed, read.fingerprint) == (written, 3, "f00d")
+
+
+def test_a_schema_1_architecture_names_no_factory(config: Path) -> None:
+    # A factory model's config is schema 2, which load_model runs only when trusted.
+    _edit(config, lambda d: d["architecture"].update(factory="evil.py:make"))
+    _one_line_error(config, r"architecture\.factory: unknown key")

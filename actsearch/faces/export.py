@@ -453,42 +453,34 @@ def read_config(path: str | Path) -> ExportedConfig:
     """Read and validate an exported config (YAML or JSON); nothing in it is executed."""
     path = Path(path)
     c = read_config_file(path)
+    sites = None
     if isinstance(c, FactoryConfigFile):
-        return _read_factory_config(path, c)
-    layout = Layout(tuple(_layer(entry) for entry in c.layers))
-    weights = onnx = None
-    if c.weights is not None:
-        weights = path.parent / c.weights.file
-    if c.onnx is not None:
-        onnx = path.parent / c.onnx.file
+        m = c.model
+        sites = {site: _layer(entry) for site, entry in c.sites.items()}
+        arch, input_shape, n_classes = (ModelSpec(factory=m.factory, kwargs=dict(m.kwargs),
+                                                  init=m.init), m.input_shape, m.n_classes)
+        # For people: one entry per group where the groups cover the sites, else per site.
+        named = {g: sites[members[0]] for g, members in c.groups.items()
+                 if members and members[0] in sites}
+        if not named or sum(map(len, c.groups.values())) != len(sites):
+            named = sites
+        layout = Layout(tuple(named.values()), tuple(named))
+    else:
+        a = c.architecture
+        arch, input_shape, n_classes = model_spec(a), a.input_shape, a.n_classes
+        layout = Layout(tuple(_layer(entry) for entry in c.layers))
     r = c.recipe
     recipe = Recipe(r.optimizer, r.lr, r.weight_decay, r.batch_size, r.epochs, r.schedule)
-    return ExportedConfig(str(path), model_spec(c.architecture), layout,
-                          c.architecture.input_shape, c.architecture.n_classes, recipe,
+    return ExportedConfig(str(path), arch, layout, input_shape, n_classes, recipe,
                           c.data.spec(path.parent), c.data.split_seed, c.data.fingerprint,
-                          dict(c.metrics), dict(c.provenance), weights,
-                          None if c.weights is None else c.weights.sha256, onnx)
+                          dict(c.metrics), dict(c.provenance),
+                          None if c.weights is None else path.parent / c.weights.file,
+                          None if c.weights is None else c.weights.sha256,
+                          None if c.onnx is None else path.parent / c.onnx.file, sites)
 
 
 def _layer(entry: LayerEntry) -> Layer:
     return Layer(get_activation(entry.activation).name, next(iter(entry.param.values()), None))
-
-
-def _read_factory_config(path: Path, c: FactoryConfigFile) -> ExportedConfig:
-    sites = {site: _layer(entry) for site, entry in c.sites.items()}
-    # For people: one entry per group where the groups cover the sites, else one per site.
-    groups = {g: sites[members[0]] for g, members in c.groups.items()
-              if members and members[0] in sites}
-    named = (groups if groups and sum(map(len, c.groups.values())) == len(sites) else sites)
-    r, m = c.recipe, c.model
-    return ExportedConfig(
-        str(path), ModelSpec(factory=m.factory, kwargs=dict(m.kwargs), init=m.init),
-        Layout(tuple(named.values()), tuple(named)), m.input_shape, m.n_classes,
-        Recipe(r.optimizer, r.lr, r.weight_decay, r.batch_size, r.epochs, r.schedule),
-        c.data.spec(path.parent), c.data.split_seed, c.data.fingerprint, dict(c.metrics),
-        dict(c.provenance), None if c.weights is None else path.parent / c.weights.file,
-        None if c.weights is None else c.weights.sha256,
-        None if c.onnx is None else path.parent / c.onnx.file, sites)
 
 
 def _load_weights(config: ExportedConfig, model: nn.Module) -> None:

@@ -32,6 +32,7 @@ from actsearch.models.activations import get_activation
 from actsearch.schema.documents import fail, found, read_document, validate
 from actsearch.schema.space import (
     _CONFIG,
+    _FACTORY_KEYS,
     DATASETS,
     DataSpec,
     FactoryName,
@@ -83,12 +84,16 @@ class _Required:
 class Architecture(_Required, ModelSpec):
     """The trial's network: the space's model at the trial's depth and norm."""
 
-    # A factory model's config is schema 2 (FactoryModel): here these fields stay unset.
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("padding", "factory", "kwargs", "init")
+    # A factory model's config is schema 2 (FactoryModel): here its fields are unknown keys.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("padding", *_FACTORY_KEYS)
     depth: StrictInt = Field(ge=1, description="the trial's depth")
     norm: Literal["none", "batch", "layer"] = Field(description="the norm the trial used")
     input_shape: tuple[Positive, ...] = Field(min_length=1, description="one sample's shape")
     n_classes: StrictInt = Field(ge=2, description="the classifier's outputs")
+
+    @classmethod
+    def _keys(cls, value: dict[Any, Any]) -> tuple[str, ...]:
+        return tuple(k for k in super()._keys(value) if k not in _FACTORY_KEYS)
 
     @field_validator("norm")
     @classmethod
