@@ -141,8 +141,6 @@ def test_factories_are_found_from_the_space_files_folder_and_stored_absolute(
     ("model: {factory: 'net:make'}\ngroups: {g: {sites: [a], choices: [relu], "
      "elu_alpha: {low: 1}}}", "groups.g.elu_alpha: elu is not among the group's choices"),
     ("model: {factory: 'net:make'}\ngroups: {g: {sitez: [a]}}", "groups.g.sitez: unknown key"),
-    ("model: {factory: 'net:make'}\nobjectives: [accuracy, latency]",
-     "objectives: a factory model is measured on accuracy only"),
 ])
 def test_a_mistake_in_a_factory_space_is_one_line_naming_the_field(text: str,
                                                                   message: str) -> None:

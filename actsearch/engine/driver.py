@@ -164,9 +164,7 @@ class _Driver:
         self.pruning = EpochPruning(study, space)
         self.seed = int(study.user_attrs.get("seed", space.seed))
         self.multi = len(space.objectives) > 1
-        # A factory model's probes are per-site work still to come: its trials are not
-        # probed (its spaces admit the accuracy objective alone).
-        self.measure = (measure or self.multi) and space.model.factory is None
+        self.measure = measure or self.multi
         self.running: dict[int, _Running] = {}
         self.finished = self.failed = self.failures_in_a_row = 0
         self.stop_reason: str | None = None
@@ -174,7 +172,7 @@ class _Driver:
         # Relative latency needs a fixed reference model (uniform ReLU) per depth and norm;
         # built only when a latency objective asks for it: timing it doubles the probes' cost.
         self.wants_reference = any(n.startswith("latency") for n, _ in space.objectives)
-        self._references: dict[tuple[int, str], torch.nn.Module] = {}
+        self._references: dict[tuple[int, str], torch.nn.Module | None] = {}
 
     def run(self) -> DriveResult:
         try:
@@ -355,22 +353,31 @@ class _Driver:
         depth, norm = member.candidate.layout.depth, member.candidate.norm
         reference = self._reference(depth, norm) if self.wants_reference else None
         record.probes = probe_model(member.model, self.data, self.data.x_train.device,
-                                    member.result, reference)
+                                    member.result, reference,
+                                    by_site=self.space.custom is not None)
         # One write for all probes: 23 separate attributes cost 0.5 s on SQLite.
         record.write(member.tag, ["probes"])
         if not self.multi:
             return member.result.history[-1].val_acc
         return record.objective_values(self.space.objectives)
 
-    def _reference(self, depth: int, norm: str) -> torch.nn.Module:
+    def _reference(self, depth: int, norm: str) -> torch.nn.Module | None:
+        """The uniform-ReLU model latencies are relative to; for a factory model, None
+        (absolute latencies) unless ReLU is a choice of every group."""
         key = (depth, norm)
         if key not in self._references:
             relu = Layout(tuple(Layer("relu") for _ in range(depth)))
             torch.manual_seed(self.seed)
-            data = self.data
-            self._references[key] = build_model(
-                self.space.model, relu, data.input_shape, data.n_classes, norm
-            ).to(data.x_train.device, data.x_train.dtype).eval()
+            data, custom = self.data, self.space.custom
+            if custom is None:
+                model = build_model(self.space.model, relu, data.input_shape, data.n_classes,
+                                    norm)
+            elif all("relu" in g.choices for g in custom.groups):
+                model = custom.build(relu)
+            else:
+                model = None
+            self._references[key] = (None if model is None else
+                                     model.to(data.x_train.device, data.x_train.dtype).eval())
         return self._references[key]
 
     # --- faults ---------------------------------------------------------------------------
