@@ -172,7 +172,7 @@ class _Driver:
         # Relative latency needs a fixed reference model (uniform ReLU) per depth and norm;
         # built only when a latency objective asks for it: timing it doubles the probes' cost.
         self.wants_reference = any(n.startswith("latency") for n, _ in space.objectives)
-        self._references: dict[tuple[int, str], torch.nn.Module | None] = {}
+        self._references: dict[tuple[int, str], torch.nn.Module] = {}
 
     def run(self) -> DriveResult:
         try:
@@ -361,23 +361,17 @@ class _Driver:
             return member.result.history[-1].val_acc
         return record.objective_values(self.space.objectives)
 
-    def _reference(self, depth: int, norm: str) -> torch.nn.Module | None:
-        """The uniform-ReLU model latencies are relative to; for a factory model, None
-        (absolute latencies) unless ReLU is a choice of every group."""
+    def _reference(self, depth: int, norm: str) -> torch.nn.Module:
+        """The uniform-ReLU model latencies are relative to (a factory model's: ReLU at
+        every site; ``with_sites`` refuses a latency objective where a group lacks it)."""
         key = (depth, norm)
         if key not in self._references:
             relu = Layout(tuple(Layer("relu") for _ in range(depth)))
             torch.manual_seed(self.seed)
             data, custom = self.data, self.space.custom
-            if custom is None:
-                model = build_model(self.space.model, relu, data.input_shape, data.n_classes,
-                                    norm)
-            elif all("relu" in g.choices for g in custom.groups):
-                model = custom.build(relu)
-            else:
-                model = None
-            self._references[key] = (None if model is None else
-                                     model.to(data.x_train.device, data.x_train.dtype).eval())
+            model = (build_model(self.space.model, relu, data.input_shape, data.n_classes, norm)
+                     if custom is None else custom.build(relu))
+            self._references[key] = model.to(data.x_train.device, data.x_train.dtype).eval()
         return self._references[key]
 
     # --- faults ---------------------------------------------------------------------------

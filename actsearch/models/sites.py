@@ -284,7 +284,7 @@ class _FunctionalCalls(TorchFunctionMode):
                            kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         entry = _functional(func)
-        seen = (entry is not None and self.stack and self.stack[-1][1] != _ACTIVATION)
+        seen = entry is not None and bool(self.stack) and self.stack[-1][1] != _ACTIVATION
         before = _input(args) if seen and self.keep else None
         out = func(*args, **kwargs)
         if not seen:
