@@ -13,7 +13,7 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -56,6 +56,7 @@ __all__ = [
     "ParetoInfo",
     "ParetoPoint",
     "SearchedChoice",
+    "SiteProbe",
     "StudySummary",
     "UniformVsMixed",
     "Verdict",
@@ -71,6 +72,7 @@ __all__ = [
     "layer_importance",
     "pareto_rows",
     "searched_choices",
+    "site_probes",
     "with_choices",
 ]
 
@@ -461,12 +463,20 @@ class HeatmapInfo:
     activation the space offered and the mean parameter, e.g. ELU's alpha)."""
 
     activations: list[str]  # columns, in the space's order
-    layers: list[int]  # rows: layer index, input side first
+    layers: list[int]  # rows: layer (or a factory model's group) index, input side first
     shares: list[list[float]]  # shares[layer][activation], each row sums to 1 (or is all 0)
     counts: list[int]  # top trials that have each layer
     mean_params: list[list[float | None]]  # mean parameter (ELU alpha) where one exists
     top_trials: int  # size of the top quarter
     complete_trials: int  # complete trials with a validation accuracy
+    # Each row's name ("layer 1", or a factory model's group) and the param it counts.
+    labels: list[str] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)
+
+    @property
+    def per_group(self) -> bool:
+        """Rows are a factory model's groups of sites, not layers."""
+        return any(k.startswith("act:") for k in self.params)
 
 
 def _activation_choices(recs: Sequence[TrialRecord]) -> list[str]:
@@ -474,7 +484,7 @@ def _activation_choices(recs: Sequence[TrialRecord]) -> list[str]:
     names: list[str] = []
     for r in recs:
         for key, dist in r.distributions.items():
-            if key.startswith("act_") and isinstance(dist, CategoricalDistribution):
+            if key.startswith(("act_", "act:")) and isinstance(dist, CategoricalDistribution):
                 names += [str(c) for c in dist.choices if str(c) not in names]
     for r in recs:  # enqueued params only, should a trial lack distributions
         for name in r.activations:
@@ -488,22 +498,64 @@ def _top_count(n: int) -> int:
     return max(1, math.ceil(TOP_FRACTION * n)) if n else 0
 
 
+def _choice_rows(recs: Sequence[TrialRecord], depth: int) -> list[str]:
+    """The choice param of each preference row: ``act_<i>``, or a factory model's
+    ``act:<group>`` (its groups' order, from a layout that has them all)."""
+    keys = max((r.choice_params for r in recs), key=len, default=[])
+    return keys if len(keys) >= depth else [f"act_{i}" for i in range(depth)]
+
+
+def _row_label(key: str) -> str:
+    return key[4:] if key.startswith("act:") else f"layer {int(key[4:]) + 1}"
+
+
 def _heatmap(ranked: Sequence[TrialRecord], preferences: Sequence[LayerPreference],
              choices: list[str]) -> HeatmapInfo:
     top = ranked[:_top_count(len(ranked))]
+    keys = _choice_rows(ranked, len(preferences))
     shares, means = [], []
     for pref in preferences:
-        i = pref.layer
+        key = keys[pref.layer]
+        # A parameter's param ends as its choice's: elu_alpha_3 (act_3), elu_alpha:g (act:g).
+        suffix = key[3:]
         shares.append([pref.top.get(a, 0.0) for a in choices])
-        chosen = [r.params for r in top if f"act_{i}" in r.params]
+        chosen = [r.params for r in top if key in r.params]
         row: list[float | None] = []
         for a in choices:
-            values = [float(v) for p in chosen if str(p[f"act_{i}"]) == a for k, v in p.items()
-                      if k.startswith(f"{a}_") and k.endswith(f"_{i}")]
+            values = [float(v) for p in chosen if str(p[key]) == a for k, v in p.items()
+                      if k.startswith(f"{a}_") and k.endswith(suffix)]
             row.append(sum(values) / len(values) if values else None)
         means.append(row)
+    rows = [keys[p.layer] for p in preferences]
     return HeatmapInfo(choices, [p.layer for p in preferences], shares,
-                       [p.n_top for p in preferences], means, len(top), len(ranked))
+                       [p.n_top for p in preferences], means, len(top), len(ranked),
+                       [_row_label(k) for k in rows], rows)
+
+
+@dataclass(frozen=True)
+class SiteProbe:
+    """One site's probes in a factory model's trial (``site_probes``)."""
+
+    site: str  # as find_sites names it
+    act_mean: float | None
+    act_std: float | None
+    dead_frac: float | None
+    grad_norm: float | None  # of d(loss)/d(the site's output)
+
+
+def site_probes(probes: dict[str, Any] | None) -> list[SiteProbe]:
+    """A trial's per-site probes in execution order, input side first; [] when its probes
+    are per layer (a shipped family) or missing."""
+    means = (probes or {}).get("act_mean")
+    if not isinstance(means, dict):
+        return []
+
+    def at(key: str, site: str) -> float | None:
+        values = probes.get(key)
+        return values.get(site) if isinstance(values, dict) else None
+
+    return [SiteProbe(site, at("act_mean", site), at("act_std", site), at("dead_frac", site),
+                      at("grad_norm", site)) for site in means]
 
 
 # ----------------------------------------------------------------------------- graphs' data
@@ -1021,6 +1073,9 @@ class Analysis:
     search_mixed: LayoutRow | None  # the best mixed layout in the search (validation)
     latency: list[ActivationLatency]  # each activation's uniform layout, as measured
     wall_seconds: float | None = None  # first trial's start to last trial's end
+    # A factory model's best complete trial, site by site (``site_probes``); [] otherwise.
+    sites: list[SiteProbe] = field(default_factory=list)
+    sites_trial: int | None = None
 
     @property
     def best(self) -> FinalistComparison | LayoutRow | None:
@@ -1129,7 +1184,18 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
                     _curves(distinct, by_number, reference, graph_top_k), checks,
                     analyze_claims(claims), searched_choices(recs),
                     next((row for row in distinct if not row.uniform), None),
-                    _latencies(summary.baselines, by_number), wall_seconds)
+                    _latencies(summary.baselines, by_number), wall_seconds,
+                    *_best_sites(ranked, by_number))
+
+
+def _best_sites(ranked: Sequence[LayoutRow], by_number: dict[int, TrialRecord]
+                ) -> tuple[list[SiteProbe], int | None]:
+    """The per-site probes of the best complete trial that has them, and its number."""
+    for row in ranked:
+        sites = site_probes(by_number[row.number].probes)
+        if sites:
+            return sites, row.number
+    return [], None
 
 
 def analyze(study: optuna.Study, objectives: Sequence[tuple[str, str]], max_epochs: int,

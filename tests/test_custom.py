@@ -78,6 +78,42 @@ def test_group_choices_and_ranges_hold_and_uniform_baselines_skip_what_a_group_l
         assert alpha is None or 0.5 <= alpha <= 1.5
 
 
+def test_a_factory_search_probes_each_site_and_reports_per_group(tmp_path: Path) -> None:
+    space = tiny(EXAMPLES / "gated" / "space.yaml")
+    space = dataclasses.replace(space, objectives=(("accuracy", "max"), ("latency", "min")))
+    result = actsearch.search(space, trials=5, finalists=0, progress=False, runs_dir=tmp_path,
+                              report=True)
+    sites = [s for g in result.space.custom.groups for s in g.sites]
+    done = records(t for t in result.study.get_trials(deepcopy=False)
+                   if t.state == TrialState.COMPLETE)
+    assert done
+    for record in done:
+        probes = record.probes
+        for key in ("act_mean", "dead_frac", "grad_norm"):
+            assert sorted(probes[key]) == sorted(sites)
+        assert list(probes["act_mean"])[0] == "stem_act"  # input side first
+        # ReLU is every group's choice: latency is relative to ReLU everywhere, an objective.
+        assert probes["lat_b1_rel"] > 0
+        assert record.values[1] == probes["lat_b1_rel"]
+    heat = result.analysis.heatmap
+    assert heat.per_group and heat.labels == ["stem_act", "signal", "gates"]
+    assert [s.site for s in result.analysis.sites] == list(done[0].probes["act_mean"])
+    report = result.report_files[0].with_suffix(".md").read_text()
+    assert "per-group preference" in report and "| gates |" in report
+    assert "per site of trial" in report
+
+
+def test_a_latency_objective_needs_relu_in_every_group(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: {factory: 'net:make'}\ndata: {factory: 'net:data'}\n"
+                           "activations: {choices: [elu, selu]}\n"
+                           "objectives: [accuracy, latency]\n")
+    with pytest.raises(ActsearchError, match="latency is relative to ReLU.*group 1 cannot "
+                                             "choose relu") as e:
+        actsearch.search(load_space(path), trials=2, finalists=0, progress=False,
+                         runs_dir=tmp_path / "runs")
+    assert "\n" not in str(e.value)
+
+
 def test_the_same_seed_gives_the_same_trials_and_a_resume_adds_to_them(tmp_path: Path) -> None:
     space = tiny(EXAMPLES / "functional_mlp" / "space.yaml")
     runs = [actsearch.search(space, trials=4, finalists=0, progress=False,
@@ -132,8 +168,6 @@ def test_factories_are_found_from_the_space_files_folder_and_stored_absolute(
     ("model: {factory: 'net:make'}\ngroups: {g: {sites: [a], choices: [relu], "
      "elu_alpha: {low: 1}}}", "groups.g.elu_alpha: elu is not among the group's choices"),
     ("model: {factory: 'net:make'}\ngroups: {g: {sitez: [a]}}", "groups.g.sitez: unknown key"),
-    ("model: {factory: 'net:make'}\nobjectives: [accuracy, latency]",
-     "objectives: a factory model is measured on accuracy only"),
 ])
 def test_a_mistake_in_a_factory_space_is_one_line_naming_the_field(text: str,
                                                                   message: str) -> None:

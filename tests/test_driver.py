@@ -208,11 +208,11 @@ def test_a_probe_that_raises_fails_its_trial_only(write_space, tmp_path: Path,
     study, space, data = _open(write_space, tmp_path, {"pruner": {"name": "none"}})
     real, calls = driver.probe_model, []
 
-    def probe(model, data, device, result, reference=None):
+    def probe(model, data, device, result, reference=None, **options):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("a probe broke")
-        return real(model, data, device, result, reference)
+        return real(model, data, device, result, reference, **options)
 
     monkeypatch.setattr(driver, "probe_model", probe)
     done = run_trials(study, space, data, trials=5)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from actsearch.models.apply import apply_layout
 from actsearch.models.build import build_model
 from actsearch.models.layout import parse_layout
 from actsearch.schema.space import ModelSpec
@@ -20,6 +21,7 @@ from actsearch.training.probes import (
     measure_all,
     measure_latency,
     robustness,
+    site_stats,
 )
 
 
@@ -239,3 +241,66 @@ def test_measure_all_without_latency_or_curves() -> None:
     json.dumps(attrs, allow_nan=False)
     assert attrs["lat_b1_ms"] is None and attrs["epochs_to_95"] is None
     assert attrs["grad_ratio"] is None and attrs["dead_frac_max"] == 1.0
+
+
+class _Sites(nn.Module):
+    """A module site, a shared module called twice and a functional call; the second call of
+    the shared ReLU is fed by a constant pre-activation of -1 (zero weights, bias -1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 8), nn.Linear(8, 6), nn.Linear(6, 3)
+        self.first = nn.Tanh()
+        self.act = nn.ReLU()
+        with torch.no_grad():
+            self.b.weight.zero_()
+            self.b.bias.fill_(-1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.first(self.a(x)))
+        h = self.act(self.b(h))
+        return self.c(torch.sigmoid(h))
+
+
+def test_site_stats_are_keyed_by_site_in_execution_order() -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    stats = {s.site: s for s in site_stats(_Sites(), x, y)}
+    assert list(stats) == ["first", "act#0", "act#1", "sigmoid()"]
+    # ReLU at a constant -1: every unit dead, output 0; the sigmoid after it sees 0: 0.5.
+    assert stats["act#1"].dead_fraction == 1.0 and stats["act#1"].mean == 0.0
+    assert stats["act#1"].units == 6
+    assert stats["sigmoid()"].mean == pytest.approx(0.5)
+    assert stats["act#0"].units == 8 and stats["act#0"].dead_fraction < 1.0
+
+
+def test_site_stats_follow_apply_layout_by_call_and_in_the_rewritten_graph() -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    model = apply_layout(_Sites(), {"act#1": "elu", "sigmoid()": "relu"}, example_input=x[:2])
+    stats = {s.site: s for s in site_stats(model, x, y)}
+    assert list(stats) == ["first", "act#0", "act#1", "sigmoid()"]
+    # ELU at -1 is alive everywhere and outputs exp(-1) - 1; the ReLU after it is then dead.
+    assert stats["act#1"].dead_fraction == 0.0
+    assert stats["act#1"].mean == pytest.approx(math.exp(-1) - 1, abs=1e-6)
+    assert stats["sigmoid()"].dead_fraction == 1.0
+    # No gradient passes a dead ReLU: every site before it receives none.
+    assert stats["sigmoid()"].grad_norm > 0
+    assert stats["act#1"].grad_norm == stats["first"].grad_norm == 0.0
+
+
+def test_measure_all_by_site_maps_sites_and_takes_the_ratio_first_over_last() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ELU(), nn.Linear(8, 8), nn.SELU(),
+                          nn.Linear(8, 3))
+    x, y = torch.randn(80, 4), torch.randint(0, 3, (80,))
+    attrs = measure_all(model, x[:40], y[:40], x[40:], y[40:], "cpu", latency_blocks=2,
+                        latency_block_seconds=0.001, big_batch=64, by_site=True)
+    assert list(attrs) == list(METRICS)
+    json.dumps(attrs, allow_nan=False)
+    for key in ("act_mean", "act_std", "dead_frac", "grad_norm"):
+        assert list(attrs[key]) == ["1", "3"]
+    norms = attrs["grad_norm"]
+    assert attrs["grad_ratio"] == pytest.approx(norms["1"] / norms["3"], rel=1e-4)
+    assert attrs["dead_frac_max"] == max(attrs["dead_frac"].values())
+    assert attrs["lat_b1_ms"] > 0 and attrs["robust_noise_0.1"] is not None

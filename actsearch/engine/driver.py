@@ -164,9 +164,7 @@ class _Driver:
         self.pruning = EpochPruning(study, space)
         self.seed = int(study.user_attrs.get("seed", space.seed))
         self.multi = len(space.objectives) > 1
-        # A factory model's probes are per-site work still to come: its trials are not
-        # probed (its spaces admit the accuracy objective alone).
-        self.measure = (measure or self.multi) and space.model.factory is None
+        self.measure = measure or self.multi
         self.running: dict[int, _Running] = {}
         self.finished = self.failed = self.failures_in_a_row = 0
         self.stop_reason: str | None = None
@@ -355,7 +353,8 @@ class _Driver:
         depth, norm = member.candidate.layout.depth, member.candidate.norm
         reference = self._reference(depth, norm) if self.wants_reference else None
         record.probes = probe_model(member.model, self.data, self.data.x_train.device,
-                                    member.result, reference)
+                                    member.result, reference,
+                                    by_site=self.space.custom is not None)
         # One write for all probes: 23 separate attributes cost 0.5 s on SQLite.
         record.write(member.tag, ["probes"])
         if not self.multi:
@@ -363,14 +362,16 @@ class _Driver:
         return record.objective_values(self.space.objectives)
 
     def _reference(self, depth: int, norm: str) -> torch.nn.Module:
+        """The uniform-ReLU model latencies are relative to (a factory model's: ReLU at
+        every site; ``with_sites`` refuses a latency objective where a group lacks it)."""
         key = (depth, norm)
         if key not in self._references:
             relu = Layout(tuple(Layer("relu") for _ in range(depth)))
             torch.manual_seed(self.seed)
-            data = self.data
-            self._references[key] = build_model(
-                self.space.model, relu, data.input_shape, data.n_classes, norm
-            ).to(data.x_train.device, data.x_train.dtype).eval()
+            data, custom = self.data, self.space.custom
+            model = (build_model(self.space.model, relu, data.input_shape, data.n_classes, norm)
+                     if custom is None else custom.build(relu))
+            self._references[key] = model.to(data.x_train.device, data.x_train.dtype).eval()
         return self._references[key]
 
     # --- faults ---------------------------------------------------------------------------

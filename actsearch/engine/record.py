@@ -127,10 +127,23 @@ class TrialRecord:
         return str(self.end or "").startswith("diverged")
 
     @property
-    def activations(self) -> list[str]:
-        """The activation chosen at each layer (the ``act_<i>`` params), input side first."""
+    def choice_params(self) -> list[str]:
+        """The params that hold the activation choices, input side first: ``act_<i>`` per
+        layer, or a factory model's ``act:<group>`` per group in its layout's order (that of
+        the groups' first sites in execution order)."""
         keys = [k for k in self.params if k.startswith("act_") and k[4:].isdigit()]
-        return [str(self.params[k]) for k in sorted(keys, key=lambda k: int(k[4:]))]
+        if keys:
+            return sorted(keys, key=lambda k: int(k[4:]))
+        # The layout reads "gates=sigmoid | signal=elu(1.20)"; params keep no such order.
+        groups = [part.split("=", 1)[0] for part in str(self.layout or "").split(" | ")
+                  if "=" in part]
+        return [f"act:{g}" for g in groups if f"act:{g}" in self.params]
+
+    @property
+    def activations(self) -> list[str]:
+        """The activation chosen at each layer or group (``choice_params``), input side
+        first."""
+        return [str(self.params[k]) for k in self.choice_params]
 
     @property
     def accuracy(self) -> float:

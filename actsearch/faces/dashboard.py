@@ -106,17 +106,18 @@ def summary_note(analysis: Analysis) -> str:
         lines.append("")
         heat = analysis.heatmap
         prefs = []
-        for i, row, count in zip(heat.layers, heat.shares, heat.counts, strict=True):
+        for label, row, count in zip(heat.labels, heat.shares, heat.counts, strict=True):
             if not count:  # no top trial is this deep
                 continue
             top_share = max(row, default=0.0)
             names = "/".join(a for a, s in zip(heat.activations, row, strict=True)
                              if s == top_share)
-            prefs.append(f"layer {i + 1} {names} ({top_share:.0%}"
+            prefs.append(f"{label} {names} ({top_share:.0%}"
                          f"{' each' if '/' in names else ''})")
         if prefs:
-            lines.append(f"**Per layer, in the top {heat.top_trials} of {heat.complete_trials} "
-                         f"complete trials:** {', '.join(prefs)}.")
+            row = "group" if heat.per_group else "layer"
+            lines.append(f"**Per {row}, in the top {heat.top_trials} of "
+                         f"{heat.complete_trials} complete trials:** {', '.join(prefs)}.")
             lines.append("")
         pareto = analysis.pareto_info
         front = ", ".join(f"`{p.row.layout}`" for p in pareto.front[:5])

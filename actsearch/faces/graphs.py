@@ -105,13 +105,14 @@ def plot_pareto_front(analysis: Analysis) -> go.Figure:
 
 
 def plot_layer_heatmap(analysis: Analysis) -> go.Figure:
-    """Depth x activation: which activation the best layouts use at each layer."""
+    """Depth x activation: which activation the best layouts use at each layer (a factory
+    model's: at each group, input side first)."""
     info = analysis.heatmap
     text = [[f"{s:.0%}" + (f"<br>alpha {m:.2f}" if m is not None else "")
              for s, m in zip(row, mrow, strict=True)]
             for row, mrow in zip(info.shares, info.mean_params, strict=True)]
     fig = go.Figure(go.Heatmap(
-        z=info.shares, x=info.activations, y=[f"layer {i + 1}" for i in info.layers],
+        z=info.shares, x=info.activations, y=info.labels,
         zmin=0, zmax=1, colorscale="Blues", text=text, texttemplate="%{text}",
         hovertemplate="%{y}, %{x}: %{z:.0%} of the top trials<extra></extra>",
         colorbar={"title": {"text": "share"}, "tickformat": ".0%"}))
@@ -120,7 +121,8 @@ def plot_layer_heatmap(analysis: Analysis) -> go.Figure:
         f"{info.complete_trials} complete trials"))
     fig.update_xaxes(title_text="activation", **{**_AXIS, "showgrid": False})
     # Input side on top, as the layout string reads left to right.
-    fig.update_yaxes(title_text="depth", autorange="reversed", **{**_AXIS, "showgrid": False})
+    fig.update_yaxes(title_text="group" if info.per_group else "depth", autorange="reversed",
+                     **{**_AXIS, "showgrid": False})
     return fig
 
 

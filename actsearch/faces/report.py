@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
@@ -99,31 +100,48 @@ def _tables(analysis: Analysis) -> list[_Table]:
             [tables[0].note, *analysis.convergence.lines]))
     tables += _claim_tables(analysis)
     if analysis.preferences:
+        heat = analysis.heatmap
+        per_group = heat.per_group
         acts = sorted({a for p in analysis.preferences for a in p.overall})
-        rows = [[str(p.layer + 1), str(p.n_top),
+        rows = [[label.removeprefix("layer "), str(p.n_top),
                  *(f"{p.top.get(a, 0):.2f} ({p.overall.get(a, 0):.2f})" for a in acts),
-                 p.favourite or "-", _f(analysis.importance.get(f"act_{p.layer}"), 3)]
-                for p in analysis.preferences]
+                 p.favourite or "-", _f(analysis.importance.get(key), 3)]
+                for p, label, key in zip(analysis.preferences, heat.labels, heat.params,
+                                         strict=True)]
+        what = "group" if per_group else "layer"
         tables.append(_Table(
-            "per-layer preference: share in the top quartile (share in all complete trials)",
-            ["layer (1: input side)", "top trials", *acts, "favourite", "importance"], rows,
-            "importance: Optuna's fANOVA share of validation-accuracy variance explained by "
-            "the layer's activation choice"))
+            f"per-{what} preference: share in the top quartile (share in all complete trials)",
+            ["group (input side first)" if per_group else "layer (1: input side)",
+             "top trials", *acts, "favourite", "importance"], rows,
+            f"importance: Optuna's fANOVA share of validation-accuracy variance explained by "
+            f"the {what}'s activation choice"))
     if analysis.probes:
         rows = []
         for number, p in analysis.probes.items():
             layout = next((r.label for r in [*analysis.summary.top, *analysis.summary.baselines]
                            if r.number == number), "?")
-            means = " ".join(_f(m, 2) for m in p.get("act_mean") or [])
-            dead = " ".join(_f(d, 2) for d in p.get("dead_frac") or [])
+            # Per layer (a list) or per site (a mapping by name): values input side first.
+            means = " ".join(_f(m, 2) for m in _values(p.get("act_mean")))
+            dead = " ".join(_f(d, 2) for d in _values(p.get("dead_frac")))
             rows.append([str(number), layout, means, dead, _f(p.get("grad_ratio"), 2),
                          _f(p.get("robust_noise_0.1"), 3), _f(p.get("lat_b1_ms"), 3),
                          str(p.get("epochs_to_95", "-"))])
+        unit = "per site" if analysis.sites else "per hidden layer"
         tables.append(_Table(
-            "stability and speed of the listed layouts (per hidden layer, input side first)",
+            f"stability and speed of the listed layouts ({unit}, input side first)",
             ["trial", "layout", "act mean", "dead frac", "grad ratio first/last",
              "acc under noise 0.1", "latency b1 ms", "epochs to 95%"], rows))
+    if analysis.sites:
+        tables.append(_Table(
+            f"per site of trial {analysis.sites_trial} (the best complete), in execution order",
+            ["site", "act mean", "act std", "dead frac", "grad norm at output"],
+            [[s.site, _f(s.act_mean, 3), _f(s.act_std, 3), _f(s.dead_frac, 2),
+              _f(s.grad_norm, 3)] for s in analysis.sites]))
     return tables
+
+
+def _values(stored: Any) -> list[Any]:
+    return list(stored.values()) if isinstance(stored, dict) else list(stored or [])
 
 
 _TERMS = ("early: the first floor(d/2) of the d hidden layers, input side first; deep: the "

@@ -90,6 +90,13 @@ def with_sites(space: SearchSpace, example_input: torch.Tensor,
                                 ranges=space.param_ranges)
     except ActsearchError as e:  # name the file the groups came from
         raise ActsearchError(f"{space.source}: {e}") from None
+    # Latency objectives are relative to the model with ReLU at every site, a layout the
+    # search must be able to choose; without one, the probes store absolute latencies only.
+    latency = [n for n, _ in space.objectives if n.startswith("latency")]
+    no_relu = [g.name for g in groups if "relu" not in g.choices]
+    if latency and no_relu:
+        raise ActsearchError(f"{space.source}: objectives: {latency[0]} is relative to ReLU at "
+                             f"every site, but group {no_relu[0]} cannot choose relu")
     return dataclasses.replace(space, custom=dataclasses.replace(custom, groups=tuple(groups)))
 
 

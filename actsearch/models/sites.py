@@ -36,8 +36,8 @@ from actsearch.errors import ActsearchError
 from actsearch.models.activations import activation_of, get_activation
 from actsearch.models.layout import Layer
 
-__all__ = ["CallOrder", "FunctionalCall", "Site", "SiteReport", "find_sites",
-           "functional_calls", "restart_calls", "trace"]
+__all__ = ["CallOrder", "FunctionalCall", "Site", "SiteReport", "SiteTensors", "find_sites",
+           "functional_calls", "restart_calls", "site_tensors", "trace"]
 
 MODULE, SHARED_CALL, FUNCTIONAL = "module", "shared-call", "functional"
 # Where apply_layout puts the modules that replace functional calls (a name no model is
@@ -259,6 +259,9 @@ class _Call:
     shape: tuple[int, ...] | None
     in_function: bool  # inside a custom autograd function's forward
     owner_class: str = ""  # the class of the module that makes the call
+    # With keep=True (site_tensors): the call's input (cloned before the call, so an in-place
+    # activation leaves it as it was) and its output, still in the autograd graph.
+    tensors: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 # How the eager pass sees a running module: fx traces into it (its functional calls are
@@ -271,24 +274,37 @@ class _FunctionalCalls(TorchFunctionMode):
     """Records the activation functions a forward calls, with the module that calls them."""
 
     def __init__(self, stack: list[tuple[str, str, str]],
-                 record: Callable[[_Call], None]) -> None:
+                 record: Callable[[_Call], None], keep: bool = False) -> None:
         super().__init__()
         self.stack = stack  # (module path, _OPEN/_ACTIVATION/_CLOSED, class) of running forwards
         self.record = record
+        self.keep = keep
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (),
                            kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         entry = _functional(func)
-        if entry is None or not self.stack or self.stack[-1][1] == _ACTIVATION:
+        seen = entry is not None and bool(self.stack) and self.stack[-1][1] != _ACTIVATION
+        before = _input(args) if seen and self.keep else None
+        out = func(*args, **kwargs)
+        if not seen:
             return out
         owner, state, cls = self.stack[-1]
         kind = FUNCTIONAL if state == _OPEN else _CLOSED
         self.record(_Call(_functional_base(owner, entry[0]), kind, owner, entry[0],
                           _param(entry, args, kwargs), _shape(out),
-                          not torch.is_grad_enabled(), cls))
+                          not torch.is_grad_enabled(), cls, _kept(before, out)))
         return out
+
+
+def _input(args: Any) -> torch.Tensor | None:
+    first = args[0] if isinstance(args, tuple | list) and args else None
+    return first.clone() if isinstance(first, torch.Tensor) else None
+
+
+def _kept(before: torch.Tensor | None, out: Any
+          ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    return (before, out) if before is not None and isinstance(out, torch.Tensor) else None
 
 
 def _shape(out: Any) -> tuple[int, ...] | None:
@@ -299,9 +315,12 @@ def _as_args(example_input: Any) -> tuple:
     return tuple(example_input) if isinstance(example_input, tuple | list) else (example_input,)
 
 
-def _eager_calls(model: nn.Module, example_input: Any) -> list[_Call]:
-    """Every activation call of one forward pass, in order (eval mode, the model unchanged)."""
+def _eager_calls(model: nn.Module, example_input: Any, keep: bool = False
+                 ) -> tuple[list[_Call], Any]:
+    """Every activation call of one forward pass, in order (eval mode, the model unchanged),
+    and the model's output; ``keep`` keeps each call's tensors (``_Call.tensors``)."""
     calls: list[_Call] = []
+    inputs: list[torch.Tensor | None] = []  # the running activation modules' inputs (keep)
     stack: list[tuple[str, str, str]] = []
     tracer = fx.Tracer()
     handles = []
@@ -319,13 +338,16 @@ def _eager_calls(model: nn.Module, example_input: Any) -> list[_Call]:
             state = (_ACTIVATION if found is not None
                      else _OPEN if m is model or not tracer.is_leaf_module(m, path) else _CLOSED)
             stack.append((path, state, type(m).__name__))
+            if found is not None and keep:
+                inputs.append(_input(a))
 
         def leave(m: nn.Module, a: Any, out: Any, base: str = base, kind: str = kind,
                   owner: str = owner, found: tuple[str, float | None] | None = found) -> None:
             stack.pop()
             if found is not None:
                 calls.append(_Call(base, kind, owner, found[0], found[1], _shape(out),
-                                   not torch.is_grad_enabled()))
+                                   not torch.is_grad_enabled(),
+                                   tensors=_kept(inputs.pop(), out) if keep else None))
 
         handles.append(module.register_forward_pre_hook(enter))
         handles.append(module.register_forward_hook(leave))
@@ -333,14 +355,14 @@ def _eager_calls(model: nn.Module, example_input: Any) -> list[_Call]:
     model.eval()  # no batch-norm statistics updated, no dropout drawn
     try:
         # Gradients on: autograd is off only inside a custom autograd function's forward.
-        with torch.enable_grad(), _FunctionalCalls(stack, calls.append):
-            model(*_as_args(example_input))
+        with torch.enable_grad(), _FunctionalCalls(stack, calls.append, keep):
+            output = model(*_as_args(example_input))
     finally:
         for h in handles:
             h.remove()
         for m, training in modes.items():
             m.train(training)
-    return calls
+    return calls, output
 
 
 def find_sites(model: nn.Module, example_input: Any, *, split_shared: bool = True) -> SiteReport:
@@ -356,7 +378,12 @@ def find_sites(model: nn.Module, example_input: Any, *, split_shared: bool = Tru
     if not isinstance(model, nn.Module):
         raise ActsearchError(f"model: expected a torch nn.Module, got {type(model).__name__}",
                              parameter="model")
-    calls = _eager_calls(model, example_input)
+    return _report(model, _eager_calls(model, example_input)[0], split_shared)[0]
+
+
+def _report(model: nn.Module, calls: list[_Call], split_shared: bool
+            ) -> tuple[SiteReport, list[tuple[str, _Call]]]:
+    """The sites of the calls of one eager pass, and each searchable call with its site."""
     graph, trace_error = trace(model)
     module_calls = Counter(c.base for c in calls if c.kind == MODULE)
     shared = {path: n for path, n in module_calls.items() if n > 1}
@@ -366,6 +393,7 @@ def find_sites(model: nn.Module, example_input: Any, *, split_shared: bool = Tru
     seen: Counter[str] = Counter()
     sites: list[Site] = []
     unsearchable: list[str] = []
+    named: list[tuple[str, _Call]] = []
     for name, c in zip(names, calls, strict=True):
         k = seen[c.base]
         seen[c.base] += 1
@@ -386,8 +414,36 @@ def find_sites(model: nn.Module, example_input: Any, *, split_shared: bool = Tru
             if k == 0:
                 sites.append(Site(c.base, MODULE, c.module, c.activation, c.param,
                                   totals[c.base], c.shape))
+            named.append((c.base, c))
             continue
         kind = SHARED_CALL if c.kind == MODULE and c.base in shared else c.kind
         sites.append(Site(name, kind, c.module, c.activation, c.param, 1, c.shape,
                           k if totals[c.base] > 1 else None))
-    return SiteReport(tuple(sites), tuple(dict.fromkeys(unsearchable)), trace_error, shared)
+        named.append((name, c))
+    return (SiteReport(tuple(sites), tuple(dict.fromkeys(unsearchable)), trace_error, shared),
+            named)
+
+
+@dataclass(frozen=True)
+class SiteTensors:
+    """One forward pass seen site by site (``site_tensors``)."""
+
+    output: Any  # the model's output, in the autograd graph
+    # site name -> (activation, parameter, input, output) of each call, in execution order;
+    # a tied shared module's calls are all under its one name.
+    calls: dict[str, list[tuple[str, float | None, torch.Tensor, torch.Tensor]]]
+
+
+def site_tensors(model: nn.Module, example_input: Any) -> SiteTensors:
+    """One forward pass of ``model`` (eval mode, autograd on), with each site's input and
+    output tensors under the site's name as ``find_sites`` gives it, input side first.
+
+    The probes of a factory model's sites read them; a site whose call the pass did not see
+    (or whose input is not a tensor) is absent.
+    """
+    calls, output = _eager_calls(model, example_input, keep=True)
+    result: dict[str, list[tuple[str, float | None, torch.Tensor, torch.Tensor]]] = {}
+    for name, c in _report(model, calls, split_shared=True)[1]:
+        if c.tensors is not None:
+            result.setdefault(name, []).append((c.activation, c.param, *c.tensors))
+    return SiteTensors(output, result)

@@ -785,9 +785,6 @@ class SpaceFile(_Section):
         if self.groups and self.model.factory is None:
             raise fail("groups tie a factory model's sites (model.factory); the shipped "
                        "families search one choice per layer", "groups")
-        if self.model.factory is not None and len(self.objectives) > 1:
-            raise fail("a factory model is measured on accuracy only so far (per-site probes "
-                       "are a later step)", "objectives")
         for group, spec in self.groups.items():
             choices = spec.choices or self.activations.choices
             for name in spec.ranges:

@@ -22,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from actsearch.models.activations import create_activation
 from actsearch.models.build import hidden_activations
+from actsearch.models.sites import site_tensors
 from actsearch.training.data import DeviceData
 from actsearch.training.fit import FitResult
 
@@ -37,6 +39,7 @@ __all__ = [
     "Latency",
     "LatencyComparison",
     "Robustness",
+    "SiteStats",
     "activation_stats",
     "compare_latency",
     "convergence",
@@ -45,6 +48,7 @@ __all__ = [
     "measure_all",
     "measure_latency",
     "robustness",
+    "site_stats",
 ]
 
 # A unit counts as dead when |d act / d input| is below this on every probe sample: a ReLU that
@@ -63,12 +67,15 @@ METRICS: dict[str, str] = {
     "lat_big_batch": "the large batch size used (4096 unless changed)",
     "epochs_to_95": "first epoch (1-based) whose val accuracy is >= 95% of the last epoch's",
     "val_loss_auc": "area under the val-loss curve: mean val loss over the epochs run",
-    "act_mean": "per hidden layer: mean of the activation outputs on the probe batch",
-    "act_std": "per hidden layer: std of the activation outputs on the probe batch",
-    "dead_frac": "per hidden layer: share of units with abs(act') < 1e-6 on every probe sample",
-    "dead_frac_max": "the largest per-layer dead fraction",
-    "grad_norm": "per hidden layer: L2 norm of d(loss)/d(weight) of the layer feeding it",
-    "grad_ratio": "grad_norm of the first hidden layer / that of the last (<<1: vanishing)",
+    "act_mean": "per hidden layer (site): mean of the activation outputs on the probe batch",
+    "act_std": "per hidden layer (site): std of the activation outputs on the probe batch",
+    "dead_frac": "per hidden layer (site): share of units with abs(act') < 1e-6 on every "
+                 "probe sample",
+    "dead_frac_max": "the largest per-layer (per-site) dead fraction",
+    "grad_norm": "per hidden layer: L2 norm of d(loss)/d(weight) of the layer feeding it; "
+                 "per site: L2 norm of d(loss)/d(site's output)",
+    "grad_ratio": "grad_norm of the first hidden layer (site) / that of the last (<<1: "
+                  "vanishing)",
     "nonfinite": "true when any train loss is NaN or infinite",
     "loss_spikes": "epochs whose train loss exceeds 2x the minimum of the epochs before",
     "max_spike": "largest train loss / running minimum of the epochs before (<= 1: never rose)",
@@ -410,6 +417,58 @@ def gradient_flow(model: nn.Module, x_probe: torch.Tensor,
 
 
 @dataclass(frozen=True)
+class SiteStats:
+    """One site of a factory model on the probe batch (see ``site_stats``)."""
+
+    site: str  # its name, as find_sites gives it
+    mean: float
+    std: float
+    dead_fraction: float
+    units: int
+    grad_norm: float
+
+
+def site_stats(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
+               eps: float = DEAD_EPS) -> list[SiteStats]:
+    """Per-site statistics of a model's activation sites, in execution order.
+
+    The same definitions as ``activation_stats`` (mean, std, dead units, a unit being axis
+    1), measured at each site ``find_sites`` names (a module, one call of a shared module, a
+    functional call), in one forward pass in eval mode (``models.sites.site_tensors``); a
+    site run several times counts each call's units apart. ``grad_norm`` is the L2 norm of
+    d(mean cross-entropy on the probe batch)/d(the site's output): the gradient reaching
+    the site, which needs no weight layer beside it, so it is defined at every site. Computed
+    with ``torch.autograd.grad``, so ``.grad`` is left untouched.
+    """
+    x_probe = x_probe.clone() if x_probe.is_inference() else x_probe
+    y_probe = y_probe.clone() if y_probe.is_inference() else y_probe
+    with _eval_mode(model), torch.enable_grad():
+        seen = site_tensors(model, x_probe)
+        outputs = [out for calls in seen.calls.values() for *_, out in calls]
+        loss = F.cross_entropy(seen.output, y_probe)
+        wanted = [o for o in outputs if o.requires_grad]
+        grads = dict(zip(map(id, wanted), torch.autograd.grad(loss, wanted, allow_unused=True)
+                         if wanted else [], strict=True))
+    result = []
+    for name, calls in seen.calls.items():
+        outs = torch.cat([out.detach().double().reshape(-1) for *_, out in calls])
+        dead = units = 0
+        squares = 0.0
+        for activation, param, pre, out in calls:
+            alive = _derivative(create_activation(activation, param), pre).abs() >= eps
+            per_unit = (alive.transpose(0, 1).reshape(alive.shape[1], -1).any(dim=1)
+                        if alive.dim() > 1 else alive.reshape(1, -1).any(dim=1))
+            units += per_unit.numel()
+            dead += per_unit.numel() - int(per_unit.sum().item())
+            grad = grads.get(id(out))
+            squares += 0.0 if grad is None else grad.double().norm().item() ** 2
+        result.append(SiteStats(name, outs.mean().item(), outs.std(correction=0).item(),
+                                dead / units if units else math.nan, units,
+                                math.sqrt(squares)))
+    return result
+
+
+@dataclass(frozen=True)
 class Divergence:
     """Divergence signals of a training-loss curve (see ``divergence``)."""
 
@@ -511,7 +570,7 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
                 val_loss_curve: Sequence[float] | None = None,
                 latency_blocks: int = 20, latency_block_seconds: float = 0.01,
                 big_batch: int = 4096, reference: nn.Module | None = None,
-                seed: int = 0) -> dict[str, object]:
+                seed: int = 0, by_site: bool = False) -> dict[str, object]:
     """Every probe, as plain JSON values under the names of ``METRICS``.
 
     Every name is always present; a value that cannot be measured (a curve not given,
@@ -533,6 +592,11 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
             study, on ``device``); when given, ``lat_*_rel`` compare against it in
             alternating blocks (``compare_latency``), which cancels the machine's drift.
         seed: Seeds the robustness noise.
+        by_site: Measure activations, dead units and gradients at the model's activation
+            sites (``site_stats``: any ``nn.Module``, e.g. a factory model after
+            ``apply_layout``); ``act_mean``, ``act_std``, ``dead_frac`` and ``grad_norm`` are
+            then mappings from site name to value, input side first. Else per hidden layer of
+            a shipped family's model (lists).
     """
     device = torch.device(device)
     x_probe, y_probe = x_probe.to(device), y_probe.to(device)
@@ -558,15 +622,28 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
     out["epochs_to_95"] = conv.epochs_to_target
     out["val_loss_auc"] = _json(conv.val_loss_auc)
 
-    stats = activation_stats(model, x_probe)
-    out["act_mean"] = [_json(s.mean) for s in stats]
-    out["act_std"] = [_json(s.std) for s in stats]
-    out["dead_frac"] = [_json(s.dead_fraction) for s in stats]
-    finite_dead = [s.dead_fraction for s in stats if math.isfinite(s.dead_fraction)]
+    # The same keys in the same order either way: a shipped space's stored probes unchanged.
+    if by_site:
+        sites = site_stats(model, x_probe, y_probe)
+        out["act_mean"] = {s.site: _json(s.mean) for s in sites}
+        out["act_std"] = {s.site: _json(s.std) for s in sites}
+        out["dead_frac"] = {s.site: _json(s.dead_fraction) for s in sites}
+        dead = [s.dead_fraction for s in sites]
+    else:
+        stats = activation_stats(model, x_probe)
+        out["act_mean"] = [_json(s.mean) for s in stats]
+        out["act_std"] = [_json(s.std) for s in stats]
+        out["dead_frac"] = [_json(s.dead_fraction) for s in stats]
+        dead = [s.dead_fraction for s in stats]
+    finite_dead = [d for d in dead if math.isfinite(d)]
     out["dead_frac_max"] = _json(max(finite_dead)) if finite_dead else None
 
-    flow = gradient_flow(model, x_probe, y_probe)
-    out["grad_norm"] = [_json(n) for n in flow.norms]
+    if by_site:
+        flow = GradientFlow([s.grad_norm for s in sites], math.nan)
+        out["grad_norm"] = {s.site: _json(s.grad_norm) for s in sites}
+    else:
+        flow = gradient_flow(model, x_probe, y_probe)
+        out["grad_norm"] = [_json(n) for n in flow.norms]
     out["grad_ratio"] = _json(flow.ratio)
 
     if train_loss_curve is not None:
@@ -589,9 +666,10 @@ _PROBE_BATCH = 512  # the first training samples: a fixed batch for the stabilit
 
 
 def probe_model(model: torch.nn.Module, data: DeviceData, device: torch.device | str,
-                result: FitResult, reference: torch.nn.Module | None = None
-                ) -> dict[str, object]:
-    """A trained model's speed and stability probes (``actsearch.probes.METRICS``)."""
+                result: FitResult, reference: torch.nn.Module | None = None,
+                by_site: bool = False) -> dict[str, object]:
+    """A trained model's speed and stability probes (``actsearch.probes.METRICS``);
+    ``by_site`` for a factory model (``measure_all``)."""
     n = min(_PROBE_BATCH, len(data.x_train))
     history = result.history
     return measure_all(
@@ -601,4 +679,4 @@ def probe_model(model: torch.nn.Module, data: DeviceData, device: torch.device |
         val_loss_curve=[h.val_loss for h in history],
         # The cheap mode (about 0.03 s for the default MLP on a CPU): bench/latency.py
         # measures at length.
-        latency_blocks=5, latency_block_seconds=0.002, reference=reference)
+        latency_blocks=5, latency_block_seconds=0.002, reference=reference, by_site=by_site)
