@@ -1,9 +1,11 @@
 """What does actsearch's objective cost over a bare hand-written PyTorch loop?
 
-Trains the same model (the default space's MLP, all-ELU layout) with the same recipe on the
-same device, alternating, several rounds:
+Trains the same model (the default space's MLP, all-ELU layout; with ``--space``, that space's
+model, e.g. a factory model such as examples/resnet_digits/space.yaml with ELU in every group)
+with the same recipe on the same data and device, alternating, several rounds:
 
-- bare: a plain PyTorch loop;
+- bare: a plain PyTorch loop, on the model a trial builds (seeded, then actsearch's builder:
+  ``build_model`` or a factory model's ``custom.build``);
 - optuna floor: that loop as the objective of a real Optuna study (the same storage), with
   nothing but the suggest calls: what any Optuna search pays per trial (ask, params, tell);
 - hand-written optuna: the same plus ``trial.report`` and ``trial.should_prune`` each epoch,
@@ -16,6 +18,7 @@ Prints each round's wall times and the median ratios to the bare loop (goal for 
 at most 1.05) and of actsearch to the hand-written Optuna trial.
 
     python bench/overhead.py [--rounds 5] [--trials 4] [--device cpu] [--threads 1]
+                             [--space examples/resnet_digits/space.yaml]
 """
 
 from __future__ import annotations
@@ -38,29 +41,48 @@ from actsearch.engine.driver import run_trials, trial_seed  # noqa: E402
 from actsearch.engine.storage import make_storage  # noqa: E402
 from actsearch.engine.suggest import suggest_candidate  # noqa: E402
 from actsearch.models.build import build_model  # noqa: E402
-from actsearch.models.layout import parse_layout  # noqa: E402
+from actsearch.models.custom import with_sites  # noqa: E402
+from actsearch.models.layout import Layout, parse_layout  # noqa: E402
 from actsearch.schema.space import load_space  # noqa: E402
-from actsearch.training.data import load_data, to_device  # noqa: E402
+from actsearch.training.data import factory_data, load_data, to_device  # noqa: E402
 from actsearch.training.fit import configure_threads, select_device  # noqa: E402
 
-LAYOUT = "elu(1.00) | elu(1.00) | elu(1.00)"
+ACTIVATION = "elu(1.00)"  # in every layer, or every group of a factory model's sites
+
+
+def bench_layout(space) -> Layout:
+    """ELU in each of the MLP's layers, or in each group of a factory model's sites."""
+    if space.custom is None:
+        return parse_layout(" | ".join([ACTIVATION] * space.model.depth))
+    names = tuple(g.name for g in space.custom.groups)
+    return Layout(parse_layout(" | ".join([ACTIVATION] * len(names))).layers, names)
+
+
+def trial_model(space, layout: Layout, data, seed: int) -> torch.nn.Module:
+    """The model a trial trains: seeded, then built by actsearch's builder, as
+    ``SequentialTrainer`` builds it (a factory model: the user's, its sites replaced)."""
+    torch.manual_seed(seed)
+    model = (space.custom.build(layout) if space.custom is not None
+             else build_model(space.model, layout, data.input_shape, data.n_classes))
+    return model.to(data.x_train.device, data.x_train.dtype)
 
 
 def bare_loop(space, data, device, seed: int, on_epoch=None) -> float:
-    """The loop a careful user writes by hand: tensors on the device, randperm batches.
+    """The loop a careful user writes by hand: tensors on the device, randperm batches, the
+    space's recipe (Adam, its weight decay and schedule).
 
     ``on_epoch(epoch, val_acc)`` runs after each epoch's validation (Optuna's report).
     """
     t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    model = build_model(space.model, parse_layout(LAYOUT), data.input_shape,
-                        data.n_classes).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=space.train.lr, fused=True)
+    model = trial_model(space, bench_layout(space), data, seed)
+    recipe = space.train
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay,
+                           fused=True)
     g = torch.Generator(device=device).manual_seed(seed)
-    x, y, bs, epochs = data.x_train, data.y_train, space.train.batch_size, space.train.epochs
+    x, y, bs, epochs = data.x_train, data.y_train, recipe.batch_size, recipe.epochs
     for epoch in range(epochs):
-        for group in opt.param_groups:  # the same cosine schedule
-            group["lr"] = space.train.lr * 0.5 * (1 + torch.cos(torch.tensor(
+        for group in opt.param_groups if recipe.schedule == "cosine" else ():
+            group["lr"] = recipe.lr * 0.5 * (1 + torch.cos(torch.tensor(
                 torch.pi * epoch / epochs)).item())
         model.train()
         order = torch.randperm(len(x), device=device, generator=g)
@@ -84,7 +106,7 @@ def hand_written_optuna(study: optuna.Study, space, data, device, seed: int,
     layout's params), and with ``report`` a report and a pruner query each epoch; ``n``
     trials in one ``optimize``, seconds per trial."""
     for _ in range(n):
-        study.enqueue_trial(parse_layout(LAYOUT).to_params())
+        study.enqueue_trial(bench_layout(space).to_params())
 
     def objective(trial: optuna.Trial) -> float:
         suggest_candidate(trial, space)
@@ -110,7 +132,7 @@ def through_actsearch(study: optuna.Study, budget: TrialBudget, space, data, dev
     alone on its storage (no other worker to watch for). Seconds per trial.
     """
     for _ in range(n):
-        study.enqueue_trial(parse_layout(LAYOUT).to_params())
+        study.enqueue_trial(bench_layout(space).to_params())
     t0 = time.perf_counter()
     budget.trials += n
     run_trials(study, space, data, trials=budget.trials, measure=measure, budget=budget)
@@ -126,13 +148,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--storage", default="sqlite", choices=("sqlite", "journal"),
                         help="the study's storage: the default SQLite file or a journal file")
+    parser.add_argument("--space", default=None, help="a shipped space's name or a space file "
+                        "(default: the default space's MLP), e.g. a factory model's such as "
+                        "examples/resnet_digits/space.yaml")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     device = select_device(args.device)
     if device.type == "cpu":
         configure_threads(device, args.threads)
-    space = load_space("mnist1d_mlp")
-    data = to_device(load_data(space.data, 0), device)
+    space = load_space(args.space or "mnist1d_mlp")
+    if space.train.optimizer != "adam" or not isinstance(space.train.lr, float) \
+            or len(space.model.norm) > 1 or not isinstance(space.model.depth, int):
+        sys.exit(f"{space.source}: the bench's hand-written loop needs Adam and a fixed lr, "
+                 "depth and norm")
+    # The data a search trains on (a data factory's splits as returned), and a factory
+    # model's sites found on two of its samples, as the search finds them.
+    dataset = factory_data(space.data) if space.data.factory is not None \
+        else load_data(space.data, 0)
+    space = with_sites(space, torch.as_tensor(dataset.x_train[:2], dtype=torch.float32))
+    data = to_device(dataset, device, torch.float32)
     seed = trial_seed(0, 0)
     with tempfile.TemporaryDirectory() as tmp:
         # One storage and one study per variant for all rounds, as in a search: creating
@@ -164,8 +198,9 @@ def main() -> None:
         }
         for run in variants.values():  # warm-up: allocator, lazy imports, first writes
             run()
-        print(f"device {device}, threads {torch.get_num_threads()}, {space.train.epochs} epochs, "
-              f"layout {LAYOUT}, storage {args.storage}; wall seconds per trial")
+        print(f"{f'space {space.name}, ' if args.space else ''}device {device}, threads "
+              f"{torch.get_num_threads()}, {space.train.epochs} epochs, layout "
+              f"{bench_layout(space)}, storage {args.storage}; wall seconds per trial")
         print(f"{'round':>5} " + " ".join(f"{name:>10}" for name in variants)
               + f" {'actsearch/bare':>15}")
         times: dict[str, list[float]] = {name: [] for name in variants}
