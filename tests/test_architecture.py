@@ -21,7 +21,7 @@ RANKS = [
     ("actsearch.errors", 0), ("actsearch.stats", 0),
     ("actsearch.models.activations", 1),
     ("actsearch.schema", 2),
-    ("actsearch.models", 3),
+    ("actsearch.models", 3), ("actsearch.zoo", 3),
     ("actsearch.training", 4),
     ("actsearch.engine", 5),
     ("actsearch.analysis", 6),
@@ -30,8 +30,8 @@ RANKS = [
     ("actsearch.api", 8),
     ("actsearch.__main__", 9), ("actsearch", 9),
 ]
-NO_OPTUNA = ("actsearch.models", "actsearch.training", "actsearch.schema", "actsearch.stats",
-             "actsearch.errors")
+NO_OPTUNA = ("actsearch.models", "actsearch.zoo", "actsearch.training", "actsearch.schema",
+             "actsearch.stats", "actsearch.errors")
 NO_TORCH = ("actsearch.errors", "actsearch.stats", "actsearch.schema", "actsearch.analysis",
             "actsearch.engine.record", "actsearch.engine.storage")
 # The registry names activations for space files and loads torch only to build one: there,
