@@ -10,6 +10,7 @@ are read through ``actsearch.engine.record.TrialRecord``, never by name.
 from __future__ import annotations
 
 import math
+import statistics
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -20,7 +21,13 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.engine.record import CLAIMS_ATTR, FINALISTS_ATTR, TrialRecord, records
+from actsearch.engine.record import (
+    CLAIMS_ATTR,
+    FINALISTS_ATTR,
+    LATENCY_ATTR,
+    TrialRecord,
+    records,
+)
 from actsearch.stats import (
     ALPHA,
     POWER,
@@ -52,6 +59,8 @@ __all__ = [
     "Curve",
     "FinalistComparison",
     "HeatmapInfo",
+    "LatencyCost",
+    "LatencyCosts",
     "LayoutRow",
     "ParetoInfo",
     "ParetoPoint",
@@ -62,6 +71,7 @@ __all__ = [
     "Verdict",
     "analyze",
     "analyze_claims",
+    "analyze_latency",
     "analyze_records",
     "best_uniform",
     "choices_of",
@@ -810,6 +820,9 @@ def convergence(trials: Sequence[TrialRecord], finalists: Sequence[dict[str, Any
 # ----------------------------------------------------------------------------- claims
 
 CLAIM_TEST = "paired t-test over seeds,"
+# A comparison whose metric is "latency:<mode>:<batch>" reads the ``latency`` attribute
+# (``actsearch.engine.latency``): the arm's per block pair ratios against uniform ReLU.
+LATENCY_METRIC = "latency:"
 
 
 @dataclass(frozen=True)
@@ -827,17 +840,36 @@ class ComparisonResult:
     p_holm: float | None  # adjusted over every claim comparison of the study
     verdict: str  # supported, contradicted or not resolved
     seeds_needed: int | None  # not resolved: seeds per arm for 80% power at this effect
+    # A latency comparison tests log(ratio) - log(1 + margin); this is log(1 + margin), so
+    # that the words can give the ratio itself.
+    offset: float = 0.0
+
+    @property
+    def latency(self) -> bool:
+        """A latency comparison: its effect is a log ratio less log(1 + margin)."""
+        return self.metric.startswith(LATENCY_METRIC)
+
+    def value_text(self, value: float | None) -> str:
+        """The effect or a bound as printed: a difference, or (latency) the ratio itself."""
+        if value is None:
+            return "-"
+        return f"x{math.exp(value + self.offset):.3f}" if self.latency else f"{value:+.4f}"
 
     @property
     def words(self) -> str:
         """The comparison in a few words, as every face prints it."""
+        latency = self.latency
+        unit = "block pairs" if latency else "seeds"
         if self.effect is None:
-            return f"{self.label}: {self.n} seeds finished, too few to test"
-        text = (f"{self.label} {self.effect:+.4f} (95% CI {self.ci_low:+.4f} to "
-                f"{self.ci_high:+.4f}, {CLAIM_TEST} n = {self.n}, Holm p = {self.p_holm:.3g}): "
-                f"{self.verdict}")
+            return f"{self.label}: {self.n} {unit} measured, too few to test"
+        test = (f"margin x{math.exp(self.offset):.2f}, paired t-test of log ratios over block "
+                f"pairs," if latency else CLAIM_TEST)
+        text = (f"{self.label} {self.value_text(self.effect)} (95% CI "
+                f"{self.value_text(self.ci_low)} to {self.value_text(self.ci_high)}, {test} "
+                f"n = {self.n}, Holm p = {self.p_holm:.3g}): {self.verdict}")
         if self.verdict == "not resolved":
-            text += (f", ~{self.seeds_needed} seeds per arm would resolve it ({POWER:.0%} power)"
+            per = "in all" if latency else "per arm"
+            text += (f", ~{self.seeds_needed} {unit} {per} would resolve it ({POWER:.0%} power)"
                      if self.seeds_needed is not None else ", no effect seen")
         return text
 
@@ -904,15 +936,36 @@ def _combine(verdicts: Sequence[str]) -> str:
     return "contradicted" if "contradicted" in verdicts else "not resolved"
 
 
-def analyze_claims(document: dict[str, Any] | None) -> Claims:
-    """The claims' comparisons from the study's ``claims`` attribute (``actsearch.engine.claims``).
+def _latency_margin(latency: dict[str, Any] | None) -> float:
+    return math.log1p(float((latency or {}).get("margin", 0.0)))
+
+
+def _column(arms: dict[str, Any], latency: dict[str, Any] | None, arm: str,
+            metric: str) -> list[float | None]:
+    """An arm's values for a comparison: per seed, or (a latency metric) per block pair the
+    log of its latency ratio against uniform ReLU, less log(1 + margin)."""
+    if not metric.startswith(LATENCY_METRIC):
+        return arms.get(arm, {}).get(metric) or []
+    _, mode, batch = metric.split(":")
+    entry = next((m for m in (latency or {}).get("models", []) if m["label"] == arm), {})
+    margin = _latency_margin(latency)
+    return [math.log(r) - margin for r in entry.get(mode, {}).get(batch, []) if r > 0]
+
+
+def analyze_claims(document: dict[str, Any] | None,
+                   latency: dict[str, Any] | None = None) -> Claims:
+    """The claims' comparisons from the study's ``claims`` attribute (``actsearch.engine.claims``)
+    and, for the latency claim, its ``latency`` attribute (``actsearch.engine.latency``).
 
     Per seed, a comparison's contrast is the weighted sum of its arms' values with that seed
     (seeds where an arm failed are left out); its mean is tested against 0 by a paired t-test.
-    Every comparison of every claim is one family for Holm's correction (a report reads them
+    A latency comparison's values are per block pair: log(arm's latency / uniform ReLU's) -
+    log(1 + margin), so "costs little" (at most the margin) is a negative mean. Every
+    comparison of every claim is one family for Holm's correction (a report reads them
     together). A comparison is supported when its Holm-adjusted p is below ALPHA and the
     effect has the claimed sign, contradicted when below with the opposite sign, not resolved
     otherwise; a claim is supported when all its comparisons are, contradicted when any is.
+    A latency claim of a study whose latencies were not measured is "not run".
     """
     if not document:
         return Claims(False, 0, [], [])
@@ -923,7 +976,7 @@ def analyze_claims(document: dict[str, Any] | None) -> Claims:
         rows = []
         for ki, spec in enumerate(claim.get("comparisons", [])):
             weights = spec["weights"]
-            columns = [arms.get(name, {}).get(spec["metric"]) or [] for name in weights]
+            columns = [_column(arms, latency, name, spec["metric"]) for name in weights]
             n_seeds = min((len(c) for c in columns), default=0)
             contrast = [sum(w * col[j] for w, col in zip(weights.values(), columns, strict=True))
                         for j in range(n_seeds) if all(col[j] is not None for col in columns)]
@@ -939,10 +992,12 @@ def analyze_claims(document: dict[str, Any] | None) -> Claims:
         comparisons = []
         for ki, (spec, n, test) in enumerate(per_claim[ci]):
             sign = int(spec.get("sign", 1))
+            offset = (_latency_margin(latency) if spec["metric"].startswith(LATENCY_METRIC)
+                      else 0.0)
             if test is None:
                 comparisons.append(ComparisonResult(spec["label"], spec["metric"], sign, n, None,
                                                     None, None, None, None, "not resolved",
-                                                    None))
+                                                    None, offset))
                 continue
             p_holm = adjusted[(ci, ki)]
             verdict = judge(test.effect, p_holm, sign)
@@ -950,10 +1005,15 @@ def analyze_claims(document: dict[str, Any] | None) -> Claims:
                 spec["label"], spec["metric"], sign, n, test.effect, test.ci_low, test.ci_high,
                 test.p_value, p_holm, verdict,
                 seeds_needed(test.effect, test.sd, tests=len(tested))
-                if verdict == "not resolved" else None))
+                if verdict == "not resolved" else None, offset))
+        measures_latency = any(c["metric"].startswith(LATENCY_METRIC)
+                               for c in claim.get("comparisons", []))
         if claim.get("reason"):
             results.append(ClaimResult(claim["key"], claim["statement"], "not applicable", [],
                                        claim["reason"]))
+        elif measures_latency and not latency:
+            results.append(ClaimResult(claim["key"], claim["statement"], "not run", [],
+                                       "latency was not measured after the search"))
         else:
             results.append(ClaimResult(claim["key"], claim["statement"],
                                        _combine([c.verdict for c in comparisons]), comparisons))
@@ -998,6 +1058,71 @@ def _latencies(baselines: Sequence[LayoutRow], by_number: dict[int, TrialRecord]
                                       None if iqr is None else float(iqr),
                                       None if big is None else float(big)))
     return rows
+
+
+@dataclass(frozen=True)
+class LatencyCost:
+    """A layout's latency against uniform ReLU (same depth and norm), eager and compiled:
+    the median over alternating block pairs of the ratio, per batch size."""
+
+    label: str  # "trial 12" (a finalist) or "uniform elu"
+    kind: str  # "finalist" or "activation"
+    layout: str
+    norm: str
+    eager: dict[int, float]  # batch size -> median ratio
+    compiled: dict[int, float]  # empty when torch.compile was not used
+
+
+@dataclass(frozen=True)
+class LatencyCosts:
+    """``analyze_latency``: what each activation and each finalist costs in latency on the
+    study's device (``actsearch.engine.latency``); ``ran`` is False when not measured."""
+
+    ran: bool
+    device: str = ""
+    threads: int = 0
+    margin: float = 0.0
+    compile_failure: str | None = None  # why there are no compiled figures
+    batch_sizes: list[int] = field(default_factory=list)
+    rows: list[LatencyCost] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        """Each activation's cost against ReLU, eager and compiled, one line each."""
+        if not self.ran:
+            return []
+        out = []
+        for row in self.rows:
+            if row.kind != "activation" or row.label == "uniform relu":
+                continue
+            parts = []
+            for b in self.batch_sizes:
+                text = f"batch {b}: x{row.eager[b]:.2f} eager" if b in row.eager else ""
+                if b in row.compiled:
+                    text += f", x{row.compiled[b]:.2f} compiled"
+                parts.append(text)
+            name = row.label.removeprefix("uniform ")
+            out.append(f"{name.upper()} at every site costs {'; '.join(parts)} the latency "
+                       f"of ReLU ({self.device}, {self.threads} thread"
+                       f"{'s' if self.threads != 1 else ''})")
+        if self.compile_failure:
+            out.append(f"Compiled latency: not measured ({self.compile_failure})")
+        return out
+
+
+def analyze_latency(document: dict[str, Any] | None) -> LatencyCosts:
+    """The ``latency`` attribute's ratios as medians per layout, mode and batch size."""
+    if not document:
+        return LatencyCosts(False)
+
+    def medians(by_batch: dict[str, list[float]]) -> dict[int, float]:
+        return {int(b): float(statistics.median(v)) for b, v in by_batch.items() if v}
+
+    rows = [LatencyCost(m["label"], m["kind"], m["layout"], m["norm"], medians(m["eager"]),
+                        medians(m.get("compiled") or {})) for m in document.get("models", [])]
+    return LatencyCosts(True, document.get("device", "?"), int(document.get("threads", 0)),
+                        float(document.get("margin", 0.0)), document.get("compile"),
+                        [int(b) for b in document.get("batch_sizes", [])], rows)
 
 
 # ----------------------------------------------------------------------------- searched choices
@@ -1076,6 +1201,8 @@ class Analysis:
     # A factory model's best complete trial, site by site (``site_probes``); [] otherwise.
     sites: list[SiteProbe] = field(default_factory=list)
     sites_trial: int | None = None
+    # Finalists' and each activation's latency against ReLU, eager and compiled.
+    latency_costs: LatencyCosts = field(default_factory=lambda: LatencyCosts(False))
 
     @property
     def best(self) -> FinalistComparison | LayoutRow | None:
@@ -1124,6 +1251,7 @@ class Analysis:
                      f"search (one run; no finalists retrained)."]
         lines.append(f"Mixed vs best uniform: {self.verdict}.")
         lines += [f"{line}." for line in self.claims.lines]
+        lines += [f"Latency: {line}." for line in self.latency_costs.lines]
         lines += [f"Note: {c.line}." for c in self.searched if any(not c.complete.get(v)
                                                                    for v in c.values)]
         lines.append(f"Cost: {self.cost}.")
@@ -1145,7 +1273,8 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
                     max_epochs: int, top_k: int = 10, graph_top_k: int = GRAPH_TOP_K,
                     importance: dict[str, float] | None = None,
                     claims: dict[str, Any] | None = None,
-                    wall_seconds: float | None = None) -> Analysis:
+                    wall_seconds: float | None = None,
+                    latency: dict[str, Any] | None = None) -> Analysis:
     """The analysis of trial records and a study's ``finalists`` attribute (see ``analyze``).
 
     Args:
@@ -1159,6 +1288,7 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
         importance: Parameter -> importance (``layer_importance``), if computed.
         claims: The study's claims attribute (``actsearch.engine.claims``), if any.
         wall_seconds: What the trials took, first start to last end.
+        latency: The study's latency attribute (``actsearch.engine.latency``), if any.
     """
     summary = _summarize(recs, top_k, max_epochs)
     complete = [r for r in recs if r.is_complete]
@@ -1182,10 +1312,10 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
                     decide(comparisons), heatmap,
                     _bars(comparisons, distinct, reference, graph_top_k),
                     _curves(distinct, by_number, reference, graph_top_k), checks,
-                    analyze_claims(claims), searched_choices(recs),
+                    analyze_claims(claims, latency), searched_choices(recs),
                     next((row for row in distinct if not row.uniform), None),
                     _latencies(summary.baselines, by_number), wall_seconds,
-                    *_best_sites(ranked, by_number))
+                    *_best_sites(ranked, by_number), analyze_latency(latency))
 
 
 def _best_sites(ranked: Sequence[LayoutRow], by_number: dict[int, TrialRecord]
@@ -1220,4 +1350,5 @@ def analyze(study: optuna.Study, objectives: Sequence[tuple[str, str]], max_epoc
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
     return analyze_records(study.study_name, recs, finalists, objectives, max_epochs, top_k,
                            graph_top_k, layer_importance(study) if importance else None,
-                           study.user_attrs.get(CLAIMS_ATTR), wall)
+                           study.user_attrs.get(CLAIMS_ATTR), wall,
+                           study.user_attrs.get(LATENCY_ATTR))

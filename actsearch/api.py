@@ -139,6 +139,7 @@ def search(
     finalists: int = 5,
     seeds: int = 3,
     claim_seeds: int = 3,
+    latency: str | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool | str = True,
     runs_dir: str | Path = "runs",
@@ -181,6 +182,10 @@ def search(
         claim_seeds: Fresh seeds per arm of the claims' designed comparisons
             (``actsearch.engine.claims``), the same in every arm (0: no claims; else at least
             2, for a paired test).
+        latency: After the finalists and claims, time their layouts and each activation's
+            uniform layout against uniform ReLU: ``"compiled"`` (eager and under
+            ``torch.compile``: seconds per model), ``"eager"`` or ``"off"``; default
+            ``$ACTSEARCH_LATENCY``, else ``"compiled"``.
         callbacks: Called after each finished trial with the study and the trial's
             ``TrialRecord``; one may raise ``actsearch.StopSearch`` to start no more trials.
         progress: True: a live view on a terminal, a line per trial elsewhere; ``"plain"``:
@@ -214,6 +219,7 @@ def search(
     from actsearch.engine.claims import run_claims
     from actsearch.engine.driver import run_trials
     from actsearch.engine.finalists import finalists_current, run_finalists
+    from actsearch.engine.latency import MODES, default_mode, latency_current, run_latency
     from actsearch.engine.storage import fail_stale_trials, make_storage, resolve_storage_url
     from actsearch.engine.study import open_study
     from actsearch.engine.workers import run_workers
@@ -247,6 +253,8 @@ def search(
     _expect("workers", workers, _is_int(workers) and workers > 0, "a positive integer")
     _expect("seeds", seeds, _is_int(seeds) and seeds > 0, "a positive integer")
     _expect("finalists", finalists, _is_int(finalists) and finalists >= 0, "an integer >= 0")
+    latency = default_mode() if latency is None else latency
+    _expect("latency", latency, latency in MODES, " or ".join(map(repr, MODES)))
     _expect("claim_seeds", claim_seeds, _is_int(claim_seeds) and (claim_seeds == 0
                                                                   or claim_seeds >= 2),
             "0 (no claims) or an integer >= 2")
@@ -347,6 +355,15 @@ def search(
             if not interrupted and claim_seeds > 0 and resolved.custom is None:
                 try:  # arms stored with these seeds already are not trained again
                     run_claims(the_study, resolved, data, claim_seeds, progress=say)
+                except KeyboardInterrupt:
+                    interrupted = True
+            timed = finalists > 0 or claim_seeds > 0
+            if timed and latency != "off" and latency_current(the_study, resolved, latency):
+                say("latency: unchanged (the same layouts, already timed)")
+            elif not interrupted and timed and latency != "off":
+                try:
+                    run_latency(the_study, resolved, data, compile=latency == "compiled",
+                                progress=say)
                 except KeyboardInterrupt:
                     interrupted = True
         analysis = _analyze(the_study, resolved.objectives, resolved.train.epochs)

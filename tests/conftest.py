@@ -33,6 +33,9 @@ def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     # One generated MNIST-1D per test session, outside the user's cache.
     mp = pytest.MonkeyPatch()
     mp.setenv("ACTSEARCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    # No latency timing after a search (seconds of torch.compile per model): tests that
+    # measure latency ask for it (tests/test_latency.py).
+    mp.setenv("ACTSEARCH_LATENCY", "off")
     yield
     mp.undo()
 

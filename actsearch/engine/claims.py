@@ -13,6 +13,10 @@ Terms (the README defines them the same way):
   first); deep: the rest, so the middle layer of an odd depth counts as deep. A layer is
   today's only kind of searched site.
 - sharp: ReLU-like units (``SHARP``); smooth: ``SMOOTH``.
+- costs little: the latency of the network with ELU at every site is within ``MARGIN`` (10%)
+  of the same network with ReLU, eager and under ``torch.compile``, at batch 1 and at a large
+  batch (timed by ``actsearch.engine.latency`` after the arms are trained; an equivalence
+  claim: supported when the ratio is significantly below 1 + margin).
 
 Every arm holds what it is not designed to vary at the uniform baselines' values
 (``actsearch.models.layout.layout_params``): the space's smallest depth, its first norm (or
@@ -29,6 +33,7 @@ from typing import Any
 
 import optuna
 
+from actsearch.engine.latency import BIG_BATCH, MARGIN
 from actsearch.engine.record import CLAIMS_ATTR
 from actsearch.models.layout import candidate_from_params, layout_params
 from actsearch.schema.space import SearchSpace
@@ -135,9 +140,17 @@ def design(space: SearchSpace) -> tuple[list[Claim], list[Arm]]:
     claims.append(Claim("sharp-gate-smooth-signal", "sharp units in gating paths, smooth ones "
                         "in the main signal path", reason=f"model.family {space.model.family}: "
                         "no gating paths"))
-    claims.append(Claim("elu-latency-small", "ELU's exp() costs little latency",
-                        reason="an equivalence claim this version does not test; the trials' "
-                        "latency probes measure each layout"))
+    statement = (f"ELU's exp() costs little latency: ELU at every site within "
+                 f"{MARGIN:.0%} of ReLU's, eager and compiled")
+    if has:
+        # Measured after the claims' training (``actsearch.engine.latency``), per block pair:
+        # the arm's name is the latency document's label of the uniform ELU model.
+        claims.append(Claim("elu-latency-small", statement, [
+            Comparison(f"elu / relu latency, {mode}, batch {batch}", f"latency:{mode}:{batch}",
+                       {"uniform elu": 1}, sign=-1)
+            for mode in ("eager", "compiled") for batch in (1, BIG_BATCH)]))
+    else:
+        claims.append(Claim("elu-latency-small", statement, reason=lacks))
     return claims, list(arms.values())
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "ERROR_ATTR",
     "FINALISTS_ATTR",
     "FINISHED",
+    "LATENCY_ATTR",
     "OBJECTIVE_SOURCES",
     "OVER_BUDGET_ATTR",
     "STORED",
@@ -45,6 +46,9 @@ FINALISTS_ATTR = "finalists"
 # The study attribute with the claims' designed comparisons (actsearch.engine.claims): their
 # arms' per-seed results and which claims apply; likewise read by the analysis without torch.
 CLAIMS_ATTR = "claims"
+# The study attribute with eager and compiled latencies of the finalists' and the uniform
+# layouts against uniform ReLU (actsearch.engine.latency).
+LATENCY_ATTR = "latency"
 WORKER_ATTR = "worker"  # "<hostname>:<pid>": finds the trials of dead workers
 OVER_BUDGET_ATTR = "over_budget"  # a FAIL trial that never ran: the budget had no slot for it
 _TRACEBACK_CHARS = 8000  # storages keep attrs in text columns; a deep recursion can be huge

@@ -64,7 +64,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         args.space, trials=args.trials, timeout=args.timeout, study=args.study,
         storage=args.storage, device=args.device or "auto", seed=args.seed,
         workers=args.workers, population=args.population, finalists=args.finalists,
-        seeds=args.seeds, claim_seeds=args.claim_seeds,
+        seeds=args.seeds, claim_seeds=args.claim_seeds, latency=args.latency,
         progress="plain" if args.plain else True, runs_dir=args.runs_dir,
         threads=args.threads, dtype=args.dtype, report=True, console=console)
     print_analysis(result.analysis, console)
@@ -328,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claim-seeds", type=_natural, default=3, metavar="S", help="fresh seeds per "
                    "arm of the claims' designed comparisons, the same in every arm (default: 3; "
                    "0: skip)")
+    p.add_argument("--latency", choices=("compiled", "eager", "off"), help="after the "
+                   "finalists and claims, time their layouts and each activation's uniform "
+                   "layout against uniform ReLU, eager and under torch.compile (compiled, the "
+                   "default: seconds per model), eager only, or not at all")
     p.add_argument("--population", metavar="K|auto", help="candidates trained at once as one "
                    "batched computation (default: the space's, auto: 64 on CUDA, 1 on the CPU)")
     _add_dtype_argument(p)

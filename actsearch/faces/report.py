@@ -99,6 +99,7 @@ def _tables(analysis: Analysis) -> list[_Table]:
         tables[0] = dataclasses.replace(tables[0], note="\n".join(
             [tables[0].note, *analysis.convergence.lines]))
     tables += _claim_tables(analysis)
+    tables += _latency_table(analysis)
     if analysis.preferences:
         heat = analysis.heatmap
         per_group = heat.per_group
@@ -153,7 +154,10 @@ _TERMS = ("early: the first floor(d/2) of the d hidden layers, input side first;
           "contradicted: Holm p < 0.05 against it, not resolved otherwise, with the seeds per "
           "arm a paired t-test at Holm's strictest level (0.05 / comparisons) would need for "
           "80% power if the effect and spread seen were true. A claim holds when all its "
-          "comparisons do, falls when any falls.")
+          "comparisons do, falls when any falls. The latency claim is an equivalence: per "
+          "alternating block pair, log(ELU's latency / ReLU's) - log(1 + margin), whose mean "
+          "is below 0 (supported) when ELU costs less than the margin; its effect and interval "
+          "are printed as ratios.")
 
 
 def _claim_tables(analysis: Analysis) -> list[_Table]:
@@ -165,19 +169,43 @@ def _claim_tables(analysis: Analysis) -> list[_Table]:
         if not c.comparisons:
             rows.append([c.statement, "-", "-", "-", "-", "-", "-", c.verdict, c.reason])
         for k in c.comparisons:
-            rows.append([c.statement, k.label, str(k.n),
-                         "-" if k.effect is None else f"{k.effect:+.4f}",
-                         "-" if k.ci_low is None else f"[{k.ci_low:+.4f}, {k.ci_high:+.4f}]",
+            unit = "block pairs in all" if k.latency else "seeds per arm"
+            rows.append([c.statement, k.label, str(k.n), k.value_text(k.effect),
+                         "-" if k.ci_low is None else
+                         f"[{k.value_text(k.ci_low)}, {k.value_text(k.ci_high)}]",
                          _f(k.p_value, 3), _f(k.p_holm, 3), k.verdict,
-                         "" if k.seeds_needed is None else f"~{k.seeds_needed} seeds per arm"])
+                         "" if k.seeds_needed is None else f"~{k.seeds_needed} {unit}"])
     arms = [[a.name, a.layout, a.norm, str(len(a.test_acc)), _f(a.mean),
              "-" if a.ci_low is None else f"[{a.ci_low:.4f}, {a.ci_high:.4f}]"]
             for a in claims.arms]
-    return [_Table(f"claims: designed comparisons over {claims.seeds} fresh seeds per arm",
+    tables = [_Table(f"claims: designed comparisons over {claims.seeds} fresh seeds per arm",
                    ["claim", "comparison", "seeds", "effect", "95% CI", "p (paired t)",
                     "p (Holm)", "verdict", "note"], rows, _TERMS),
             _Table("claim arms: test accuracy over the claim seeds",
                    ["arm", "layout", "norm", "seeds", "mean", "95% CI"], arms)]
+    return tables
+
+
+def _latency_table(analysis: Analysis) -> list[_Table]:
+    costs = analysis.latency_costs
+    if not costs.ran:
+        return []
+    headers = ["layout", "kind", "norm"]
+    for mode in ("eager", "compiled"):
+        headers += [f"{mode}, batch {b}" for b in costs.batch_sizes]
+    rows = []
+    for r in costs.rows:
+        row = [f"{r.label}: {r.layout}", r.kind, r.norm]
+        for by_batch in (r.eager, r.compiled):
+            row += [f"x{by_batch[b]:.3f}" if b in by_batch else "-" for b in costs.batch_sizes]
+        rows.append(row)
+    note = ("Each figure: the median over alternating block pairs of this layout's latency / "
+            "the same network's with ReLU at every site (a fresh model: latency does not "
+            "depend on the weights' values); compiled: both under torch.compile.")
+    if costs.compile_failure:
+        note += f" Compiled: not measured ({costs.compile_failure})."
+    return [_Table(f"latency against uniform relu on {costs.device} ({costs.threads} "
+                   f"thread{'s' if costs.threads != 1 else ''})", headers, rows, note)]
 
 
 def _rich(table: _Table, console: Console) -> None:

@@ -235,6 +235,7 @@ class LatencyComparison:
     ratio: float  # median over block pairs of model time / reference time
     ratio_q1: float
     ratio_q3: float
+    pair_ratios: tuple[float, ...]  # each block pair's ratio, in time order
 
 
 def compare_latency(model: nn.Module, reference: nn.Module, example: torch.Tensor,
@@ -251,9 +252,10 @@ def compare_latency(model: nn.Module, reference: nn.Module, example: torch.Tenso
     """
     (mt, rt), (mc, rc), dev = _time_blocks([model, reference], example, batch_size, device,
                                            blocks, block_seconds, warmup)
-    q1, med, q3 = _quartiles([a / b for a, b in zip(mt, rt, strict=True)])
+    ratios = tuple(a / b for a, b in zip(mt, rt, strict=True))
+    q1, med, q3 = _quartiles(list(ratios))
     return LatencyComparison(_latency(mt, batch_size, mc, dev), _latency(rt, batch_size, rc, dev),
-                             med, q1, q3)
+                             med, q1, q3, ratios)
 
 
 @dataclass(frozen=True)
