@@ -17,6 +17,7 @@ from actsearch import ActsearchError
 from actsearch.analysis import analyze_claims, analyze_latency
 from actsearch.engine.latency import BIG_BATCH, MARGIN, default_mode
 from actsearch.faces.cli import main
+from actsearch.faces.graphs import plot_latency
 
 
 def _claims_document() -> dict:
@@ -113,6 +114,12 @@ def test_search_times_finalists_and_uniform_layouts(write_space, tmp_path: Path)
     costs = analyze_latency(stored)
     assert [r.label for r in costs.rows] == labels
     assert any(line.startswith("ELU at every site") for line in costs.lines)
+    # The latency graph draws each activation's eager ratios (compiled: not measured).
+    fig = plot_latency(result.analysis)
+    assert [t.name for t in fig.data] == [f"eager, batch {b}" for b in (1, BIG_BATCH)]
+    uniform = {r.label.removeprefix("uniform "): r for r in costs.rows if r.kind == "activation"}
+    assert list(fig.data[1].y) == list(uniform)
+    assert list(fig.data[1].x) == [r.eager[BIG_BATCH] for r in uniform.values()]
     # Resumed with nothing new, the latencies are kept, not timed again.
     again = actsearch.search(write_space(), trials=5, finalists=1, seeds=2, claim_seeds=2,
                              latency="eager", runs_dir=tmp_path, progress=False)

@@ -209,9 +209,18 @@ def plot_learning_curves(analysis: Analysis) -> go.Figure:
 # ----------------------------------------------------------------------------- latency
 
 
+_LATENCY_COLORS = {("eager", 0): "#9ecae1", ("eager", 1): "#1f77b4",
+                   ("compiled", 0): "#fdae6b", ("compiled", 1): "#e6550d"}
+
+
 def plot_latency(analysis: Analysis) -> go.Figure:
-    """Each activation's batch-1 inference latency on this device: its uniform layout's probes
-    (median over timed blocks, the interquartile range as a whisker), fastest first."""
+    """Each activation's latency on this device. Timed after the search (``--latency``): its
+    uniform layout against uniform ReLU, one bar per mode (eager, compiled) and batch size,
+    with the claim's margin drawn; otherwise each uniform trial's batch-1 probe (median over
+    timed blocks, the interquartile range as a whisker), fastest first."""
+    costs = analysis.latency_costs
+    if costs.ran:
+        return _plot_latency_costs(analysis)
     rows = sorted(analysis.latency, key=lambda r: r.b1_ms)
     fig = go.Figure(go.Bar(
         x=[r.b1_ms for r in rows], y=[r.activation for r in rows], orientation="h",
@@ -225,6 +234,37 @@ def plot_latency(analysis: Analysis) -> go.Figure:
     fig.update_layout(**_LAYOUT, title=_title(
         "actsearch-latency", "each activation's uniform layout, batch 1, on this device"))
     fig.update_xaxes(title_text="inference latency, ms (median; whisker: half the IQR)",
+                     **_AXIS)
+    fig.update_yaxes(autorange="reversed", **{**_AXIS, "showgrid": False})
+    return fig
+
+
+def _plot_latency_costs(analysis: Analysis) -> go.Figure:
+    costs = analysis.latency_costs
+    rows = [r for r in costs.rows if r.kind == "activation"]
+    names = [r.label.removeprefix("uniform ") for r in rows]
+    fig = go.Figure()
+    for mode in ("eager", "compiled"):
+        for i, batch in enumerate(costs.batch_sizes):
+            values = [getattr(r, mode).get(batch) for r in rows]
+            if all(v is None for v in values):
+                continue  # compiled not measured: the caption says why
+            fig.add_trace(go.Bar(
+                name=f"{mode}, batch {batch}", x=[math.nan if v is None else v for v in values],
+                y=names, orientation="h",
+                marker={"color": _LATENCY_COLORS[(mode, min(i, 1))]},
+                text=["-" if v is None else f"x{v:.2f}" for v in values], textposition="outside",
+                hovertemplate=f"%{{y}}, {mode}, batch {batch}: x%{{x:.3f}} ReLU's latency"
+                              "<extra></extra>"))
+    fig.add_vline(x=1.0, line={"color": "#555", "width": 1})
+    fig.add_vline(x=1.0 + costs.margin, line={"color": _FRONT_COLOR, "dash": "dot", "width": 1},
+                  annotation_text=f"margin x{1 + costs.margin:.2f}",
+                  annotation_position="top right")
+    note = f"against uniform relu on {costs.device}, {costs.threads} thread(s)"
+    if costs.compile_failure:
+        note += f"; compiled: not measured ({costs.compile_failure})"
+    fig.update_layout(**_LAYOUT, barmode="group", title=_title("actsearch-latency", note))
+    fig.update_xaxes(title_text="latency / ReLU's at every site (median over block pairs)",
                      **_AXIS)
     fig.update_yaxes(autorange="reversed", **{**_AXIS, "showgrid": False})
     return fig
