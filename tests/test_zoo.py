@@ -138,3 +138,21 @@ def test_bad_zoo_arguments_say_which_in_one_line(call: Any, expected: str) -> No
     with pytest.raises(ActsearchError) as info:
         call()
     assert str(info.value).startswith(expected) and "\n" not in str(info.value)
+
+
+def test_a_space_may_name_a_zoo_factory_as_its_own_model(tmp_path: Path) -> None:
+    from actsearch.models.build import build_candidate
+    from actsearch.models.custom import with_sites
+    from actsearch.models.factory import load_factory
+    from actsearch.schema.space import load_space
+
+    # From any folder: the package's own function, not a second import of actsearch.
+    assert load_factory("actsearch.zoo.cnn:cnn2d", tmp_path) is cnn2d
+    (tmp_path / "space.yaml").write_text(
+        "name: zoo_mlp\ndata: {name: digits}\nmodel:\n  factory: actsearch.zoo.mlp:mlp\n"
+        "  kwargs: {input_shape: [8, 8], n_classes: 10, width: 8, depth: 2}\n  init: auto\n")
+    space = with_sites(load_space(tmp_path / "space.yaml"), torch.randn(2, 8, 8))
+    assert [(g.name, g.sites) for g in space.custom.groups] == [("2", ("2",)), ("4", ("4",))]
+    model = build_candidate(space, parse_layout("selu | elu(0.5)"), (8, 8), 10)
+    assert [str(s.current) for s in find_sites(model, torch.randn(2, 8, 8))] == [
+        "selu", "elu(0.50)"]
