@@ -173,6 +173,9 @@ def test_sites_of_a_shipped_space(capsys) -> None:
     assert "2 activation sites of digits_cnn" in out
     rows = [line for line in out.splitlines() if " module " in line]
     assert len(rows) == 2 and all("2x16x8x8" in row and "relu" in row for row in rows)
+    # Named by module path, one group per hidden layer, as the layer's trial param.
+    assert [row.split()[1] for row in rows] == ["2", "4"]
+    assert [row.split()[-2] for row in rows] == ["act_0", "act_1"]
 
 
 def test_sites_of_a_factory_with_groups_and_shared_calls(capsys) -> None:

@@ -37,7 +37,7 @@ def test_sequential_trainer_follows_fit(space, data) -> None:
 
 def test_sequential_trainer_fails_a_member_and_takes_the_next(space, data,
                                                               monkeypatch) -> None:
-    real, calls = trainers.build_model, []
+    real, calls = trainers.build_candidate, []
 
     def build_failing(*args, **kwargs):
         model = real(*args, **kwargs)
@@ -50,7 +50,7 @@ def test_sequential_trainer_fails_a_member_and_takes_the_next(space, data,
         model.register_forward_hook(hook)
         return model
 
-    monkeypatch.setattr(trainers, "build_model", build_failing)
+    monkeypatch.setattr(trainers, "build_candidate", build_failing)
     candidate = Candidate(parse_layout("relu | elu(1.30)"), "none", space.train.lr)
     trainer = SequentialTrainer(space, data)
     failing, answers = _run(trainer, Job(candidate, 3))
@@ -59,7 +59,7 @@ def test_sequential_trainer_fails_a_member_and_takes_the_next(space, data,
     assert failing.error == "RuntimeError: boom in the model"
     assert "in hook" in failing.traceback and failing.model is None
     # The next member trains as if nothing had happened.
-    monkeypatch.setattr(trainers, "build_model", real)
+    monkeypatch.setattr(trainers, "build_candidate", real)
     member, _ = _run(trainer, Job(candidate, 4))
     ref, _ = _fit(space, data, candidate, 4)
     assert member.result.status == "complete"

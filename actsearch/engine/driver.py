@@ -32,7 +32,7 @@ from actsearch.engine.record import FINISHED, TrialRecord, worker_id
 from actsearch.engine.storage import heartbeat
 from actsearch.engine.suggest import suggest_candidate
 from actsearch.errors import ActsearchError
-from actsearch.models.build import build_model
+from actsearch.models.build import build_candidate
 from actsearch.models.layout import Layer, Layout
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
@@ -368,9 +368,8 @@ class _Driver:
         if key not in self._references:
             relu = Layout(tuple(Layer("relu") for _ in range(depth)))
             torch.manual_seed(self.seed)
-            data, custom = self.data, self.space.custom
-            model = (build_model(self.space.model, relu, data.input_shape, data.n_classes, norm)
-                     if custom is None else custom.build(relu))
+            data = self.data
+            model = build_candidate(self.space, relu, data.input_shape, data.n_classes, norm)
             self._references[key] = model.to(data.x_train.device, data.x_train.dtype).eval()
         return self._references[key]
 

@@ -160,14 +160,15 @@ def cmd_sites(args: argparse.Namespace, console: Console) -> int:
         groups[name] = patterns.split(",")
     report = sites(args.target, input_shape=args.input_shape, kwargs=kwargs,
                    split_shared=not args.tied)
-    if not groups and Path(args.target).suffix in (".yaml", ".yml"):
-        # A space file's own groups, named as the file names them.
+    if not groups and (":" not in args.target or Path(args.target).suffix in (".yaml", ".yml")):
+        # A space's own groups (a space file's, named as it names them; a shipped family's,
+        # one per hidden layer, named as the layer's trial param).
         from actsearch.models.custom import group_specs
         from actsearch.schema.space import load_space
 
         space = load_space(args.target)
         try:
-            resolved = resolve_groups(report, group_specs(space), choices=space.choices)
+            resolved = resolve_groups(report, group_specs(space, report), choices=space.choices)
         except ActsearchError as e:
             raise ActsearchError(f"{space.source}: {e}") from None
     else:

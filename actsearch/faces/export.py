@@ -42,7 +42,7 @@ from actsearch.engine.record import FINALISTS_ATTR, TrialRecord
 from actsearch.errors import ActsearchError
 from actsearch.models.activations import get_activation
 from actsearch.models.apply import apply_layout
-from actsearch.models.build import build_model
+from actsearch.models.build import build_candidate, build_model
 from actsearch.models.custom import with_sites
 from actsearch.models.factory import load_factory
 from actsearch.models.groups import group_layout
@@ -260,12 +260,8 @@ def _retrain(space: SearchSpace, candidate: Candidate, data: DeviceData, seed: i
              device: torch.device) -> tuple[nn.Module, float]:
     # Exactly the steps of SequentialTrainer: same seed, same build, same fit.
     torch.manual_seed(seed)
-    if space.custom is not None:
-        model = space.custom.build(candidate.layout)
-    else:
-        model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
-                            candidate.norm)
-    model = model.to(device, data.x_train.dtype)
+    model = build_candidate(space, candidate.layout, data.input_shape, data.n_classes,
+                            candidate.norm).to(device, data.x_train.dtype)
     result = fit(model, data, recipe_for(space, candidate), seed)
     val_acc = result.history[-1].val_acc if result.history else float("nan")
     return model, val_acc

@@ -1,40 +1,53 @@
-"""Build a plain ``nn.Sequential`` from an architecture and a Layout.
+"""Build any space's candidate model: the one place trainers, populations, the driver and
+export get a network from.
 
-The result uses only stock torch modules, so a model rebuilt from an exported config needs
-nothing of actsearch to run. Each hidden block is weight layer -> optional norm -> activation
-(-> dropout), and the weight layer is initialised for the activation that follows it.
+A shipped family (``model.family``) is built by its factory in ``actsearch.zoo`` with the
+layout passed in at build time (weights drawn in the order they always were: the same seed
+gives the same network); a factory model (``model.factory``) by the user's function, its
+sites then replaced (``space.custom.build``). The family stays the space file's word (a
+stored space's document does not change); ``FAMILY_FACTORIES`` maps it to its zoo factory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from torch import nn
 
 from actsearch.errors import ActsearchError
-from actsearch.models.activations import (
-    activation_names,
-    create_activation,
-    get_activation,
-    init_layer_for,
-)
+from actsearch.models.activations import activation_names, get_activation
 from actsearch.models.layout import Layout
-from actsearch.schema.space import ModelSpec, conv_output_sizes, conv_shape_problem
+from actsearch.schema.space import ModelSpec, SearchSpace
+from actsearch.zoo.cnn import cnn1d, cnn2d
+from actsearch.zoo.mlp import mlp
 
-__all__ = ["build_model", "hidden_activations"]
+__all__ = ["FAMILY_FACTORIES", "build_candidate", "build_model", "family_kwargs",
+           "hidden_activations"]
+
+# Each family's zoo factory (a space file may name it as ``model.factory`` too).
+FAMILY_FACTORIES: dict[str, Callable[..., nn.Sequential]] = {
+    "mlp": mlp,
+    "cnn1d": cnn1d,
+    "cnn2d": cnn2d,
+}
 
 
-def _norm(kind: str, features: int, dims: int) -> nn.Module | None:
-    if kind == "none":
-        return None
-    if kind == "batch":
-        return {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims](features)
-    # Layer norm over features; for feature maps, GroupNorm with one group normalises each
-    # sample over channels and positions, which is layer norm for convolutions.
-    return nn.LayerNorm(features) if dims == 0 else nn.GroupNorm(1, features)
+def family_kwargs(arch: ModelSpec, input_shape: tuple[int, ...], n_classes: int,
+                  norm: str | None = None) -> dict[str, Any]:
+    """The zoo factory's keyword arguments for a family's model spec (all but the layout)."""
+    kwargs: dict[str, Any] = {
+        "input_shape": tuple(input_shape), "n_classes": n_classes, "width": arch.width,
+        "norm": arch.norm[0] if norm is None else norm, "dropout": arch.dropout}
+    if arch.family != "mlp":
+        kwargs.update(kernel_size=arch.kernel_size, stride=arch.stride, padding=arch.padding)
+    return kwargs
 
 
 def build_model(arch: ModelSpec, layout: Layout, input_shape: tuple[int, ...], n_classes: int,
                 norm: str | None = None) -> nn.Sequential:
-    """Build the network; ``norm`` overrides the architecture's first norm choice.
+    """A shipped family's network, by its zoo factory; ``norm`` overrides the spec's first
+    norm choice.
 
     Args:
         arch: The family (mlp, cnn1d, cnn2d), width and options; a CNN's kernel sizes,
@@ -44,55 +57,29 @@ def build_model(arch: ModelSpec, layout: Layout, input_shape: tuple[int, ...], n
         n_classes: Number of output logits.
         norm: ``none``, ``batch`` or ``layer``.
     """
-    norm = arch.norm[0] if norm is None else norm
-    layers: list[nn.Module] = []
-    if arch.family == "mlp":
-        dims = 0
-        if len(input_shape) > 1:
-            layers.append(nn.Flatten())
-        features = 1
-        for n in input_shape:
-            features *= n
-    else:
-        dims = 1 if arch.family == "cnn1d" else 2
-        if len(input_shape) == dims:  # no channel axis yet: add one
-            layers.append(nn.Unflatten(1, (1, input_shape[0])))
-            input_shape = (1, *input_shape)
-        if len(input_shape) != dims + 1:
-            raise ActsearchError(f"model.family: {arch.family} expects samples of {dims} or "
-                                 f"{dims + 1} axes, got shape {input_shape}")
-        # Spaces of built-in data are checked when read; this catches the rest (npz and csv
-        # data, specs made in code) before torch fails inside the first forward pass.
-        problem = conv_shape_problem(arch, layout.depth, input_shape)
-        if problem is not None:
-            raise ActsearchError(f"model.kernel_size: {problem}")
-        features = input_shape[0]
-        size = ([input_shape[1:]] + conv_output_sizes(arch, layout.depth, input_shape[1:]))[-1]
-        convs = arch.conv_layers(layout.depth)
-    for i, layer in enumerate(layout.layers):
-        if dims == 0:
-            weight: nn.Module = nn.Linear(features, arch.width)
-        else:
-            conv = nn.Conv1d if dims == 1 else nn.Conv2d
-            weight = conv(features, arch.width, convs[i].kernel_size, stride=convs[i].stride,
-                          padding=convs[i].padding)
-        init_layer_for(weight, layer.activation)
-        layers.append(weight)
-        norm_layer = _norm(norm, arch.width, dims)
-        if norm_layer is not None:
-            layers.append(norm_layer)
-        layers.append(create_activation(layer.activation, layer.param))
-        if arch.dropout > 0:
-            # SELU's self-normalisation needs AlphaDropout, which keeps mean and variance.
-            selu = get_activation(layer.activation).name == "selu"
-            layers.append(nn.AlphaDropout(arch.dropout) if selu else nn.Dropout(arch.dropout))
-        features = arch.width
-    if dims > 0:
-        layers.append(nn.Flatten())
-        for s in size:
-            features *= s
-    layers.append(nn.Linear(features, n_classes))
-    return nn.Sequential(*layers)
+    if arch.factory is not None:  # a caller's slip: a factory model has no family
+        raise ActsearchError(f"model.factory: {arch.factory!r} is built by build_candidate, "
+                             f"not as a family")
+    factory = FAMILY_FACTORIES[arch.family]
+    return factory(layout=layout, **family_kwargs(arch, input_shape, n_classes, norm))
+
+
+def build_candidate(space: SearchSpace, layout: Layout, input_shape: tuple[int, ...],
+                    n_classes: int, norm: str | None = None) -> nn.Module:
+    """The network of one candidate of any space, untrained; the caller seeds torch first.
+
+    Args:
+        space: The space; a factory model's needs its sites found (``space.custom``).
+        layout: The candidate's layout (per hidden layer, or per group of sites).
+        input_shape, n_classes: The data's (a factory model's own factory knows them).
+        norm: The candidate's norm (a family's; default: the spec's first choice).
+    """
+    if space.model.factory is None:
+        return build_model(space.model, layout, input_shape, n_classes, norm)
+    if space.custom is None:  # a caller's slip, not a user's: the sites are found first
+        raise ActsearchError(f"space {space.name!r}: a factory model is built once its sites "
+                             f"are found (actsearch.models.custom.with_sites)")
+    return space.custom.build(layout)
 
 
 def hidden_activations(model: nn.Sequential) -> list[nn.Module]:

@@ -11,7 +11,7 @@ user's code: an error it raises propagates with its own traceback.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,9 @@ from actsearch.models.apply import apply_layout
 from actsearch.models.factory import load_factory
 from actsearch.models.groups import GroupSpec, SiteGroup, group_layout, resolve_groups
 from actsearch.models.layout import Layout
-from actsearch.models.sites import find_sites
+from actsearch.models.sites import Site, find_sites
 from actsearch.schema.space import SearchSpace
+from actsearch.zoo.layers import layer_groups
 
 __all__ = ["CustomModel", "group_specs", "with_sites"]
 
@@ -100,8 +101,11 @@ def with_sites(space: SearchSpace, example_input: torch.Tensor,
     return dataclasses.replace(space, custom=dataclasses.replace(custom, groups=tuple(groups)))
 
 
-def group_specs(space: SearchSpace) -> dict[str, GroupSpec]:
-    """The space's groups as ``resolve_groups`` takes them."""
+def group_specs(space: SearchSpace, sites: Iterable[Site] = ()) -> dict[str, GroupSpec]:
+    """The space's groups as ``resolve_groups`` takes them; a shipped family's, one per hidden
+    layer of its model (whose ``sites`` are given), named as the layer's trial param."""
+    if space.model.factory is None:
+        return {group: GroupSpec(names) for group, names in layer_groups(sites).items()}
     return {group: GroupSpec(g.sites, g.choices, g.ranges) for group, g in space.groups.items()}
 
 

@@ -24,6 +24,11 @@ __all__ = ["load_factory"]
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
+def _holds(folder: Path, top: str) -> bool:
+    """Whether ``folder`` has a module or package named ``top`` of its own."""
+    return (folder / f"{top}.py").is_file() or (folder / top).is_dir()
+
+
 def _from(module: Any, folder: Path) -> bool:
     """Whether a top-level module was imported from ``folder`` (not from a folder inside it:
     ``a/net.py`` and ``a/b/net.py`` are two modules named ``net``)."""
@@ -59,9 +64,11 @@ def load_factory(spec: str, base_dir: str | Path = ".") -> Callable[..., Any]:
     if str(folder) in sys.path:
         sys.path.remove(str(folder))
     sys.path.insert(0, str(folder))
-    # The same module name from another folder (two examples' model.py) must not be reused.
+    # The same module name from another folder (two examples' model.py) must not be reused;
+    # a module the folder does not hold (actsearch.zoo's, an installed package's) is imported
+    # from where it was, and is reused (importing actsearch twice would make two of each class).
     top = module_name.split(".")[0]
-    if top in sys.modules and not _from(sys.modules[top], folder):
+    if top in sys.modules and _holds(folder, top) and not _from(sys.modules[top], folder):
         for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")]:
             del sys.modules[name]
     try:

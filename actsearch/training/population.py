@@ -7,7 +7,7 @@ are all ``x > 0 ? pos * x : neg * expm1(x)``). A small model leaves a GPU nearly
 population fills it with one launch per op instead of K.
 
 Each member keeps what ``fit`` gives a candidate trained alone: its initial weights
-(``torch.manual_seed(seed); build_model(...)``), its data order (its own generator, one
+(``torch.manual_seed(seed); build_candidate(...)``), its data order (its own generator, one
 ``randperm`` per epoch), its own Adam moments and step count, its own learning rate and cosine
 phase, its own per-epoch validation. So a member follows the trajectory it would follow alone,
 up to floating-point rounding (checked in float64 in tests/test_population.py), and a slot
@@ -35,7 +35,7 @@ from torch import nn
 
 from actsearch.errors import ActsearchError
 from actsearch.models.activations import SELU_ALPHA, SELU_SCALE
-from actsearch.models.build import build_model
+from actsearch.models.build import build_candidate
 from actsearch.models.layout import Candidate, Layout
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
@@ -252,8 +252,8 @@ class Population:
         """A new member's state: exactly the standalone model's init (the same global seed,
         the same build) and fit.Run's generator."""
         torch.manual_seed(member.seed)
-        model = build_model(self.space.model, member.candidate.layout, self.data.input_shape,
-                            self.data.n_classes, "none")
+        model = build_candidate(self.space, member.candidate.layout, self.data.input_shape,
+                                self.data.n_classes, "none")
         row = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
         generator = torch.Generator(device=self.device).manual_seed(member.seed)
         return _Slot(row.to(self.device, self.dtype), None, None, None, generator)
@@ -492,10 +492,10 @@ class Population:
         return [(lo / n, c / n) for lo, c in zip(loss.tolist(), correct.tolist(), strict=True)]
 
     def to_model(self, member: Member) -> nn.Sequential:
-        """A standalone model (``build_model``'s) holding the member's current weights."""
+        """A standalone model (``build_candidate``'s) holding the member's current weights."""
         row = self._flat[self.members.index(member)].detach()
-        model = build_model(self.space.model, member.candidate.layout, self.data.input_shape,
-                            self.data.n_classes, "none").to(self.device, self.dtype)
+        model = build_candidate(self.space, member.candidate.layout, self.data.input_shape,
+                                self.data.n_classes, "none").to(self.device, self.dtype)
         with torch.no_grad():
             offset = 0
             for p in model.parameters():

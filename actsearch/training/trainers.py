@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from actsearch.errors import ActsearchError
-from actsearch.models.build import build_model
+from actsearch.models.build import build_candidate
 from actsearch.models.layout import Candidate
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
@@ -147,8 +147,8 @@ def free_memory() -> None:
 
 
 class SequentialTrainer:
-    """One candidate at a time: ``build_model`` (or a factory model's ``custom.build``) seeded
-    with the job's seed, then ``fit.Run``.
+    """One candidate at a time: ``build_candidate`` seeded with the job's seed, then
+    ``fit.Run``.
 
     Args:
         space: The space (model and recipe).
@@ -203,11 +203,8 @@ class SequentialTrainer:
     def _start(self, member: Member) -> Run:
         candidate, data = member.candidate, self.data
         torch.manual_seed(member.seed)
-        if self.space.custom is not None:  # the user's factory, its sites replaced
-            model = self.space.custom.build(candidate.layout)
-        else:
-            model = build_model(self.space.model, candidate.layout, data.input_shape,
-                                data.n_classes, candidate.norm)
+        model = build_candidate(self.space, candidate.layout, data.input_shape, data.n_classes,
+                                candidate.norm)
         model = model.to(data.x_train.device, data.x_train.dtype)
         run = Run(model, data, recipe_for(self.space, candidate), member.seed)
         run.result = member.result  # one result object: the member's
