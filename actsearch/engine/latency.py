@@ -32,7 +32,7 @@ from torch import nn
 
 from actsearch.engine.record import FINALISTS_ATTR, LATENCY_ATTR
 from actsearch.errors import ActsearchError
-from actsearch.models.build import build_model
+from actsearch.models.build import build_candidate
 from actsearch.models.layout import (
     Candidate,
     Layer,
@@ -78,8 +78,7 @@ class Measured:
 
 def _model(space: SearchSpace, data: DeviceData, layout: Layout, norm: str) -> nn.Module:
     torch.manual_seed(_SEED)
-    model = (build_model(space.model, layout, data.input_shape, data.n_classes, norm)
-             if space.custom is None else space.custom.build(layout))
+    model = build_candidate(space, layout, data.input_shape, data.n_classes, norm)
     return model.to(data.x_train.device, data.x_train.dtype).eval()
 
 
