@@ -112,6 +112,7 @@ class Architecture(_Required, ModelSpec):
 class ConfigRecipe(_Required, TrainSpec):
     """The recipe the trial trained with: one learning rate, not a searched range."""
 
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("loss", "metric")  # written only when set
     lr: Annotated[StrictFloat, Field(gt=0)] = Field(description="the trial's learning rate")
 
 

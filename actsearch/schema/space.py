@@ -57,6 +57,7 @@ __all__ = [
     "FloatRange",
     "GroupSection",
     "IntRange",
+    "MetricSection",
     "ModelSpec",
     "PrunerSpec",
     "SearchSpace",
@@ -479,6 +480,51 @@ def _setting(value: Any) -> str:
     return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else str(value)
 
 
+_METRIC_NAME = re.compile(r"[A-Za-z_]\w*")
+# The objective a space ranks by when it names no metric of its own.
+ACCURACY = ("accuracy", "max")
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class MetricSection(_Section):
+    """Your own validation metric (``train.metric``): what trials are ranked, pruned and
+    compared by instead of accuracy."""
+
+    factory: FactoryName = Field(description="'module:function' or 'file.py:function' taking "
+                                 "(outputs, targets) of a whole split and returning a number; "
+                                 "imported from the space file's folder (runs your code)")
+    direction: Literal["maximize", "minimize"] = Field(description="whether a higher or a "
+                                                       "lower value is better")
+    name: StrictStr | None = Field(None, exclude_if=lambda v: v is None,
+                                   description="its name in tables, reports and objectives "
+                                   "(default: the function's name)")
+
+    @field_validator("factory")
+    @classmethod
+    def _given(cls, value: str | None) -> str | None:
+        if value is None:
+            raise fail("expected 'module:function' or 'path/to/file.py:function'")
+        return value
+
+    @model_validator(mode="after")
+    def _a_name(self) -> MetricSection:
+        if not _METRIC_NAME.fullmatch(self.label) or self.label in OBJECTIVES:
+            raise fail(f"expected a name of letters, digits and '_' that is not one of the "
+                       f"built-in objectives ({', '.join(OBJECTIVES)}), got {self.label!r}",
+                       "name")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The metric's name: as given, or its function's."""
+        return self.name if self.name is not None else str(self.factory).rpartition(":")[2]
+
+    @property
+    def objective(self) -> tuple[str, str]:
+        """The metric as a space's first objective: ``(name, "max" | "min")``."""
+        return self.label, "max" if self.direction == "maximize" else "min"
+
+
 @dataclass(frozen=True, config=_CONFIG)
 class TrainSpec(_Section):
     """How to train one candidate (``training.fit.Recipe`` is this, with one learning rate)."""
@@ -491,6 +537,34 @@ class TrainSpec(_Section):
     epochs: StrictInt = Field(20, ge=1, description="passes over the training split")
     schedule: Schedule = Field("constant", description="cosine anneals the lr to 0 over the "
                                "epochs")
+    # Your own loss and metric. Written to documents only when set, so that older spaces'
+    # documents stay the same.
+    loss: FactoryName = Field(None, exclude_if=lambda v: v is None,
+                              description="your own loss: 'module:function' or "
+                              "'file.py:function' taking (outputs, targets) of a batch and "
+                              "returning its mean loss (default: cross-entropy); imported from "
+                              "the space file's folder (runs your code)")
+    metric: MetricSection | None = Field(None, exclude_if=lambda v: v is None,
+                                         description="your own validation metric {factory, "
+                                         "direction, name} (default: accuracy, maximised); "
+                                         "the robustness probes are then not measured")
+
+    @property
+    def objective(self) -> tuple[str, str]:
+        """What trials are ranked by: ``("accuracy", "max")`` or the metric's
+        ``(name, "max" | "min")``; always a space's first objective."""
+        return ACCURACY if self.metric is None else self.metric.objective
+
+    @property
+    def classification(self) -> bool:
+        """Cross-entropy on class labels and accuracy, the recipe's own: measurements that
+        assume them (robustness, convergence to 95% accuracy) apply."""
+        return self.loss is None and self.metric is None
+
+    @property
+    def class_targets(self) -> bool:
+        """Whether targets must be class indices: cross-entropy or accuracy uses them."""
+        return self.loss is None or self.metric is None
 
     @field_validator("lr", mode="before")
     @classmethod
@@ -712,17 +786,14 @@ def _objectives(raw: Any) -> tuple[tuple[str, str], ...]:
         if not isinstance(item, dict) or len(item) != 1:
             raise fail("expected 'name: max' or 'name: min'", where)
         (name, direction), = item.items()
-        if name not in OBJECTIVES:
+        # The first is the space's metric (train.metric may name its own): SpaceFile checks.
+        if name not in OBJECTIVES and not (i == 0 and isinstance(name, str)):
             raise fail(f"unknown objective {name!r}; expected one of: {names}", where)
         if direction not in ("max", "min"):
             raise fail(f"expected max or min for {name}, got {direction!r}", where)
         if any(name == seen for seen, _ in objectives):
             raise fail(f"objective {name!r} is listed twice", where)
         objectives.append((name, direction))
-    if objectives[0] != ("accuracy", "max"):
-        # Pruning and every table rank by validation accuracy: it leads, the rest follow.
-        raise fail("expected 'accuracy: max' first (pruning and tables rank by it), got "
-                   f"'{objectives[0][0]}: {objectives[0][1]}'", "[0]")
     return tuple(objectives)
 
 
@@ -761,8 +832,38 @@ class SpaceFile(_Section):
         "site is searched on its own")
     objectives: Objectives = Field((("accuracy", "max"),),
                                    json_schema_extra={"default": [{"accuracy": "max"}]},
-                                   description="accuracy: max first, "
-                                   "then others: " + ", ".join(OBJECTIVES))
+                                   description="accuracy: max first (or train.metric's "
+                                   "name and direction: then the default), then others: "
+                                   + ", ".join(OBJECTIVES))
+
+    @classmethod
+    def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:
+        # A space with its own metric ranks by it: without objectives, it is the only one.
+        train = value.get("train")
+        metric = train.get("metric") if isinstance(train, dict) else None
+        if "objectives" not in value and isinstance(metric, dict):
+            factory, direction = metric.get("factory"), metric.get("direction")
+            name = metric.get("name") or (factory.rpartition(":")[2]
+                                          if isinstance(factory, str) else None)
+            if isinstance(name, str) and direction in ("maximize", "minimize"):
+                value = {**value, "objectives": [{name: direction[:3]}]}
+        return value
+
+    @model_validator(mode="after")
+    def _metric_first(self) -> SpaceFile:
+        # Pruning and every table rank by the validation metric: it leads, the rest follow.
+        name, direction = self.train.objective
+        if self.objectives[0] != (name, direction):
+            why = "" if self.train.metric is None else "train.metric; "
+            raise fail(f"expected '{name}: {direction}' first ({why}pruning and tables rank by "
+                       f"it), got '{self.objectives[0][0]}: {self.objectives[0][1]}'",
+                       "objectives[0]")
+        if self.train.metric is not None:
+            assumes = [n for n, _ in self.objectives if n in ("convergence", "instability")]
+            if assumes:
+                raise fail(f"{assumes[0]} measures accuracy (convergence to 95%, robustness), "
+                           f"not train.metric {name}", "objectives")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -839,6 +940,9 @@ class SearchSpace:
     # A factory model once its sites are found (``actsearch.models.custom.CustomModel``):
     # set by whoever runs trials, never stored; the document says all the rest.
     custom: Any = dataclasses.field(default=None, compare=False, repr=False)
+    # The loss and metric functions given in Python (``actsearch.training.fit.Scoring``);
+    # None: ``train.loss`` and ``train.metric`` are imported where they are needed.
+    scoring: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def depths(self) -> list[int]:
@@ -874,6 +978,12 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
             data = dataclasses.replace(data, factory=based_factory(data.factory, base))
         if model.factory is not None:
             model = dataclasses.replace(model, factory=based_factory(model.factory, base))
+    train = f.train
+    if base is not None and (train.loss is not None or train.metric is not None):
+        train = dataclasses.replace(
+            train, loss=None if train.loss is None else based_factory(train.loss, base),
+            metric=None if train.metric is None else dataclasses.replace(
+                train.metric, factory=based_factory(str(train.metric.factory), base)))
     n = training_samples(data)
     if n is not None and f.train.batch_size > n:
         warnings.warn(ActsearchWarning(
@@ -884,7 +994,7 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
         source=source, data=data, model=model, choices=f.activations.choices,
         param_ranges={name: f.activations.ranges[key]
                       for key, name in _param_keys(f.activations.choices).items()},
-        train=f.train, pruner=PrunerSpec(f.pruner.name, f.pruner.settings()),
+        train=train, pruner=PrunerSpec(f.pruner.name, f.pruner.settings()),
         sampler=f.sampler.name, seed=f.sampler.seed, trials=f.budget.trials,
         timeout=f.budget.timeout, population=f.population, objectives=f.objectives,
         groups=dict(f.groups))
