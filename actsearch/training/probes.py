@@ -26,6 +26,7 @@ from actsearch.models.activations import create_activation
 from actsearch.models.build import hidden_activations
 from actsearch.models.sites import site_tensors
 from actsearch.training.data import DeviceData
+from actsearch.schema.space import NOT_MEASURED
 from actsearch.training.fit import CLASSIFICATION, FitResult, Scoring
 
 __all__ = [
@@ -86,7 +87,6 @@ METRICS: dict[str, str] = {
 # Measured on accuracy: with a metric of the user's own (train.metric) they are None, and the
 # probes say why under NOT_MEASURED.
 ACCURACY_PROBES = ("epochs_to_95", "robust_noise_0.1", "robust_noise_0.3", "robust_scale_1.5")
-NOT_MEASURED = "not_measured"  # a probes key, only where some were skipped: why, in words
 
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
