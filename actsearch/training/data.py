@@ -308,8 +308,9 @@ def factory_data(spec: DataSpec, factory: Callable[[], Any] | None = None,
     which = ("train", "val", "test")
     loaders = [isinstance(split, DataLoader) for split in splits]
     if any(loaders) and not all(loaders):
+        given = ", ".join(w for w, b in zip(which, loaders, strict=False) if b)
         raise ActsearchError(f"{where}: expected DataLoaders for every split or for none, got "
-                             f"one for {', '.join(w for w, b in zip(which, loaders) if b)} only")
+                             f"one for {given} only")
     arrays = [_split_arrays(_first_batch(split, f"{where}: {w}") if loaders[0] else split,
                             f"{where}: {w}", classes)
               for w, split in zip(which, splits, strict=False)]
@@ -331,8 +332,12 @@ def factory_data(spec: DataSpec, factory: Callable[[], Any] | None = None,
 
 
 def _first_batch(loader: Any, where: str) -> tuple[Any, Any]:
-    """A DataLoader's first batch, checked to be (x, y) tensors."""
-    batch = next(iter(loader), None)
+    """A DataLoader's first batch, checked to be (x, y) tensors. Drawing it iterates the
+    loader once (its sampler too); torch's global generator is left as it was."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        batch = next(iter(loader), None)
     if batch is None:
         raise ActsearchError(f"{where}: the DataLoader yields no batch")
     return _pair(batch, f"{where}: first batch")

@@ -25,8 +25,8 @@ from torch import nn
 from actsearch.models.activations import create_activation
 from actsearch.models.build import hidden_activations
 from actsearch.models.sites import site_tensors
-from actsearch.training.data import DeviceData
 from actsearch.schema.space import NOT_MEASURED
+from actsearch.training.data import DeviceData
 from actsearch.training.fit import CLASSIFICATION, FitResult, Scoring
 
 __all__ = [
@@ -398,10 +398,11 @@ def gradient_flow(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor
     """Gradient norms of each hidden layer's weights after one backward pass.
 
     Definition: the loss is the mean cross-entropy (or ``loss_fn``, a space's train.loss) of
-    the model (eval mode) on the probe batch; each norm is the L2 (Frobenius) norm of d(loss)/d(weight) of the Linear or Conv
-    layer that feeds one hidden activation (biases excluded). ``ratio`` is first / last: near
-    1 is healthy, far below 1 means vanishing gradients towards the input, far above 1
-    exploding ones. Computed with ``torch.autograd.grad``, so ``.grad`` is left untouched.
+    the model (eval mode) on the probe batch; each norm is the L2 (Frobenius) norm of
+    d(loss)/d(weight) of the Linear or Conv layer that feeds one hidden activation (biases
+    excluded). ``ratio`` is first / last: near 1 is healthy, far below 1 means vanishing
+    gradients towards the input, far above 1 exploding ones. Computed with
+    ``torch.autograd.grad``, so ``.grad`` is left untouched.
     """
     # Tensors made under inference_mode cannot be saved for backward; clones can.
     x_probe = x_probe.clone() if x_probe.is_inference() else x_probe
