@@ -350,7 +350,9 @@ def search(
             if workers == 1:
                 view = LiveView(trials, timeout, say.console,
                                 live=False if progress == "plain" else None,
-                                previous=records(previous)) if progress else None
+                                previous=records(previous),
+                                sign=1 if resolved.objectives[0][1] == "max" else -1) \
+                    if progress else None
                 try:
                     with view or contextlib.nullcontext():
                         done = run_trials(the_study, resolved, data, trials=trials,
