@@ -202,7 +202,9 @@ def search(
             from Python given the same objects; worker processes and export need a factory
             named in a space file.
         data: With ``model``: ``(train, val)`` or ``(train, val, test)``, each ``(x, y)``
-            tensors or a ``TensorDataset``, or a function that returns them.
+            tensors or a ``TensorDataset`` (kept on the device), or each a ``DataLoader``
+            (iterated as given: its batch size, not ``batch_size``), or a function that
+            returns them.
         groups: Group name -> site patterns, or a mapping ``{sites, choices, elu_alpha}``.
         choices: The activations each group may choose (default: relu, elu, selu).
         kwargs: The model function's keyword arguments.

@@ -218,7 +218,10 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
     candidate = candidate_from_params(trial.params, space)
     recipe = recipe_for(space, candidate)
     m, record = space.model, TrialRecord.from_frozen(trial)
+    metric = space.objectives[0][0]
     metrics: dict[str, Any] = {
+        # A metric of the space's own (train.metric): val_acc and test_acc hold its values.
+        **({"metric": metric} if metric != "accuracy" else {}),
         "val_acc": _trial_val_acc(record),
         "test_acc": record.test_acc,
         "epochs": record.epochs,

@@ -165,7 +165,7 @@ _TERMS = ("early: the first floor(d/2) of the d hidden layers, input side first;
 
 
 def _claim_tables(analysis: Analysis) -> list[_Table]:
-    claims = analysis.claims
+    claims, metric = analysis.claims, analysis.metric
     if not claims.ran:
         return []
     rows = []
@@ -184,7 +184,7 @@ def _claim_tables(analysis: Analysis) -> list[_Table]:
     return [_Table(f"claims: designed comparisons over {claims.seeds} fresh seeds per arm",
                    ["claim", "comparison", "seeds", "effect", "95% CI", "p (paired t)",
                     "p (Holm)", "verdict", "note"], rows, _TERMS),
-            _Table("claim arms: test accuracy over the claim seeds",
+            _Table(f"claim arms: test {metric} over the claim seeds",
                    ["arm", "layout", "norm", "seeds", "mean", "95% CI"], arms)]
 
 

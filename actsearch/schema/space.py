@@ -309,8 +309,10 @@ class DataSpec(_Section):
     factory: FactoryName = Field(None, exclude_if=lambda v: v is None,
                                  description="your own data: 'module:function' or "
                                  "'file.py:function' returning (train, val) or (train, val, "
-                                 "test), each (x, y) tensors or a TensorDataset; imported "
-                                 "from the space file's folder (runs your code)")
+                                 "test), each (x, y) tensors or a TensorDataset (kept on the "
+                                 "device), or each a DataLoader (iterated as given: its own "
+                                 "batch size, not train.batch_size); imported from the space "
+                                 "file's folder (runs your code)")
 
     @classmethod
     def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:

@@ -33,7 +33,8 @@ _TEST_SPLIT_SEED = 0
 
 @dataclass(frozen=True)
 class Dataset:
-    """Splits as float32 features and int64 labels, on the host."""
+    """Splits as float32 features and int64 labels (float32 targets for a loss and metric of
+    the user's own), on the host."""
 
     name: str
     x_train: np.ndarray
