@@ -13,6 +13,7 @@ import optuna
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from torch import nn
@@ -23,6 +24,7 @@ from actsearch.engine.claims import design
 from actsearch.engine.pruning import CurveMedianPruner, EpochPruning
 from actsearch.engine.record import FINALISTS_ATTR, records
 from actsearch.errors import ActsearchError
+from actsearch.faces.export import export_configs, train_config
 from actsearch.models.factory import load_factory
 from actsearch.schema.space import (
     NOT_MEASURED,
@@ -162,6 +164,12 @@ def test_a_regression_searches_by_its_minimised_metric(tmp_path: Path) -> None:
     assert "val mse" in text and "test mse over fresh seeds" in text
     assert "not measured: epochs_to_95, robust_noise_0.1" in text
     assert "test accuracy" not in text and "val acc " not in text
+    # Exported, the config names the metric, and retraining it reproduces its test MSE.
+    (config,) = export_configs(study, top=1, out_dir=tmp_path / "export", weights=True)
+    document = yaml.safe_load(config.read_text())
+    assert document["metrics"]["metric"] == "mse" and document["model"]["n_classes"] == 0
+    run = train_config(config, trust_code=True)
+    assert run.test_acc == pytest.approx(document["metrics"]["test_acc"], abs=1e-6)
 
 
 def test_the_python_api_takes_a_loss_and_a_metric(tmp_path: Path) -> None:
@@ -245,6 +253,16 @@ def test_a_shuffling_loader_searches_end_to_end(tmp_path: Path) -> None:
         assert r.val_acc_curve[-1] < r.val_acc_curve[0]
         assert r.population is None  # a loader trains one model at a time
     assert result.study.user_attrs[FINALISTS_ATTR][0]["failed"] == 0
+
+
+def test_worker_processes_import_a_loaders_data_factory(tmp_path: Path) -> None:
+    space = tiny(EXAMPLE / "loaders.yaml", epochs=2)
+    result = actsearch.search(space, trials=4, workers=2, finalists=0, claim_seeds=0,
+                              progress=False, runs_dir=tmp_path)
+    trials = records(result.study.get_trials())
+    assert len({r.worker for r in trials}) == 2  # two processes ran them
+    done = [r for r in trials if r.state == TrialState.COMPLETE]
+    assert done and all(r.probes[NOT_MEASURED] for r in done)
 
 
 def _loaders(*batches: tuple[torch.Tensor, torch.Tensor]) -> DataLoader:
