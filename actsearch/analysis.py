@@ -749,8 +749,8 @@ class Convergence:
         if self.not_converged:
             c = max(self.not_converged, key=lambda c: c.gain - c.noise)
             lines.append(
-                f"Not converged: validation {self.metric} was still improving at the end of "
-                f"training "
+                f"Not converged: validation {self.metric} was still "
+                f"{'rising' if self.metric == 'accuracy' else 'improving'} at the end of training "
                 f"for {len(self.not_converged)} of {n} layouts checked (e.g. {c.layout}: "
                 f"{c.gain:+.4f} over the last {c.window} epochs, "
                 f"{_noise_words(c)} {c.noise:.4f}); the comparison is about a recipe that had "
