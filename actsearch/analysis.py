@@ -28,6 +28,7 @@ from actsearch.engine.record import (
     TrialRecord,
     records,
 )
+from actsearch.schema.space import NOT_MEASURED
 from actsearch.stats import (
     ALPHA,
     POWER,
@@ -106,11 +107,24 @@ class LayoutRow:
     end: str
     test_acc: float | None = None  # complete trials: the held-out test split
     choices: str = ""  # the searched choices besides the activations, e.g. "norm batch"
+    # +1 where a higher validation metric is better (accuracy), -1 where lower is (a
+    # train.metric minimised): what ranking a row means.
+    sign: int = 1
 
     @property
     def label(self) -> str:
         """The layout with its searched choices, as every table and graph names a candidate."""
         return with_choices(self.layout, self.choices)
+
+
+def metric_sign(objectives: Sequence[tuple[str, str]]) -> int:
+    """+1 when the first objective, the validation metric, is maximised; -1 when minimised."""
+    return 1 if not objectives or objectives[0][1] == "max" else -1
+
+
+def metric_name(objectives: Sequence[tuple[str, str]]) -> str:
+    """The validation metric's name in words: accuracy, or train.metric's name."""
+    return objectives[0][0] if objectives else "accuracy"
 
 
 # The searched choices besides the activations (``actsearch.models.layout``'s param names), in
@@ -133,19 +147,19 @@ def with_choices(layout: str, choices: str) -> str:
     return f"{layout} [{choices}]" if choices else layout
 
 
-def _row(record: TrialRecord) -> LayoutRow:
+def _row(record: TrialRecord, sign: int = 1) -> LayoutRow:
     return LayoutRow(record.number, record.layout or "?", record.accuracy,
                      int(record.epochs or 0), float(record.train_seconds or 0.0),
                      bool(record.uniform), record.end or record.state.name,
                      None if record.test_acc is None else float(record.test_acc),
-                     choices_of(record.params))
+                     choices_of(record.params), sign)
 
 
 def _rank_key(row: LayoutRow) -> tuple[bool, float, int]:
-    # Validation accuracy ranks every table and graph, whatever the objectives (it is always
+    # The validation metric ranks every table and graph, whatever the objectives (it is always
     # measured); ties go to the earlier trial, unmeasured trials last.
     unmeasured = math.isnan(row.val_acc)
-    return unmeasured, 0.0 if unmeasured else -row.val_acc, row.number
+    return unmeasured, 0.0 if unmeasured else -row.sign * row.val_acc, row.number
 
 
 def _distinct(ranked: Sequence[LayoutRow]) -> list[LayoutRow]:
@@ -178,8 +192,9 @@ class StudySummary:
     epochs_if_unpruned: int  # had every finished trial run all its epochs
 
 
-def _summarize(recs: Sequence[TrialRecord], top_k: int, max_epochs: int) -> StudySummary:
-    complete = sorted((_row(r) for r in recs if r.is_complete), key=_rank_key)
+def _summarize(recs: Sequence[TrialRecord], top_k: int, max_epochs: int,
+               sign: int = 1) -> StudySummary:
+    complete = sorted((_row(r, sign) for r in recs if r.is_complete), key=_rank_key)
     # A trial that lost the race for the budget's last slot never ran: no failure.
     states = Counter(r.state for r in recs if not r.over_budget)
     finished = [r for r in recs if r.is_finished]
@@ -238,6 +253,7 @@ class FinalistComparison:
     # Holm's adjustment of versus_uniform's p over every finalist compared with the reference:
     # the table reads them together, and the verdict picks its mixed finalist among them.
     p_holm: float | None = None
+    sign: int = 1  # as LayoutRow's: -1 where the metric is minimised
 
     @property
     def label(self) -> str:
@@ -250,15 +266,17 @@ class FinalistComparison:
 
 
 def compare_finalists(finalists: Sequence[dict[str, Any]],
-                      choices: dict[int, str] | None = None) -> list[FinalistComparison]:
-    """Each finalist vs the uniform finalist with the best mean test accuracy (Welch's t-test),
+                      choices: dict[int, str] | None = None,
+                      sign: int = 1) -> list[FinalistComparison]:
+    """Each finalist vs the uniform finalist with the best mean test metric (Welch's t-test),
     the p-values adjusted together by Holm's method.
 
     ``finalists`` is the study's ``finalists`` attribute (see ``actsearch.engine.finalists``);
-    ``choices`` maps search trials to their searched choices (``choices_of``).
+    ``choices`` maps search trials to their searched choices (``choices_of``); ``sign`` -1
+    where the metric is minimised (the best mean is then the lowest).
     """
     uniform = [f for f in finalists if f.get("uniform") and f.get("test_acc")]
-    reference = max(uniform, key=lambda f: f["mean"], default=None)
+    reference = max(uniform, key=lambda f: sign * f["mean"], default=None)
     tests: list[WelchResult | None] = []
     labels = {f["number"]: with_choices(f["layout"], (choices or {}).get(f["number"], ""))
               for f in finalists}
@@ -277,7 +295,7 @@ def compare_finalists(finalists: Sequence[dict[str, Any]],
             f["number"], f["layout"], bool(f.get("uniform")), list(f.get("test_acc") or []),
             f.get("mean"), f.get("std"), f.get("ci_low"), f.get("ci_high"),
             f.get("stability"), versus, f is reference, (choices or {}).get(f["number"], ""),
-            None if versus is None else next(adjusted)))
+            None if versus is None else next(adjusted), sign))
     return rows
 
 
@@ -287,21 +305,22 @@ class BestUniform:
 
     number: int  # its search trial
     layout: str
-    val_acc: float  # its search trial's validation accuracy (NaN when not in the study)
-    test_mean: float | None  # its mean test accuracy over the finalists' seeds, if chosen by it
+    val_acc: float  # its search trial's validation metric (NaN when not in the study)
+    test_mean: float | None  # its mean test metric over the finalists' seeds, if chosen by it
+    metric: str = "accuracy"  # the validation metric's name
 
     @property
     def chosen_by(self) -> str:
         """Why this one, in words (every face prints the same)."""
         if self.test_mean is not None:
-            return (f"the best mean test accuracy of the uniform finalists over fresh seeds, "
-                    f"{self.test_mean:.4f}")
-        return (f"the best validation accuracy of the uniform layouts in the search, "
+            return (f"the best mean test {self.metric} of the uniform finalists over fresh "
+                    f"seeds, {self.test_mean:.4f}")
+        return (f"the best validation {self.metric} of the uniform layouts in the search, "
                 f"{self.val_acc:.4f}")
 
 
-def best_uniform(complete: Sequence[LayoutRow], finalists: Sequence[FinalistComparison]
-                 ) -> BestUniform | None:
+def best_uniform(complete: Sequence[LayoutRow], finalists: Sequence[FinalistComparison],
+                 metric: str = "accuracy") -> BestUniform | None:
     """The best uniform layout: the one rule behind every table, graph and note.
 
     The uniform finalist the verdict compares with (the best mean test accuracy over fresh
@@ -317,12 +336,13 @@ def best_uniform(complete: Sequence[LayoutRow], finalists: Sequence[FinalistComp
     if reference is not None and reference.mean is not None:
         row = next((r for r in complete if r.number == reference.number), None)
         return BestUniform(reference.number, reference.layout,
-                           math.nan if row is None else row.val_acc, float(reference.mean))
+                           math.nan if row is None else row.val_acc, float(reference.mean),
+                           metric)
     uniform = sorted((r for r in complete if r.uniform and not math.isnan(r.val_acc)),
                      key=_rank_key)
     if not uniform:
         return None
-    return BestUniform(uniform[0].number, uniform[0].layout, uniform[0].val_acc, None)
+    return BestUniform(uniform[0].number, uniform[0].layout, uniform[0].val_acc, None, metric)
 
 
 @dataclass(frozen=True)
@@ -334,6 +354,7 @@ class Verdict:
     reason: str = ""  # outcome "none": why there is no verdict, in a few words
     mixed: FinalistComparison | None = None  # the best mixed finalist, by mean test accuracy
     uniform: FinalistComparison | None = None  # the best uniform finalist (the reference)
+    metric: str = "accuracy"  # the validation metric's name
 
     @property
     def test(self) -> WelchResult | None:
@@ -349,13 +370,13 @@ class Verdict:
         p = self.mixed.p_holm if self.mixed is not None else None
         p_words = f"Holm p = {p:.3g}" if p is not None else f"p = {test.p_value:.3g}"
         if self.outcome == "tie":
-            return f"verdict: no significant difference in test accuracy ({p_words})"
+            return f"verdict: no significant difference in test {self.metric} ({p_words})"
         winner, loser = ("mixed", "uniform") if self.outcome == "mixed" else ("uniform", "mixed")
         return (f"verdict: best {winner} beats best {loser} by {abs(test.difference):.4f} "
-                f"test accuracy ({p_words})")
+                f"test {self.metric} ({p_words})")
 
 
-def decide(finalists: Sequence[FinalistComparison]) -> Verdict:
+def decide(finalists: Sequence[FinalistComparison], metric: str = "accuracy") -> Verdict:
     """Does the best mixed finalist beat the best uniform one? The one verdict rule.
 
     The mixed finalist with the best mean test accuracy over fresh seeds against the uniform
@@ -363,7 +384,7 @@ def decide(finalists: Sequence[FinalistComparison]) -> Verdict:
     never decides it.
     """
     def none(reason: str, rest: str) -> Verdict:
-        return Verdict("none", f"{reason}: {rest}", reason)
+        return Verdict("none", f"{reason}: {rest}", reason, metric=metric)
 
     if not finalists:
         return none("no finalists were retrained", "no verdict on mixed vs uniform layouts")
@@ -373,12 +394,15 @@ def decide(finalists: Sequence[FinalistComparison]) -> Verdict:
     mixed = [f for f in finalists if not f.uniform and f.versus_uniform is not None]
     if not mixed:
         return none("no mixed layout among the finalists", "the best layouts found are uniform")
-    best = max(mixed, key=lambda f: f.mean if f.mean is not None else -1.0)
+    sign = mixed[0].sign  # -1: a lower mean is better (a minimised metric)
+    best = max(mixed, key=lambda f: sign * f.mean if f.mean is not None else -math.inf)
     test = best.versus_uniform
     assert test is not None and best.p_holm is not None
-    outcome = "tie" if not best.significant else "mixed" if test.difference > 0 else "uniform"
+    outcome = ("tie" if not best.significant else "mixed" if sign * test.difference > 0
+               else "uniform")
     compared = sum(1 for f in finalists if f.versus_uniform is not None)  # Holm's family
-    return Verdict(outcome, _verdict_text(test, best.p_holm, compared), "", best, reference)
+    return Verdict(outcome, _verdict_text(test, best.p_holm, compared), "", best, reference,
+                   metric)
 
 
 def _verdict_text(test: WelchResult, p_holm: float, compared: int) -> str:
@@ -437,20 +461,23 @@ class ParetoInfo:
 def _pareto_info(recs: Sequence[TrialRecord], objectives: Sequence[tuple[str, str]]
                  ) -> ParetoInfo:
     complete = [r for r in recs if r.is_complete]
+    sign = metric_sign(objectives)
     if len(objectives) > 1:
         names = tuple(n for n, _ in objectives)
         directions = tuple(d for _, d in objectives)
         pairs = [(r, tuple(float(v) for v in r.values)) for r in complete
                  if r.values is not None]
     else:
-        names, directions = ("val acc", "train s"), ("max", "min")
+        name = metric_name(objectives)
+        names = ("val acc" if name == "accuracy" else f"val {name}", "train s")
+        directions = (objectives[0][1] if objectives else "max", "min")
         pairs = [(r, (r.accuracy, math.nan if r.train_seconds is None
                       else float(r.train_seconds))) for r in complete]
     # A failed measurement is not a trade-off: such trials are not drawn at all.
     pairs = [(r, v) for r, v in pairs if all(math.isfinite(x) for x in v)]
     front = set(pareto_front([v for _, v in pairs],
                              ["maximize" if d == "max" else "minimize" for d in directions]))
-    return ParetoInfo(names, directions, [ParetoPoint(_row(r), v, i in front)
+    return ParetoInfo(names, directions, [ParetoPoint(_row(r, sign), v, i in front)
                                           for i, (r, v) in enumerate(pairs)])
 
 
@@ -595,28 +622,30 @@ class UniformVsMixed:
     uniform: list[Bar]  # best first
     mixed: list[Bar]
     reference: float | None  # the best uniform layout's value on the same measure
+    metric: str = "accuracy"  # the validation metric's name
 
     @property
     def axis(self) -> str:
         if self.measure == "test":
-            return "test accuracy of the finalists over fresh seeds (mean, 95% CI)"
-        return "validation accuracy in the search (one run each; no finalists yet)"
+            return f"test {self.metric} of the finalists over fresh seeds (mean, 95% CI)"
+        return f"validation {self.metric} in the search (one run each; no finalists yet)"
 
 
 def _bars(finalists: Sequence[FinalistComparison], distinct: Sequence[LayoutRow],
-          reference: BestUniform | None, k: int) -> UniformVsMixed:
+          reference: BestUniform | None, k: int, metric: str = "accuracy") -> UniformVsMixed:
     measured = [f for f in finalists if f.mean is not None]
     if measured:
         bars = [Bar(f.number, f.label, f.uniform, float(f.mean), f.ci_low, f.ci_high,
-                    len(f.test_acc)) for f in sorted(measured, key=lambda f: -float(f.mean))]
+                    len(f.test_acc))
+                for f in sorted(measured, key=lambda f: -f.sign * float(f.mean))]
         return UniformVsMixed("test", [b for b in bars if b.uniform],
                               [b for b in bars if not b.uniform][:k],
-                              None if reference is None else reference.test_mean)
+                              None if reference is None else reference.test_mean, metric)
     bars = [Bar(r.number, r.label, r.uniform, r.val_acc, None, None, 1) for r in distinct]
     return UniformVsMixed("search", [b for b in bars if b.uniform],
                           [b for b in bars if not b.uniform][:k],
                           None if reference is None or math.isnan(reference.val_acc)
-                          else reference.val_acc)
+                          else reference.val_acc, metric)
 
 
 @dataclass(frozen=True)
@@ -640,7 +669,7 @@ def _curves(distinct: Sequence[LayoutRow], by_number: dict[int, TrialRecord],
     if reference is not None and reference.layout not in {row.layout for row in chosen}:
         record = by_number.get(reference.number)
         if record is not None and record.val_acc_curve:
-            chosen.append(_row(record))
+            chosen.append(_row(record, chosen[0].sign if chosen else 1))
     return [Curve(row.number, row.layout, row.uniform,
                   [float(v) for v in by_number[row.number].val_acc_curve],
                   [float(v) for v in by_number[row.number].val_loss_curve], row.label)
@@ -713,6 +742,7 @@ class Convergence:
     """The convergence checks of the uniform baselines and the finalists, and what they say."""
 
     checks: list[ConvergenceCheck]
+    metric: str = "accuracy"  # the validation metric's name; a gain is its improvement
 
     @property
     def not_converged(self) -> list[ConvergenceCheck]:
@@ -729,7 +759,8 @@ class Convergence:
         if self.not_converged:
             c = max(self.not_converged, key=lambda c: c.gain - c.noise)
             lines.append(
-                f"Not converged: validation accuracy was still rising at the end of training "
+                f"Not converged: validation {self.metric} was still "
+                f"{'rising' if self.metric == 'accuracy' else 'improving'} at the end of training "
                 f"for {len(self.not_converged)} of {n} layouts checked (e.g. {c.layout}: "
                 f"{c.gain:+.4f} over the last {c.window} epochs, "
                 f"{_noise_words(c)} {c.noise:.4f}); the comparison is about a recipe that had "
@@ -737,7 +768,7 @@ class Convergence:
         if self.overfitting:
             c = max(self.overfitting, key=lambda c: c.last_loss / c.best_loss)
             lines.append(
-                f"Overfitting: validation loss rose while accuracy plateaued for "
+                f"Overfitting: validation loss rose while {self.metric} plateaued for "
                 f"{len(self.overfitting)} of {n} layouts checked (e.g. {c.layout}: lowest "
                 f"{c.best_loss:.4f} at epoch {c.best_loss_epoch}, {c.last_loss:.4f} after "
                 f"epoch {c.epochs}); the comparison is about models past their best "
@@ -765,16 +796,17 @@ def _std(values: Sequence[float]) -> float | None:
 
 
 def _check(number: int, layout: str, acc_curves: Sequence[Sequence[float]],
-           loss_curves: Sequence[Sequence[float]], noise: float | None
+           loss_curves: Sequence[Sequence[float]], noise: float | None, sign: int = 1
            ) -> ConvergenceCheck | None:
     """The check of one layout's curves, one per seed; ``noise`` stands in for the gains'
-    spread when there is one curve. None when too short to judge."""
+    spread when there is one curve; ``sign`` -1 for a minimised metric (its gain is a fall).
+    None when too short to judge."""
     epochs = min(len(c) for c in (*acc_curves, *loss_curves))
     window = max(1, round(epochs / 5))
     if epochs < 2 * window or epochs < 3:
         return None
-    gains = [_mean(c[epochs - window:epochs]) - _mean(c[epochs - 2 * window:epochs - window])
-             for c in acc_curves]
+    gains = [sign * (_mean(c[epochs - window:epochs])
+                     - _mean(c[epochs - 2 * window:epochs - window])) for c in acc_curves]
     noise = _std(gains) if len(gains) > 1 else noise
     loss = [_mean([c[e] for c in loss_curves]) for e in range(epochs)]
     best = min(range(epochs), key=lambda e: loss[e])
@@ -783,8 +815,8 @@ def _check(number: int, layout: str, acc_curves: Sequence[Sequence[float]],
                             best + 1, loss[best], loss[-1])
 
 
-def convergence(trials: Sequence[TrialRecord], finalists: Sequence[dict[str, Any]]
-                ) -> Convergence:
+def convergence(trials: Sequence[TrialRecord], finalists: Sequence[dict[str, Any]],
+                sign: int = 1, metric: str = "accuracy") -> Convergence:
     """Convergence checks of the finalists and of search trials (the uniform baselines').
 
     A finalist is judged on its fresh seeds' curves against the spread of their gains; a
@@ -799,7 +831,7 @@ def convergence(trials: Sequence[TrialRecord], finalists: Sequence[dict[str, Any
         acc, loss = f.get("val_acc_curves") or [], f.get("val_loss_curves") or []
         if not acc or len(acc) != len(loss):
             continue  # stored by a version that kept no curves: its search trial stands in
-        check = _check(f["number"], f["layout"], acc, loss, None)
+        check = _check(f["number"], f["layout"], acc, loss, None, sign)
         if check is not None:
             checks.append(check)
             judged.add(f["number"])
@@ -811,10 +843,11 @@ def convergence(trials: Sequence[TrialRecord], finalists: Sequence[dict[str, Any
     for r in trials:
         if r.number in judged or not r.val_acc_curve or len(r.val_acc_curve) != r.epochs:
             continue
-        check = _check(r.number, r.layout or "?", [r.val_acc_curve], [r.val_loss_curve], noise)
+        check = _check(r.number, r.layout or "?", [r.val_acc_curve], [r.val_loss_curve], noise,
+                       sign)
         if check is not None:
             checks.append(check)
-    return Convergence(checks)
+    return Convergence(checks, metric)
 
 
 # ----------------------------------------------------------------------------- claims
@@ -1205,12 +1238,24 @@ class Analysis:
     latency_costs: LatencyCosts = field(default_factory=lambda: LatencyCosts(False))
 
     @property
+    def metric(self) -> str:
+        """The validation metric's name: accuracy, or train.metric's."""
+        return metric_name(self.objectives)
+
+    @property
+    def probe_notes(self) -> list[str]:
+        """Why some probes were not measured (a metric of one's own skips those that measure
+        accuracy), once each, as the trials stored it."""
+        return list(dict.fromkeys(str(p[NOT_MEASURED]) for p in self.probes.values()
+                                  if p.get(NOT_MEASURED)))
+
+    @property
     def best(self) -> FinalistComparison | LayoutRow | None:
-        """The best layout found: the finalist with the best mean test accuracy, or (no
-        finalists) the search's best by validation accuracy."""
+        """The best layout found: the finalist with the best mean test metric, or (no
+        finalists) the search's best by the validation metric."""
         measured = [f for f in self.finalists if f.mean is not None]
         if measured:
-            return max(measured, key=lambda f: float(f.mean))
+            return max(measured, key=lambda f: f.sign * float(f.mean))
         return self.summary.top[0] if self.summary.top else None
 
     @property
@@ -1243,17 +1288,18 @@ class Analysis:
             ci = ("" if best.ci_low is None else
                   f", 95% CI {best.ci_low:.4f} to {best.ci_high:.4f}")
             lines = [f"Best layout: {best.label} ({'uniform' if best.uniform else 'mixed'}, "
-                     f"trial {best.number}): test accuracy {best.mean:.4f}{ci} over "
+                     f"trial {best.number}): test {self.metric} {best.mean:.4f}{ci} over "
                      f"{len(best.test_acc)} fresh seeds."]
         else:
             lines = [f"Best layout: {best.label} ({'uniform' if best.uniform else 'mixed'}, "
-                     f"trial {best.number}): validation accuracy {best.val_acc:.4f} in the "
+                     f"trial {best.number}): validation {self.metric} {best.val_acc:.4f} in the "
                      f"search (one run; no finalists retrained)."]
         lines.append(f"Mixed vs best uniform: {self.verdict}.")
         lines += [f"{line}." for line in self.claims.lines]
         lines += [f"Latency: {line}." for line in self.latency_costs.lines]
         lines += [f"Note: {c.line}." for c in self.searched if any(not c.complete.get(v)
                                                                    for v in c.values)]
+        lines += [f"Note: not measured: {note}." for note in self.probe_notes]
         lines.append(f"Cost: {self.cost}.")
         return lines
 
@@ -1290,15 +1336,19 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
         wall_seconds: What the trials took, first start to last end.
         latency: The study's latency attribute (``actsearch.engine.latency``), if any.
     """
-    summary = _summarize(recs, top_k, max_epochs)
+    sign, metric = metric_sign(objectives), metric_name(objectives)
+    summary = _summarize(recs, top_k, max_epochs, sign)
     complete = [r for r in recs if r.is_complete]
     by_number = {r.number: r for r in complete}
-    rows = sorted((_row(r) for r in complete), key=_rank_key)
+    rows = sorted((_row(r, sign) for r in complete), key=_rank_key)
     ranked = [row for row in rows if not math.isnan(row.val_acc)]
-    comparisons = compare_finalists(finalists, {r.number: choices_of(r.params) for r in recs})
-    reference = best_uniform(rows, comparisons)
+    comparisons = compare_finalists(finalists, {r.number: choices_of(r.params) for r in recs},
+                                    sign)
+    reference = best_uniform(rows, comparisons, metric)
     preferences = layer_preference([r.activations for r in complete],
-                                   [r.accuracy for r in complete], top_fraction=TOP_FRACTION)
+                                   [r.accuracy for r in complete],
+                                   "maximize" if sign > 0 else "minimize",
+                                   top_fraction=TOP_FRACTION)
     heatmap = _heatmap([by_number[row.number] for row in ranked], preferences,
                        _activation_choices(complete))
     distinct = _distinct(ranked)
@@ -1306,11 +1356,11 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
     probes = {r.number: r.probes for r in complete if r.number in shown and r.probes is not None}
     judged = [r.number for r in summary.baselines] + [f["number"] for f in finalists]
     checks = convergence([by_number[n] for n in dict.fromkeys(judged) if n in by_number],
-                         finalists)
+                         finalists, sign, metric)
     return Analysis(study_name, list(objectives), summary, _pareto_info(recs, objectives),
                     comparisons, preferences, dict(importance or {}), probes, reference,
-                    decide(comparisons), heatmap,
-                    _bars(comparisons, distinct, reference, graph_top_k),
+                    decide(comparisons, metric), heatmap,
+                    _bars(comparisons, distinct, reference, graph_top_k, metric),
                     _curves(distinct, by_number, reference, graph_top_k), checks,
                     analyze_claims(claims, latency), searched_choices(recs),
                     next((row for row in distinct if not row.uniform), None),

@@ -9,6 +9,7 @@ Errors a caller can make raise ``ActsearchError`` naming the parameter (``trials
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 from collections.abc import Iterator, Sequence
@@ -156,6 +157,10 @@ def search(
     epochs: int | None = None,
     lr: float | None = None,
     batch_size: int | None = None,
+    loss: Callable[..., Any] | None = None,
+    metric: Callable[..., Any] | None = None,
+    metric_direction: str | None = None,
+    metric_name: str | None = None,
 ) -> SearchResult:
     """Search a space's activation layouts: what ``actsearch search`` runs.
 
@@ -202,13 +207,22 @@ def search(
             from Python given the same objects; worker processes and export need a factory
             named in a space file.
         data: With ``model``: ``(train, val)`` or ``(train, val, test)``, each ``(x, y)``
-            tensors or a ``TensorDataset``, or a function that returns them.
+            tensors or a ``TensorDataset`` (kept on the device), or each a ``DataLoader``
+            (iterated as given: its batch size, not ``batch_size``), or a function that
+            returns them.
         groups: Group name -> site patterns, or a mapping ``{sites, choices, elu_alpha}``.
         choices: The activations each group may choose (default: relu, elu, selu).
         kwargs: The model function's keyword arguments.
         init: ``keep`` the model's weights, or ``auto``: re-initialise the layer feeding
             each replaced site.
         epochs, lr, batch_size: The training recipe's (default: a space file's defaults).
+        loss: With ``model``: your loss, ``loss(outputs, targets)`` of a batch returning its
+            mean (default: cross-entropy on class labels), as ``train.loss``.
+        metric: With ``model``: your validation metric, ``metric(outputs, targets)`` of a
+            whole split returning a number (default: accuracy), as ``train.metric``; trials
+            are ranked, pruned and compared by it.
+        metric_direction: ``"maximize"`` or ``"minimize"``: required with ``metric``.
+        metric_name: Its name in tables and reports (default: the function's name).
 
     Returns:
         A ``SearchResult``. Ctrl-C or SIGTERM stops the trials (the running ones are marked
@@ -234,10 +248,14 @@ def search(
     if model is not None or data is not None:
         resolved, model_fn, data_fn = _python_space(
             space, model, data, groups=groups, choices=choices, kwargs=kwargs, init=init,
-            epochs=epochs, lr=lr, batch_size=batch_size, trials=trials)
+            epochs=epochs, lr=lr, batch_size=batch_size, trials=trials, loss=loss,
+            metric=metric, metric_direction=metric_direction, metric_name=metric_name)
     else:
         for name, value in (("groups", groups), ("choices", choices), ("kwargs", kwargs),
-                            ("epochs", epochs), ("lr", lr), ("batch_size", batch_size)):
+                            ("epochs", epochs), ("lr", lr), ("batch_size", batch_size),
+                            ("loss", loss), ("metric", metric),
+                            ("metric_direction", metric_direction),
+                            ("metric_name", metric_name)):
             if value is not None:
                 raise ActsearchError(f"{name}: only with model= (a space file says it "
                                      f"otherwise)", parameter=name)
@@ -282,8 +300,17 @@ def search(
         size = 1
     # Read the data before the study exists: a missing or malformed file must not leave an
     # empty study behind whose space then differs from the corrected file.
-    dataset = factory_data(resolved.data, data_fn) if resolved.data.factory is not None \
-        else None
+    dataset = factory_data(resolved.data, data_fn, resolved.train.class_targets) \
+        if resolved.data.factory is not None else None
+    if dataset is not None and resolved.model.factory is None and (
+            dataset.loaders is not None or not dataset.n_classes):
+        raise ActsearchError(f"{resolved.source}: data.factory: a shipped model family "
+                             f"needs tensors of class labels (its output is one per class); "
+                             f"with DataLoaders or other targets, name your model "
+                             f"(model.factory)")
+    if size > 1 and dataset is not None and dataset.loaders is not None:
+        say("one candidate at a time: a DataLoader's batches train one model at a time")
+        size = 1
     arrays = None if dataset is not None else read_data(resolved.data)
     sample = dataset.x_train if dataset is not None else arrays[0]
     # Likewise a CNN whose layers shrink this data's samples to nothing: every trial would fail.
@@ -333,7 +360,9 @@ def search(
             if workers == 1:
                 view = LiveView(trials, timeout, say.console,
                                 live=False if progress == "plain" else None,
-                                previous=records(previous)) if progress else None
+                                previous=records(previous),
+                                sign=1 if resolved.objectives[0][1] == "max" else -1) \
+                    if progress else None
                 try:
                     with view or contextlib.nullcontext():
                         done = run_trials(the_study, resolved, data, trials=trials,
@@ -378,7 +407,9 @@ def search(
 def _python_space(space: Any, model: Any, data: Any, *, groups: dict[str, Any] | None,
                   choices: Sequence[str] | None, kwargs: dict[str, Any] | None, init: str,
                   epochs: int | None, lr: float | None, batch_size: int | None,
-                  trials: int | None) -> tuple[SearchSpace, Callable[..., Any], Callable[[], Any]]:
+                  trials: int | None, loss: Any = None, metric: Any = None,
+                  metric_direction: str | None = None, metric_name: str | None = None
+                  ) -> tuple[SearchSpace, Callable[..., Any], Callable[[], Any]]:
     """The space ``search(model=..., data=...)`` describes, with the model and data functions.
 
     It is validated as a space file would be (the same one-line errors); its factories are
@@ -414,7 +445,27 @@ def _python_space(space: Any, model: Any, data: Any, *, groups: dict[str, Any] |
         document["activations"] = {"choices": list(choices)}
     if trials is not None:
         document["budget"] = {"trials": trials}
-    return parse_space(document, "actsearch.search()"), model, data_fn
+    if loss is not None:
+        _expect("loss", loss, callable(loss), "a function (outputs, targets) -> mean loss")
+        document["train"]["loss"] = f"{IN_PYTHON}:{named(loss, 'loss')}"
+    if metric is not None:
+        _expect("metric", metric, callable(metric), "a function (outputs, targets) -> number")
+        _expect("metric_direction", metric_direction,
+                metric_direction in ("maximize", "minimize"), "'maximize' or 'minimize'")
+        document["train"]["metric"] = {"factory": f"{IN_PYTHON}:{named(metric, 'metric')}",
+                                       "direction": metric_direction,
+                                       **({"name": metric_name} if metric_name else {})}
+    else:
+        for name, value in (("metric_direction", metric_direction),
+                            ("metric_name", metric_name)):
+            if value is not None:
+                raise ActsearchError(f"{name}: only with metric=", parameter=name)
+    resolved = parse_space(document, "actsearch.search()")
+    if loss is not None or metric is not None:
+        from actsearch.training.fit import Scoring
+
+        resolved = dataclasses.replace(resolved, scoring=Scoring(loss, metric))
+    return resolved, model, data_fn
 
 
 def _factory_notes(space: SearchSpace, dataset: Any) -> list[str]:
@@ -423,8 +474,16 @@ def _factory_notes(space: SearchSpace, dataset: Any) -> list[str]:
 
     notes = []
     if dataset is not None and not dataset.has_test:
-        notes.append("data.factory returned no test split: test accuracies are measured on "
-                     "the validation split")
+        notes.append(f"data.factory returned no test split: test {space.objectives[0][0]} "
+                     f"is measured on the validation split")
+    if dataset is not None and dataset.loaders is not None:
+        notes.append("data.factory returned DataLoaders: training and evaluation iterate them "
+                     "as given (their batch size, order and workers; train.batch_size does "
+                     "not apply), one model at a time")
+    if space.objectives[0][0] != "accuracy":
+        notes.append(f"metric {space.objectives[0][0]} ({space.objectives[0][1]}imise): "
+                     f"trials are ranked, pruned and compared by it; the robustness and "
+                     f"convergence probes measure accuracy and are not measured")
     if space.custom is not None:
         notes.append("claims: not run for a factory model yet")
         left_out = uniform_choices(space)[1]
@@ -497,7 +556,7 @@ def _space_model(space: SearchSpace) -> tuple[nn.Module, tuple[int, ...]]:
     if space.data.factory is not None:  # the user's data: its samples' shape
         from actsearch.training.data import factory_data
 
-        shape = factory_data(space.data).input_shape
+        shape = factory_data(space.data, classes=space.train.class_targets).input_shape
     elif shape is None:  # a user's data file: its samples' shape
         from actsearch.training.data import read_data
 

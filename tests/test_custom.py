@@ -202,8 +202,8 @@ def splits(n: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.mark.parametrize(("returned", "message"), [
     (lambda: splits()[0], "returned Tensor; expected \\(train, val\\)"),
     (lambda: (splits()[0], splits()), "train: expected \\(x, y\\) tensors"),
-    (lambda: [DataLoader(TensorDataset(*splits())), splits()], "train: a DataLoader is not "
-     "supported yet"),
+    (lambda: [DataLoader(TensorDataset(*splits())), splits()], "expected DataLoaders for "
+     "every split or for none, got one for train only"),
     (lambda: (splits(), (torch.randn(20, 3), torch.randn(20))), "val: y: expected 20 class "
      "indices"),
     (lambda: (splits(), (torch.randn(20, 4), torch.arange(20) % 2)), "one sample shape"),

@@ -99,6 +99,9 @@ def design(space: SearchSpace) -> tuple[list[Claim], list[Arm]]:
         return name
 
     claims = []
+    # "More accurate" is a higher test metric, or a lower one where the space minimises its
+    # own (train.metric): the claimed sign of every test_acc contrast follows.
+    better = 1 if space.objectives[0][1] == "max" else -1
     early = depth // 2
     if has and early >= 1:
         mixed = arm("relu early, elu deep", ["relu"] * early + ["elu"] * (depth - early))
@@ -107,7 +110,7 @@ def design(space: SearchSpace) -> tuple[list[Claim], list[Arm]]:
                                                                       _uniform("elu", depth))
         claims.append(Claim("relu-early-elu-deep", _ORDER, [
                                 Comparison(f"{mixed} - {other}", "test_acc",
-                                           {mixed: 1, other: -1})
+                                           {mixed: 1, other: -1}, better)
                                 for other in (reverse, relu, elu)]))
     else:
         claims.append(Claim("relu-early-elu-deep", _ORDER,
@@ -123,7 +126,8 @@ def design(space: SearchSpace) -> tuple[list[Claim], list[Arm]]:
             elu_n = arm(f"uniform elu, {norm} norm", _uniform("elu", depth), norm)
             # (ELU - ReLU without norm) - (ELU - ReLU with norm) > 0: what "fades" means.
             comparisons.append(Comparison(f"(elu - relu) - (elu - relu with {norm} norm)",
-                                          "test_acc", {elu: 1, relu: -1, elu_n: -1, relu_n: 1}))
+                                          "test_acc", {elu: 1, relu: -1, elu_n: -1, relu_n: 1},
+                                          better))
         claims.append(Claim("elu-fades-with-norm", statement, comparisons))
     else:
         claims.append(Claim("elu-fades-with-norm", statement, reason=lacks if not has else

@@ -2,7 +2,7 @@
 
 The driver owns what a search does with trials: it reserves them within the budget and the
 timeout, samples each one's candidate, hands it to a trainer (one at a time, or a population
-of K), reports every epoch's validation accuracy and asks the pruner, stops the candidates
+of K), reports every epoch's validation metric and asks the pruner, stops the candidates
 the pruner gives up on (never a uniform baseline), records each trial's end in its
 ``TrialRecord``, measures complete ones, tells Optuna, and calls the callbacks. One fault
 policy for every trainer: a candidate that raises fails its own trial with the reason and
@@ -36,7 +36,7 @@ from actsearch.models.build import build_candidate
 from actsearch.models.layout import Layer, Layout
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
-from actsearch.training.fit import EpochStats
+from actsearch.training.fit import EpochStats, scoring_of
 from actsearch.training.population import PopulationTrainer, population_support
 from actsearch.training.probes import probe_model
 from actsearch.training.trainers import Job, Member, SequentialTrainer, Trainer, describe_error
@@ -88,8 +88,9 @@ def trial_seed(seed: int, number: int) -> int:
 
 def make_trainer(space: SearchSpace, data: DeviceData, population: int) -> Trainer:
     """A population of ``population`` when above 1 and the space allows it, else one at a
-    time (``population_support`` says why not)."""
-    if population > 1 and population_support(space) is None:
+    time (``population_support`` says why not; DataLoaders are iterated one model at a
+    time)."""
+    if population > 1 and population_support(space) is None and data.loaders is None:
         return PopulationTrainer(space, data, population)
     return SequentialTrainer(space, data)
 
@@ -162,6 +163,7 @@ class _Driver:
         self.budget = budget
         self.trainer = make_trainer(space, data, population)
         self.pruning = EpochPruning(study, space)
+        self.scoring = scoring_of(space)  # the probes' loss; a metric of one's own skips some
         self.seed = int(study.user_attrs.get("seed", space.seed))
         self.multi = len(space.objectives) > 1
         self.measure = measure or self.multi
@@ -345,7 +347,7 @@ class _Driver:
         record.write(member.tag, names)
 
     def _values(self, record: TrialRecord, member: Member) -> float | tuple[float, ...]:
-        """Test accuracy and probes of a complete member, then the values to tell."""
+        """The test metric and probes of a complete member, then the values to tell."""
         record.test_acc = round(member.test_acc or 0.0, 6)
         record.write(member.tag, ["test_acc"])
         if not self.measure:
@@ -354,7 +356,8 @@ class _Driver:
         reference = self._reference(depth, norm) if self.wants_reference else None
         record.probes = probe_model(member.model, self.data, self.data.x_train.device,
                                     member.result, reference,
-                                    by_site=self.space.custom is not None)
+                                    by_site=self.space.custom is not None,
+                                    scoring=self.scoring, metric=self.space.objectives[0][0])
         # One write for all probes: 23 separate attributes cost 0.5 s on SQLite.
         record.write(member.tag, ["probes"])
         if not self.multi:

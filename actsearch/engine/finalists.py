@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from actsearch.engine.record import FINALISTS_ATTR, TrialRecord, instability, records
@@ -29,22 +30,30 @@ __all__ = ["FINALISTS_ATTR", "finalists_current", "run_finalists", "select_final
 _SEED_OFFSET = 7_919  # finalist seeds differ from every search trial's seed
 
 
-def _val_acc(trial: TrialRecord) -> float:
-    return trial.val_acc if trial.val_acc is not None else float("-inf")
+def _goodness(study: optuna.Study) -> Callable[[TrialRecord], float]:
+    """A trial's validation metric as "higher is better" (negated when the study's first
+    objective, the metric, is minimised); unmeasured trials last."""
+    sign = -1.0 if study.directions[0] == StudyDirection.MINIMIZE else 1.0
+
+    def goodness(trial: TrialRecord) -> float:
+        return sign * trial.val_acc if trial.val_acc is not None else float("-inf")
+
+    return goodness
 
 
 def select_finalists(study: optuna.Study, k: int) -> list[TrialRecord]:
-    """The best K layouts (Pareto front or top K by validation accuracy), then the best
+    """The best K layouts (Pareto front or top K by the validation metric), then the best
     uniform baseline when it is not among them; one trial per distinct layout."""
     complete = records(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     pool = records(study.best_trials) if len(study.directions) > 1 else complete
+    goodness = _goodness(study)
     chosen: list[TrialRecord] = []
     layouts: set[str | None] = set()
-    for trial in sorted(pool, key=lambda t: (-_val_acc(t), t.number)):
+    for trial in sorted(pool, key=lambda t: (-goodness(t), t.number)):
         if trial.layout not in layouts and len(chosen) < k:
             chosen.append(trial)
             layouts.add(trial.layout)
-    best_uniform = max((t for t in complete if t.uniform), key=_val_acc, default=None)
+    best_uniform = max((t for t in complete if t.uniform), key=goodness, default=None)
     if best_uniform is not None and best_uniform.layout not in layouts:
         chosen.append(best_uniform)
     return chosen
@@ -76,14 +85,16 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
 
     Returns:
         One dict per finalist (also stored as the study's ``finalists`` user attribute):
-        trial number, layout, uniform, seeds, per-seed test and validation accuracy, the test
-        accuracy's mean, std and 95% confidence interval, and ``stability`` (lower is
+        trial number, layout, uniform, seeds, per-seed test and validation metric (accuracy
+        unless the space names its own; the keys say ``acc`` either way), the test
+        metric's mean, std and 95% confidence interval, and ``stability`` (lower is
         steadier): the trial's ``instability`` plus the test accuracy's std over seeds.
     """
     if k < 1 or seeds < 1:
         raise ValueError("k and seeds must be at least 1")
     base = int(study.user_attrs.get("seed", space.seed)) + _SEED_OFFSET
     results = []
+    metric = space.objectives[0][0]
     for trial in select_finalists(study, k):
         candidate = candidate_from_params(trial.params, space)
         seed_list = [base + 1_000 * trial.number + j for j in range(seeds)]
@@ -116,7 +127,7 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
         if progress is not None:
             spread = f" +- {entry['std']:.4f}" if entry["std"] is not None else ""
             mean = f"{entry['mean']:.4f}" if entry["mean"] is not None else "-"
-            progress(f"finalist trial {trial.number} {entry['layout']}: test accuracy "
+            progress(f"finalist trial {trial.number} {entry['layout']}: test {metric} "
                      f"{mean}{spread} over {len(test)} seeds")
     study.set_user_attr(FINALISTS_ATTR, results)
     return results

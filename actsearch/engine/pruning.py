@@ -51,14 +51,17 @@ class CurveMedianPruner:
         n_startup_trials: No pruning until this many trials are complete.
         n_warmup_steps: No pruning before this epoch (1-based epochs, as reported).
         enabled: False never prunes (the space's pruner is ``none``).
+        maximize: Whether a higher validation metric is better (accuracy); False for a
+            metric minimised (train.metric): the best so far is then the lowest, and a trial
+            stops when it is above the median.
     """
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, maximize: bool = True) -> None:
         if n_startup_trials < 0 or n_warmup_steps < 0:
             raise ValueError("n_startup_trials and n_warmup_steps must be >= 0")
         self.n_startup_trials, self.n_warmup_steps = n_startup_trials, n_warmup_steps
-        self.enabled = enabled
+        self.enabled, self.maximize = enabled, maximize
         self._curves: dict[int, list[float]] = {}  # complete trials never change: cached
 
     @classmethod
@@ -66,7 +69,12 @@ class CurveMedianPruner:
         """The space's median/percentile settings; other pruners use the median defaults."""
         settings = space.pruner.settings
         return cls(settings.get("n_startup_trials", 5), settings.get("n_warmup_steps", 0),
-                   enabled=space.pruner.name != "none")
+                   enabled=space.pruner.name != "none",
+                   maximize=space.objectives[0][1] == "max")
+
+    def better(self, a: float, b: float) -> float:
+        """The better of two values of the validation metric."""
+        return max(a, b) if self.maximize else min(a, b)
 
     def should_prune(self, study: optuna.Study, epoch: int, best_so_far: float) -> bool:
         """Whether a trial whose best validation accuracy up to ``epoch`` is ``best_so_far``
@@ -95,7 +103,8 @@ class CurveMedianPruner:
         at_epoch = [c[epoch - 1] for c in self._curves.values() if len(c) >= epoch]
         if not at_epoch:
             return False
-        return best_so_far < statistics.median(at_epoch)
+        median = statistics.median(at_epoch)
+        return best_so_far < median if self.maximize else best_so_far > median
 
 
 # Pruners whose prune() (Optuna 5) reads the study only through get_trials(), direction and
@@ -267,9 +276,10 @@ class EpochPruning:
         self._best.pop(trial.number, None)
 
     def report(self, trial: optuna.Trial, value: float, step: int) -> None:
-        """The trial's validation accuracy after epoch ``step``."""
+        """The trial's validation metric after epoch ``step``."""
         if self.curves is not None:  # Optuna refuses reports with several objectives
-            self._best[trial.number] = max(self._best.get(trial.number, 0.0), value)
+            best = self._best.get(trial.number)
+            self._best[trial.number] = value if best is None else self.curves.better(best, value)
             return
         self.reports.report(trial, value, step)
         if self._snapshot is not None:
@@ -281,7 +291,7 @@ class EpochPruning:
             if self._stale and self.curves.enabled:
                 self.curves.refresh(self.study)
                 self._stale = False
-            return [self.curves.decide(epoch, self._best.get(trial.number, 0.0))
+            return [self.curves.decide(epoch, self._best[trial.number])
                     for trial, epoch in trials]
         if self.never:
             self.reports.flush_if_due()

@@ -90,7 +90,9 @@ class TrialRecord:
     val_loss_curve: list[float] = _stored([])
     train_seconds: float | None = _stored()  # training steps only, no evaluation
     samples_per_second: float | None = _stored()
-    val_acc: float | None = _stored()  # after the last epoch trained
+    # The validation metric (accuracy, or train.metric's value: the first objective's name
+    # says which) after the last epoch trained; val_acc_curve and test_acc hold the same.
+    val_acc: float | None = _stored()
     population: int | None = _stored()  # the most candidates that trained beside it
     test_acc: float | None = _stored()  # complete trials: held-out test split
     probes: dict[str, Any] | None = _stored()  # complete trials: actsearch.training.probes
@@ -164,8 +166,9 @@ class TrialRecord:
         """The values of the objectives (``(name, direction)`` pairs) from this record."""
         probes = self.probes or {}
         values = []
-        for name, _ in objectives:
-            value = OBJECTIVE_SOURCES[name](self, probes)
+        for i, (name, _) in enumerate(objectives):
+            # The first is the validation metric, under its own name when train.metric's.
+            value = OBJECTIVE_SOURCES["accuracy" if i == 0 else name](self, probes)
             values.append(math.nan if value is None else float(value))
         return tuple(values)
 

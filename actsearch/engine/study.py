@@ -110,7 +110,8 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
                                  f"space ({'; '.join(differences)}); choose another study name",
                                  parameter="study")
         space = dataclasses.replace(stored, trials=space.trials, timeout=space.timeout,
-                                    population=space.population, custom=space.custom)
+                                    population=space.population, custom=space.custom,
+                                    scoring=space.scoring)
         if space != stored:  # workers elsewhere read the budget from the stored space
             probe.set_user_attr(SPACE_ATTR, space_to_document(space))
         seed = probe.user_attrs.get("seed", space.seed if seed is None else seed)
@@ -133,8 +134,9 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # The dashboard and Optuna's plots label axes with these.
-            study.set_metric_names(["validation accuracy" if name == "accuracy" else name
-                                    for name, _ in space.objectives])
+            # The first objective is the validation metric (accuracy, or train.metric's).
+            study.set_metric_names([f"validation {name}" if i == 0 else name
+                                    for i, (name, _) in enumerate(space.objectives)])
     if space.model.factory is None or space.custom is not None:
         # A worker opens a factory model's study before it has found the sites (it reads the
         # data first); the search that created the study queued the baselines.

@@ -142,7 +142,8 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     torch_device = select_device(device)
     if torch_device.type == "cpu":
         configure_threads(torch_device, threads)
-    dataset = study_data(space.data, study.user_attrs["seed"])
+    dataset = study_data(space.data, study.user_attrs["seed"],
+                         classes=space.train.class_targets)
     data = to_device(dataset, torch_device, getattr(torch, dtype))
     # A factory model's sites, found as the search that created the study found them.
     space = with_sites(space, torch.as_tensor(dataset.x_train[:2]))

@@ -242,9 +242,10 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
         configure_threads(device, args.threads)
     run = train_config(args.config, seed=args.seed, device=device, trust_code=args.trust_code)
     exported = config.metrics.get("test_acc")
+    metric = config.recipe.objective[0]  # accuracy, or the recipe's own metric
     console.print(
         f"{args.config}: {config.layout}, seed {run.seed}, {run.epochs} epochs "
-        f"({run.status}) in {run.train_seconds:.1f}s: test accuracy {run.test_acc:.4f}, "
+        f"({run.status}) in {run.train_seconds:.1f}s: test {metric} {run.test_acc:.4f}, "
         f"validation {run.val_acc:.4f}"
         f"{f' (exported: test {exported:.4f})' if isinstance(exported, float) else ''}",
         highlight=False,

@@ -78,8 +78,8 @@ def summary_note(analysis: Analysis) -> str:
         best = measured[0]
         kind = "uniform" if best.uniform else "mixed"
         lines.append(f"**Best layout:** `{best.layout}` ({kind}, trial {best.number}): "
-                     f"validation accuracy {_fmt(best.val_acc)}"
-                     + (f", test accuracy {_fmt(best.test_acc)}"
+                     f"validation {analysis.metric} {_fmt(best.val_acc)}"
+                     + (f", test {analysis.metric} {_fmt(best.test_acc)}"
                         if best.test_acc is not None else "") + ".")
         lines.append("")
         lines.append(f"**Versus uniform:** {analysis.verdict}.")

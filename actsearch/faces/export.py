@@ -62,7 +62,15 @@ from actsearch.schema.config import (
 )
 from actsearch.schema.space import IN_PYTHON, DataSpec, ModelSpec, SearchSpace
 from actsearch.training.data import DeviceData, study_data, to_device
-from actsearch.training.fit import Recipe, evaluate, fit, recipe_for, select_device
+from actsearch.training.fit import (
+    Recipe,
+    evaluate_split,
+    fit,
+    recipe_for,
+    scoring_for,
+    scoring_of,
+    select_device,
+)
 
 __all__ = [
     "FORMATS",
@@ -108,8 +116,10 @@ class ExportedConfig:
         """Refuse a config whose model (or, when training, ``data``) is made by a factory, the
         user's code, unless told to trust it."""
         factories = [("model.factory", self.arch.factory)]
-        if data:
-            factories.append(("data.factory", self.data.factory))
+        if data:  # training runs the data factory, and the recipe's own loss and metric
+            metric = self.recipe.metric
+            factories += [("data.factory", self.data.factory), ("recipe.loss", self.recipe.loss),
+                          ("recipe.metric.factory", None if metric is None else metric.factory)]
         field_name, factory = next(((f, v) for f, v in factories if v is not None), ("", None))
         if factory is not None and not trust_code:
             raise ActsearchError(f"{self.source}: {field_name}: this config runs the code of "
@@ -208,7 +218,10 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
     candidate = candidate_from_params(trial.params, space)
     recipe = recipe_for(space, candidate)
     m, record = space.model, TrialRecord.from_frozen(trial)
+    metric = space.objectives[0][0]
     metrics: dict[str, Any] = {
+        # A metric of the space's own (train.metric): val_acc and test_acc hold its values.
+        **({"metric": metric} if metric != "accuracy" else {}),
         "val_acc": _trial_val_acc(record),
         "test_acc": record.test_acc,
         "epochs": record.epochs,
@@ -262,7 +275,7 @@ def _retrain(space: SearchSpace, candidate: Candidate, data: DeviceData, seed: i
     torch.manual_seed(seed)
     model = build_candidate(space, candidate.layout, data.input_shape, data.n_classes,
                             candidate.norm).to(device, data.x_train.dtype)
-    result = fit(model, data, recipe_for(space, candidate), seed)
+    result = fit(model, data, recipe_for(space, candidate), seed, scoring=scoring_of(space))
     val_acc = result.history[-1].val_acc if result.history else float("nan")
     return model, val_acc
 
@@ -338,7 +351,7 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
                                  f"in a space file", parameter="study")
     trials = select_trials(study, top)
     split_seed = int(study.user_attrs.get("seed", space.seed))
-    dataset = study_data(space.data, split_seed)
+    dataset = study_data(space.data, split_seed, classes=space.train.class_targets)
     # A factory model's sites, found as the search found them (its groups name the params).
     space = with_sites(space, torch.as_tensor(dataset.x_train[:2]))
     retrain = weights or fmt == "onnx"
@@ -466,7 +479,8 @@ def read_config(path: str | Path) -> ExportedConfig:
         arch, input_shape, n_classes = model_spec(a), a.input_shape, a.n_classes
         layout = Layout(tuple(_layer(entry) for entry in c.layers))
     r = c.recipe
-    recipe = Recipe(r.optimizer, r.lr, r.weight_decay, r.batch_size, r.epochs, r.schedule)
+    recipe = Recipe(r.optimizer, r.lr, r.weight_decay, r.batch_size, r.epochs, r.schedule,
+                    r.loss, r.metric)
     return ExportedConfig(str(path), arch, layout, input_shape, n_classes, recipe,
                           c.data.spec(path.parent), c.data.split_seed, c.data.fingerprint,
                           dict(c.metrics), dict(c.provenance),
@@ -541,7 +555,8 @@ def train_config(path: str | Path, seed: int | None = None,
             raise ActsearchError(f"{config.source}: provenance.seed: missing field; pass a seed "
                                  f"(--seed)")
         seed = int(config.provenance["seed"])
-    dataset = study_data(config.data, config.split_seed)
+    dataset = study_data(config.data, config.split_seed,
+                         classes=config.recipe.class_targets)
     if dataset.fingerprint != config.fingerprint:
         raise ActsearchError(f"{config.source}: data.fingerprint: the data set differs from the "
                              f"one the config was exported with (expected "
@@ -554,8 +569,9 @@ def train_config(path: str | Path, seed: int | None = None,
     data = to_device(dataset, torch_device)
     torch.manual_seed(seed)
     model = config.build(trust_code).to(torch_device, data.x_train.dtype)
-    result = fit(model, data, config.recipe, seed)
+    scoring = scoring_for(config.recipe)
+    result = fit(model, data, config.recipe, seed, scoring=scoring)
     last = result.history[-1] if result.history else None
-    _, test_acc = evaluate(model, data.x_test, data.y_test)
+    _, test_acc = evaluate_split(model, data, "test", scoring)
     return ConfigRun(test_acc, last.val_acc if last else float("nan"), result.status,
                      last.epoch if last else 0, result.train_seconds, seed, model.eval())

@@ -74,7 +74,9 @@ def plot_pareto_front(analysis: Analysis) -> go.Figure:
     (training time with one objective) across; with more objectives, the first two.
     """
     info = analysis.pareto_info
-    y_name, x_name = (_AXIS_NAMES.get(n, n) for n in info.names[:2])
+    # "val mse" (a train.metric's) reads "validation mse".
+    y_name, x_name = (_AXIS_NAMES.get(n, n.replace("val ", "validation ", 1))
+                      for n in info.names[:2])
     fig = go.Figure()
     for on_front, label, color, size in ((False, "dominated", _DOMINATED_COLOR, 8),
                                          (True, "non-dominated", _FRONT_COLOR, 11)):
@@ -183,7 +185,7 @@ def plot_learning_curves(analysis: Analysis) -> go.Figure:
     """Validation accuracy and loss per epoch of the best layouts (uniform ones dashed)."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("validation accuracy",
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"validation {analysis.metric}",
                                                         "validation loss"))
     palette = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
     for k, c in enumerate(analysis.curves):

@@ -52,13 +52,14 @@ class _Tally:
     pruned: int = 0
     failed: int = 0
     best: list[_Finished] = field(default_factory=list)
+    sign: int = 1  # -1: the study minimises its metric (the best is the lowest)
 
     def add(self, trial: TrialRecord) -> None:
         if trial.state == TrialState.COMPLETE:
             self.complete += 1
             self.best.append(_Finished(trial.number, trial.layout or "?", trial.accuracy,
                                        trial.epochs or 0, trial.train_seconds or 0.0))
-            self.best.sort(key=lambda f: -f.value)
+            self.best.sort(key=lambda f: -self.sign * f.value)
             del self.best[5:]
         elif trial.state == TrialState.PRUNED:
             self.pruned += 1
@@ -71,11 +72,12 @@ class LiveView:
     elapsed and remaining time. Use as a context manager around the search."""
 
     def __init__(self, trials: int, timeout: float | None, console: Console | None = None,
-                 live: bool | None = None, previous: list[TrialRecord] | None = None) -> None:
+                 live: bool | None = None, previous: list[TrialRecord] | None = None,
+                 sign: int = 1) -> None:
         self.console = console or Console()
         self.live = self.console.is_terminal if live is None else live
         self.trials, self.timeout = trials, timeout
-        self.tally = _Tally()
+        self.tally = _Tally(sign=sign)
         for trial in previous or []:
             self.tally.add(trial)
         self.done_before = self.tally.complete + self.tally.pruned

@@ -38,7 +38,13 @@ def _f(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _summary_table(summary: StudySummary, reference: BestUniform | None, title: str) -> _Table:
+def _val_header(metric: str) -> str:
+    """The validation metric's column: val acc, or val <train.metric's name>."""
+    return "val acc" if metric == "accuracy" else f"val {metric}"
+
+
+def _summary_table(summary: StudySummary, reference: BestUniform | None, title: str,
+                   metric: str = "accuracy") -> _Table:
     rows = []
     for rank, row in enumerate(summary.top, start=1):
         delta = row.val_acc - reference.val_acc if reference is not None else math.nan
@@ -54,10 +60,10 @@ def _summary_table(summary: StudySummary, reference: BestUniform | None, title: 
         note = (f"best uniform: {reference.layout} (trial {reference.number}), by "
                 f"{reference.chosen_by}\n" + note)
     if summary.baselines:
-        note = ("uniform baselines (val acc): " + ", ".join(
+        note = (f"uniform baselines ({_val_header(metric)}): " + ", ".join(
             f"{r.layout} {r.val_acc:.4f}" for r in summary.baselines) + "\n" + note)
-    return _Table(title, ["#", "trial", "layout", "val acc", "vs best uniform", "epochs",
-                          "train s"], rows, note)
+    return _Table(title, ["#", "trial", "layout", _val_header(metric), "vs best uniform",
+                          "epochs", "train s"], rows, note)
 
 
 def _objective_value(name: str, value: float) -> str:
@@ -68,8 +74,9 @@ def _objective_value(name: str, value: float) -> str:
 
 
 def _tables(analysis: Analysis) -> list[_Table]:
+    metric = analysis.metric
     tables = [_summary_table(analysis.summary, analysis.best_uniform,
-                             f"top layouts of study {analysis.study_name}")]
+                             f"top layouts of study {analysis.study_name}", metric)]
     names = list(analysis.pareto_info.names)
     tables.append(_Table(
         "Pareto front (" + ", ".join(names) + ")", ["trial", "layout", *names],
@@ -87,12 +94,12 @@ def _tables(analysis: Analysis) -> list[_Table]:
                          "-" if v is None else f"[{v.ci_low:+.4f}, {v.ci_high:+.4f}]",
                          "-" if v is None else f"{v.p_value:.3f}", _f(f.p_holm, 3)])
         tables.append(_Table(
-            "finalists: test accuracy over fresh seeds",
+            f"finalists: test {metric} over fresh seeds",
             ["trial", "layout", "seeds", "mean", "std", "95% CI", "stability",
              "vs best uniform", "diff 95% CI", "p (Welch)", "p (Holm)"], rows,
             "\n".join([analysis.verdict, *analysis.convergence.lines,
                        "stability (lower is steadier): the search trial's instability plus the "
-                       "std of test accuracy over seeds; p (Holm): Welch's p adjusted by Holm's "
+                       f"std of test {metric} over seeds; p (Holm): Welch's p adjusted by Holm's "
                        "method over every finalist compared with the best uniform one (the "
                        "verdict reads it)"])))
     elif analysis.convergence.lines:  # no finalists: the baselines' own curves say it
@@ -114,7 +121,7 @@ def _tables(analysis: Analysis) -> list[_Table]:
             f"per-{what} preference: share in the top quartile (share in all complete trials)",
             ["group (input side first)" if per_group else "layer (1: input side)",
              "top trials", *acts, "favourite", "importance"], rows,
-            f"importance: Optuna's fANOVA share of validation-accuracy variance explained by "
+            f"importance: Optuna's fANOVA share of validation-{metric} variance explained by "
             f"the {what}'s activation choice"))
     if analysis.probes:
         rows = []
@@ -126,12 +133,13 @@ def _tables(analysis: Analysis) -> list[_Table]:
             dead = " ".join(_f(d, 2) for d in _values(p.get("dead_frac")))
             rows.append([str(number), layout, means, dead, _f(p.get("grad_ratio"), 2),
                          _f(p.get("robust_noise_0.1"), 3), _f(p.get("lat_b1_ms"), 3),
-                         str(p.get("epochs_to_95", "-"))])
+                         "-" if p.get("epochs_to_95") is None else str(p["epochs_to_95"])])
         unit = "per site" if analysis.sites else "per hidden layer"
         tables.append(_Table(
             f"stability and speed of the listed layouts ({unit}, input side first)",
             ["trial", "layout", "act mean", "dead frac", "grad ratio first/last",
-             "acc under noise 0.1", "latency b1 ms", "epochs to 95%"], rows))
+             "acc under noise 0.1", "latency b1 ms", "epochs to 95%"], rows,
+            "\n".join(f"not measured: {note}" for note in analysis.probe_notes)))
     if analysis.sites:
         tables.append(_Table(
             f"per site of trial {analysis.sites_trial} (the best complete), in execution order",
@@ -161,7 +169,7 @@ _TERMS = ("early: the first floor(d/2) of the d hidden layers, input side first;
 
 
 def _claim_tables(analysis: Analysis) -> list[_Table]:
-    claims = analysis.claims
+    claims, metric = analysis.claims, analysis.metric
     if not claims.ran:
         return []
     rows = []
@@ -181,7 +189,7 @@ def _claim_tables(analysis: Analysis) -> list[_Table]:
     tables = [_Table(f"claims: designed comparisons over {claims.seeds} fresh seeds per arm",
                    ["claim", "comparison", "seeds", "effect", "95% CI", "p (paired t)",
                     "p (Holm)", "verdict", "note"], rows, _TERMS),
-            _Table("claim arms: test accuracy over the claim seeds",
+            _Table(f"claim arms: test {metric} over the claim seeds",
                    ["arm", "layout", "norm", "seeds", "mean", "95% CI"], arms)]
     return tables
 

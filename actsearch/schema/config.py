@@ -112,6 +112,7 @@ class Architecture(_Required, ModelSpec):
 class ConfigRecipe(_Required, TrainSpec):
     """The recipe the trial trained with: one learning rate, not a searched range."""
 
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("loss", "metric")  # written only when set
     lr: Annotated[StrictFloat, Field(gt=0)] = Field(description="the trial's learning rate")
 
 
@@ -261,7 +262,8 @@ class FactoryModel(_Required, _Section):
     kwargs: dict[StrictStr, Any] = Field(description="the factory's keyword arguments")
     init: Literal["keep", "auto"] = Field(description="the search's model.init")
     input_shape: tuple[Positive, ...] = Field(min_length=1, description="one sample's shape")
-    n_classes: StrictInt = Field(ge=2, description="the classifier's outputs")
+    # 0 where the targets are no class labels (a recipe's own loss and metric: a regression).
+    n_classes: StrictInt = Field(ge=0, description="the data's classes (0: other targets)")
 
     @field_validator("kwargs", mode="before")
     @classmethod

@@ -12,7 +12,7 @@ import csv
 import hashlib
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,8 @@ _TEST_SPLIT_SEED = 0
 
 @dataclass(frozen=True)
 class Dataset:
-    """Splits as float32 features and int64 labels, on the host."""
+    """Splits as float32 features and int64 labels (float32 targets for a loss and metric of
+    the user's own), on the host."""
 
     name: str
     x_train: np.ndarray
@@ -47,6 +48,9 @@ class Dataset:
     fingerprint: str  # of the raw data, so an exported config can detect a different data set
     # False when a data factory returned no test split: the validation split stands in.
     has_test: bool = True
+    # A data factory's DataLoaders (train, val, test), used as given; the arrays above then
+    # hold each split's first batch (the sample the sites and probes look at).
+    loaders: tuple[Any, Any, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,41 @@ class DeviceData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     input_shape: tuple[int, ...]
-    n_classes: int
+    n_classes: int  # 0 for targets that are not class labels (a user's loss and metric)
+    # As ``Dataset.loaders``: training and evaluation iterate them, moving each batch here;
+    # the tensors above hold each split's first batch.
+    loaders: tuple[Any, Any, Any] | None = None
+    source: str = "data"  # the data factory, for messages about a loader's batches
+
+    def batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A loader split's batches (``train``, ``val`` or ``test``) on the device, in the
+        training dtype; a batch whose samples differ in shape from the first batch's stops
+        the search with one line."""
+        assert self.loaders is not None
+        loader = self.loaders[("train", "val", "test").index(split)]
+        device, dtype = self.x_train.device, self.x_train.dtype
+        for i, batch in enumerate(loader):
+            x, y = _pair(batch, f"{self.source}: {split}: batch {i}")
+            if tuple(x.shape[1:]) != self.input_shape or len(y) != len(x):
+                raise ActsearchError(f"{self.source}: {split}: batch {i}: expected (x, y) with "
+                                     f"samples of shape {self.input_shape} and one target "
+                                     f"each, got x {tuple(x.shape)}, y {tuple(y.shape)}")
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            yield (x.to(dtype) if x.is_floating_point() else x,
+                   y.to(dtype) if y.is_floating_point() else y)
+
+
+def _pair(batch: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A loader's batch as (x, y) tensors, or one line saying what it was."""
+    import torch
+
+    if (not isinstance(batch, tuple | list) or len(batch) != 2
+            or not all(isinstance(t, torch.Tensor) for t in batch)):
+        kind = (f"{len(batch)} items" if isinstance(batch, tuple | list)
+                else type(batch).__name__)
+        raise ActsearchError(f"{where}: expected (x, y) tensors, got {kind}")
+    return batch[0], batch[1]
 
 
 def cache_dir() -> Path:
@@ -234,23 +272,32 @@ def load_data(spec: DataSpec, seed: int, arrays: Arrays | None = None) -> Datase
     )
 
 
-def study_data(spec: DataSpec, seed: int, arrays: Arrays | None = None) -> Dataset:
-    """A study's splits: a data factory's (``factory_data``), or the named data set split with
-    the study's seed (``load_data``)."""
+def study_data(spec: DataSpec, seed: int, arrays: Arrays | None = None,
+               classes: bool = True) -> Dataset:
+    """A study's splits: a data factory's (``factory_data``; ``classes`` as there), or the
+    named data set split with the study's seed (``load_data``)."""
     if spec.factory is not None:
-        return factory_data(spec)
+        return factory_data(spec, classes=classes)
     return load_data(spec, seed, arrays)
 
 
-def factory_data(spec: DataSpec, factory: Callable[[], Any] | None = None) -> Dataset:
+def factory_data(spec: DataSpec, factory: Callable[[], Any] | None = None,
+                 classes: bool = True) -> Dataset:
     """The splits a data factory returns: ``(train, val)`` or ``(train, val, test)``, each
-    ``(x, y)`` tensors (or arrays) or a ``TensorDataset``, used as given (no standardisation).
+    ``(x, y)`` tensors (or arrays), a ``TensorDataset``, or a ``DataLoader``, used as given
+    (no standardisation).
 
-    They become tensors that stay on the training device for a whole trial (``to_device``), as
-    the shipped data sets do. Without a test split the validation split stands in
+    Tensors become tensors that stay on the training device for a whole trial
+    (``to_device``), as the shipped data sets do. DataLoaders (every split one) are iterated
+    as given, their batch size, order and workers their own (``Dataset.loaders``); their first
+    batches are checked here. Without a test split the validation split stands in
     (``has_test`` False). ``factory``: the function itself (the Python API); else
-    ``spec.factory`` is imported. An error the factory raises propagates with its traceback.
+    ``spec.factory`` is imported. ``classes``: the targets must be class indices (the
+    recipe's cross-entropy or accuracy uses them); else any numbers, one target per sample
+    (a user's loss and metric). An error the factory raises propagates with its traceback.
     """
+    from torch.utils.data import DataLoader
+
     from actsearch.models.factory import load_factory
 
     name = spec.factory or getattr(factory, "__name__", repr(factory))
@@ -259,48 +306,72 @@ def factory_data(spec: DataSpec, factory: Callable[[], Any] | None = None) -> Da
     if not isinstance(splits, tuple | list) or len(splits) not in (2, 3):
         raise ActsearchError(f"{where} returned {type(splits).__name__}; expected (train, val) "
                              f"or (train, val, test)")
-    arrays = [_split_arrays(split, f"{where}: {which}")
-              for which, split in zip(("train", "val", "test"), splits, strict=False)]
+    which = ("train", "val", "test")
+    loaders = [isinstance(split, DataLoader) for split in splits]
+    if any(loaders) and not all(loaders):
+        given = ", ".join(w for w, b in zip(which, loaders, strict=False) if b)
+        raise ActsearchError(f"{where}: expected DataLoaders for every split or for none, got "
+                             f"one for {given} only")
+    arrays = [_split_arrays(_first_batch(split, f"{where}: {w}") if loaders[0] else split,
+                            f"{where}: {w}", classes)
+              for w, split in zip(which, splits, strict=False)]
     shapes = {x.shape[1:] for x, _ in arrays}
     if len(shapes) > 1:
         raise ActsearchError(f"{where}: expected one sample shape in every split, got "
                              f"{', '.join(map(str, sorted(shapes)))}")
     (x_train, y_train), (x_val, y_val) = arrays[:2]
     x_test, y_test = arrays[2] if len(arrays) == 3 else arrays[1]
-    n_classes = int(max(y.max() for _, y in arrays)) + 1
-    if n_classes < 2:
+    n_classes = int(max(y.max() for _, y in arrays)) + 1 if classes else 0
+    if classes and n_classes < 2 and not loaders[0]:
         raise ActsearchError(f"{where}: expected at least 2 classes in the labels")
     return Dataset(name=name, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
                    x_test=x_test, y_test=y_test, input_shape=tuple(x_train.shape[1:]),
                    n_classes=n_classes,
                    fingerprint=_fingerprint(name, *(a for pair in arrays for a in pair)),
-                   has_test=len(arrays) == 3)
+                   has_test=len(arrays) == 3,
+                   loaders=(splits[0], splits[1], splits[-1]) if loaders[0] else None)
 
 
-def _split_arrays(split: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """One split as float32 features and int64 labels on the host."""
+def _first_batch(loader: Any, where: str) -> tuple[Any, Any]:
+    """A DataLoader's first batch, checked to be (x, y) tensors. Drawing it iterates the
+    loader once (its sampler too); torch's global generator is left as it was."""
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
 
-    if isinstance(split, DataLoader):
-        raise ActsearchError(f"{where}: a DataLoader is not supported yet; return (x, y) "
-                             f"tensors or a TensorDataset (they stay on the device for the "
-                             f"whole trial)")
+    with torch.random.fork_rng(devices=[]):
+        batch = next(iter(loader), None)
+    if batch is None:
+        raise ActsearchError(f"{where}: the DataLoader yields no batch")
+    return _pair(batch, f"{where}: first batch")
+
+
+def _split_arrays(split: Any, where: str, classes: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """One split as float32 features and int64 labels (float32 targets unless ``classes``)
+    on the host."""
+    import torch
+    from torch.utils.data import TensorDataset
+
     if isinstance(split, TensorDataset):
         split = split.tensors
     if not isinstance(split, tuple | list) or len(split) != 2:
-        raise ActsearchError(f"{where}: expected (x, y) tensors or a TensorDataset, got "
-                             f"{type(split).__name__}")
+        raise ActsearchError(f"{where}: expected (x, y) tensors, a TensorDataset or a "
+                             f"DataLoader, got {type(split).__name__}")
     x, y = (t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
             for t in split)
     if x.ndim < 2 or not np.issubdtype(x.dtype, np.number) or len(x) == 0:
         raise ActsearchError(f"{where}: x: expected numbers of shape (samples, ...), got "
                              f"{x.dtype} {x.shape}")
-    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise ActsearchError(f"{where}: y: expected {len(x)} class indices (integers >= 0) in "
-                             f"a 1-D array, got {y.dtype} {y.shape}")
     if not np.isfinite(x).all():
         raise ActsearchError(f"{where}: x: expected finite numbers, found NaN or inf")
+    if not classes:
+        if len(y) != len(x) or not np.issubdtype(y.dtype, np.number):
+            raise ActsearchError(f"{where}: y: expected {len(x)} numeric targets (one per "
+                                 f"sample), got {y.dtype} {y.shape}")
+        return x.astype(np.float32), (y.astype(np.int64) if np.issubdtype(y.dtype, np.integer)
+                                      else y.astype(np.float32))
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise ActsearchError(f"{where}: y: expected {len(x)} class indices (integers >= 0) in "
+                             f"a 1-D array, got {y.dtype} {y.shape} (a train.loss and "
+                             f"train.metric of your own take other targets)")
     return x.astype(np.float32), y.astype(np.int64)
 
 
@@ -314,4 +385,5 @@ def to_device(data: Dataset, device: str | torch.device,
         return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
 
     return DeviceData(t(data.x_train), t(data.y_train), t(data.x_val), t(data.y_val),
-                      t(data.x_test), t(data.y_test), data.input_shape, data.n_classes)
+                      t(data.x_test), t(data.y_test), data.input_shape, data.n_classes,
+                      data.loaders, f"data.factory: {data.name!r}")

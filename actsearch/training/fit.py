@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -23,14 +23,20 @@ from actsearch.schema.space import SearchSpace, TrainSpec
 from actsearch.training.data import DeviceData
 
 __all__ = [
+    "CLASSIFICATION",
     "EpochStats",
     "FitResult",
     "Recipe",
     "Run",
+    "Scoring",
     "configure_threads",
     "evaluate",
+    "evaluate_batches",
+    "evaluate_split",
     "fit",
     "recipe_for",
+    "scoring_for",
+    "scoring_of",
     "select_device",
 ]
 
@@ -41,11 +47,49 @@ Recipe = TrainSpec
 
 
 @dataclass(frozen=True)
+class Scoring:
+    """What a run trains on and is measured by: ``loss(outputs, targets)`` of a batch (its
+    mean), ``metric(outputs, targets)`` of a whole split (a number). None: cross-entropy on
+    class labels, and accuracy (the fraction of argmax predictions equal to the label)."""
+
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    metric: Callable[[torch.Tensor, torch.Tensor], object] | None = None
+
+    @property
+    def classification(self) -> bool:
+        return self.loss is None and self.metric is None
+
+    @property
+    def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        return F.cross_entropy if self.loss is None else self.loss
+
+
+CLASSIFICATION = Scoring()
+
+
+def scoring_of(space: SearchSpace) -> Scoring:
+    """The space's loss and metric: those given in Python (``space.scoring``), else the
+    recipe's (``scoring_for``)."""
+    return space.scoring if space.scoring is not None else scoring_for(space.train)
+
+
+def scoring_for(recipe: Recipe) -> Scoring:
+    """``train.loss`` and ``train.metric`` imported (their code runs), else classification's."""
+    if recipe.classification:
+        return CLASSIFICATION
+    from actsearch.models.factory import load_factory
+
+    metric = recipe.metric
+    return Scoring(None if recipe.loss is None else load_factory(recipe.loss),
+                   None if metric is None else load_factory(str(metric.factory)))
+
+
+@dataclass(frozen=True)
 class EpochStats:
     epoch: int  # 1-based
     train_loss: float
     val_loss: float
-    val_acc: float
+    val_acc: float  # the validation metric: accuracy, or train.metric's value
     train_seconds: float  # cumulative, training steps only (no evaluation)
 
 
@@ -134,20 +178,61 @@ def epoch_loss(batch_losses: torch.Tensor, n: int, batch_size: int) -> torch.Ten
     return (batch_losses * sizes.reshape(steps, *[1] * (batch_losses.dim() - 1))).sum(0) / n
 
 
-@torch.inference_mode()
+EVAL_BATCH = 4096  # samples per forward pass when evaluating tensors
+
+
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-             batch_size: int = 4096) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy in eval mode."""
+             batch_size: int = EVAL_BATCH,
+             scoring: Scoring = CLASSIFICATION) -> tuple[float, float]:
+    """Mean loss and the metric (cross-entropy and accuracy by default) in eval mode."""
+    return evaluate_batches(model, ((x[i:i + batch_size], y[i:i + batch_size])
+                                    for i in range(0, len(x), batch_size)), scoring)
+
+
+@torch.inference_mode()
+def evaluate_batches(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                     scoring: Scoring = CLASSIFICATION) -> tuple[float, float]:
+    """``evaluate`` over a split given batch by batch (a DataLoader's, on the device).
+
+    Classification sums per batch; a user's loss or metric is called once on the whole
+    split's outputs and targets (exact for any metric, not only for means of batches).
+    """
     model.eval()
-    loss = torch.zeros((), device=x.device, dtype=torch.float64)
-    correct = torch.zeros((), device=x.device, dtype=torch.int64)
-    for i in range(0, len(x), batch_size):
-        out = model(x[i:i + batch_size])
-        yb = y[i:i + batch_size]
-        loss += F.cross_entropy(out, yb, reduction="sum").double()
-        correct += (out.argmax(1) == yb).sum()
-    n = max(len(x), 1)
-    return loss.item() / n, correct.item() / n
+    if scoring.classification:
+        loss: torch.Tensor | None = None
+        correct: torch.Tensor | None = None
+        n = 0
+        for xb, yb in batches:
+            out = model(xb)
+            if loss is None:
+                loss = torch.zeros((), device=xb.device, dtype=torch.float64)
+                correct = torch.zeros((), device=xb.device, dtype=torch.int64)
+            loss += F.cross_entropy(out, yb, reduction="sum").double()
+            correct += (out.argmax(1) == yb).sum()
+            n += len(xb)
+        if loss is None or correct is None:
+            return 0.0, 0.0
+        return loss.item() / n, correct.item() / n
+    outs, targets = [], []
+    for xb, yb in batches:
+        outs.append(model(xb))
+        targets.append(yb)
+    if not outs:
+        return math.nan, math.nan
+    out, y = torch.cat(outs), torch.cat(targets)
+    loss_value = float(scoring.loss_fn(out, y))
+    metric = (float((out.argmax(1) == y).double().mean()) if scoring.metric is None
+              else _number(scoring.metric(out, y)))
+    return loss_value, metric
+
+
+def _number(value: object) -> float:
+    """A metric function's value as a float (a Python number or a one-element tensor)."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, RuntimeError):
+        raise ActsearchError(f"train.metric: expected the metric function to return a number, "
+                             f"got {type(value).__name__}") from None
 
 
 class Run:
@@ -160,8 +245,9 @@ class Run:
         seed: Seeds the data order (the caller seeds the weights when building the model).
     """
 
-    def __init__(self, model: nn.Module, data: DeviceData, recipe: Recipe, seed: int) -> None:
-        self.model, self.data, self.recipe = model, data, recipe
+    def __init__(self, model: nn.Module, data: DeviceData, recipe: Recipe, seed: int,
+                 scoring: Scoring = CLASSIFICATION) -> None:
+        self.model, self.data, self.recipe, self.scoring = model, data, recipe, scoring
         self.generator = torch.Generator(device=data.x_train.device).manual_seed(seed)
         self.optimizer = _optimizer(model, recipe)
         self.result = FitResult("running")
@@ -179,22 +265,38 @@ class Run:
         if recipe.schedule == "cosine":
             for group in self.optimizer.param_groups:
                 group["lr"] = epoch_lr(recipe.lr, self.epochs_done, recipe)
+        criterion = self.scoring.loss_fn
         started = time.perf_counter()
         model.train()
-        order = torch.randperm(n, device=x.device, generator=self.generator)
-        xs, ys = x[order], y[order]
         losses = []
-        for i in range(0, n, bs):
-            loss = F.cross_entropy(model(xs[i:i + bs]), ys[i:i + bs])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            losses.append(loss.detach())
-        # One host read per epoch; it also waits for the device, so the time is honest.
-        train_loss = float(epoch_loss(torch.stack(losses), n, bs))
+        if self.data.loaders is not None:
+            # The user's loader as given: its batches, its order, its workers.
+            sizes = []
+            for xb, yb in self.data.batches("train"):
+                loss = criterion(model(xb), yb)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                losses.append(loss.detach())
+                sizes.append(len(xb))
+            n = sum(sizes)
+            weights = torch.tensor(sizes, dtype=torch.float64, device=x.device)
+            train_loss = (float((torch.stack(losses).double() * weights).sum() / n) if n
+                          else math.nan)
+        else:
+            order = torch.randperm(n, device=x.device, generator=self.generator)
+            xs, ys = x[order], y[order]
+            for i in range(0, n, bs):
+                loss = criterion(model(xs[i:i + bs]), ys[i:i + bs])
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                losses.append(loss.detach())
+            # One host read per epoch; it also waits for the device, so the time is honest.
+            train_loss = float(epoch_loss(torch.stack(losses), n, bs))
         result.train_seconds += time.perf_counter() - started
         result.samples_seen += n
-        val_loss, val_acc = evaluate(model, self.data.x_val, self.data.y_val)
+        val_loss, val_acc = evaluate_split(model, self.data, "val", self.scoring)
         stats = EpochStats(self.epochs_done + 1, train_loss, val_loss, val_acc,
                            result.train_seconds)
         result.history.append(stats)
@@ -205,8 +307,19 @@ class Run:
         return stats
 
 
+def evaluate_split(model: nn.Module, data: DeviceData, split: str,
+                   scoring: Scoring = CLASSIFICATION) -> tuple[float, float]:
+    """Mean loss and the metric on the ``val`` or ``test`` split (its DataLoader's batches,
+    or its tensors on the device)."""
+    if data.loaders is not None:
+        return evaluate_batches(model, data.batches(split), scoring)
+    x, y = (data.x_val, data.y_val) if split == "val" else (data.x_test, data.y_test)
+    return evaluate(model, x, y, scoring=scoring)
+
+
 def fit(model: nn.Module, data: DeviceData, recipe: Recipe, seed: int,
-        on_epoch: Callable[[EpochStats], bool] | None = None) -> FitResult:
+        on_epoch: Callable[[EpochStats], bool] | None = None,
+        scoring: Scoring = CLASSIFICATION) -> FitResult:
     """Train ``model`` in place on ``data``'s training split; validate after every epoch.
 
     Args:
@@ -217,7 +330,7 @@ def fit(model: nn.Module, data: DeviceData, recipe: Recipe, seed: int,
         on_epoch: Called after each epoch; returning False stops training (status
             ``stopped``), e.g. when a pruner gives up on the candidate.
     """
-    run = Run(model, data, recipe, seed)
+    run = Run(model, data, recipe, seed, scoring)
     result = run.result
     while result.status == "running":
         stats = run.epoch()

@@ -96,6 +96,8 @@ def population_support(space: SearchSpace) -> str | None:
         return "model.dropout: populations support dropout 0 only"
     if len(space.objectives) > 1:
         return "objectives: populations serve single-objective studies only"
+    if not space.train.classification or space.scoring is not None:
+        return "train.loss/train.metric: populations train with cross-entropy and accuracy only"
     other = [name for name in space.choices if name not in _ELU_FORM]
     if other:
         return f"activations.choices: populations support {', '.join(_ELU_FORM)}, not " \
@@ -725,7 +727,7 @@ def train_seeds(space: SearchSpace, data: DeviceData, candidate: Candidate,
     rounding. A seed whose training raises is a ``failed`` run; the others go on.
     """
     trainer: Trainer
-    if supports_population(space):
+    if supports_population(space) and data.loaders is None:  # a loader's batches: one by one
         trainer = PopulationTrainer(space, data, max(1, len(seeds)))
     else:
         trainer = SequentialTrainer(space, data)

@@ -25,8 +25,9 @@ from torch import nn
 from actsearch.models.activations import create_activation
 from actsearch.models.build import hidden_activations
 from actsearch.models.sites import site_tensors
+from actsearch.schema.space import NOT_MEASURED
 from actsearch.training.data import DeviceData
-from actsearch.training.fit import FitResult
+from actsearch.training.fit import CLASSIFICATION, FitResult, Scoring
 
 __all__ = [
     "probe_model",
@@ -83,6 +84,9 @@ METRICS: dict[str, str] = {
     "robust_noise_0.3": "val acc with N(0, 0.3^2) noise added to the inputs / clean val acc",
     "robust_scale_1.5": "val acc with the inputs multiplied by 1.5 / clean val acc",
 }
+# Measured on accuracy: with a metric of the user's own (train.metric) they are None, and the
+# probes say why under NOT_MEASURED.
+ACCURACY_PROBES = ("epochs_to_95", "robust_noise_0.1", "robust_noise_0.3", "robust_scale_1.5")
 
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -391,15 +395,16 @@ def _hidden_weight_layers(model: nn.Module) -> list[nn.Module]:
     return layers
 
 
-def gradient_flow(model: nn.Module, x_probe: torch.Tensor,
-                  y_probe: torch.Tensor) -> GradientFlow:
+def gradient_flow(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
+                  loss_fn: Callable[..., torch.Tensor] = F.cross_entropy) -> GradientFlow:
     """Gradient norms of each hidden layer's weights after one backward pass.
 
-    Definition: the loss is the mean cross-entropy of the model (eval mode) on the probe
-    batch; each norm is the L2 (Frobenius) norm of d(loss)/d(weight) of the Linear or Conv
-    layer that feeds one hidden activation (biases excluded). ``ratio`` is first / last: near
-    1 is healthy, far below 1 means vanishing gradients towards the input, far above 1
-    exploding ones. Computed with ``torch.autograd.grad``, so ``.grad`` is left untouched.
+    Definition: the loss is the mean cross-entropy (or ``loss_fn``, a space's train.loss) of
+    the model (eval mode) on the probe batch; each norm is the L2 (Frobenius) norm of
+    d(loss)/d(weight) of the Linear or Conv layer that feeds one hidden activation (biases
+    excluded). ``ratio`` is first / last: near 1 is healthy, far below 1 means vanishing
+    gradients towards the input, far above 1 exploding ones. Computed with
+    ``torch.autograd.grad``, so ``.grad`` is left untouched.
     """
     # Tensors made under inference_mode cannot be saved for backward; clones can.
     x_probe = x_probe.clone() if x_probe.is_inference() else x_probe
@@ -407,7 +412,7 @@ def gradient_flow(model: nn.Module, x_probe: torch.Tensor,
     layers = _hidden_weight_layers(model)
     weights = [layer.weight for layer in layers]
     with _eval_mode(model), torch.enable_grad():
-        loss = F.cross_entropy(model(x_probe), y_probe)
+        loss = loss_fn(model(x_probe), y_probe)
         trainable = [w for w in weights if w.requires_grad]
         grads = iter(torch.autograd.grad(loss, trainable, allow_unused=True)
                      if trainable else [])
@@ -431,14 +436,16 @@ class SiteStats:
 
 
 def site_stats(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
-               eps: float = DEAD_EPS) -> list[SiteStats]:
+               eps: float = DEAD_EPS,
+               loss_fn: Callable[..., torch.Tensor] = F.cross_entropy) -> list[SiteStats]:
     """Per-site statistics of a model's activation sites, in execution order.
 
     The same definitions as ``activation_stats`` (mean, std, dead units, a unit being axis
     1), measured at each site ``find_sites`` names (a module, one call of a shared module, a
     functional call), in one forward pass in eval mode (``models.sites.site_tensors``); a
     site run several times counts each call's units apart. ``grad_norm`` is the L2 norm of
-    d(mean cross-entropy on the probe batch)/d(the site's output): the gradient reaching
+    d(mean cross-entropy, or ``loss_fn``, on the probe batch)/d(the site's output): the
+    gradient reaching
     the site, which needs no weight layer beside it, so it is defined at every site. Computed
     with ``torch.autograd.grad``, so ``.grad`` is left untouched.
     """
@@ -447,7 +454,7 @@ def site_stats(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
     with _eval_mode(model), torch.enable_grad():
         seen = site_tensors(model, x_probe)
         outputs = [out for calls in seen.calls.values() for *_, out in calls]
-        loss = F.cross_entropy(seen.output, y_probe)
+        loss = loss_fn(seen.output, y_probe)
         wanted = [o for o in outputs if o.requires_grad]
         grads = dict(zip(map(id, wanted), torch.autograd.grad(loss, wanted, allow_unused=True)
                          if wanted else [], strict=True))
@@ -572,7 +579,8 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
                 val_loss_curve: Sequence[float] | None = None,
                 latency_blocks: int = 20, latency_block_seconds: float = 0.01,
                 big_batch: int = 4096, reference: nn.Module | None = None,
-                seed: int = 0, by_site: bool = False) -> dict[str, object]:
+                seed: int = 0, by_site: bool = False, scoring: Scoring = CLASSIFICATION,
+                metric: str = "accuracy") -> dict[str, object]:
     """Every probe, as plain JSON values under the names of ``METRICS``.
 
     Every name is always present; a value that cannot be measured (a curve not given,
@@ -599,6 +607,10 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
             ``apply_layout``); ``act_mean``, ``act_std``, ``dead_frac`` and ``grad_norm`` are
             then mappings from site name to value, input side first. Else per hidden layer of
             a shipped family's model (lists).
+        scoring: The run's loss (the gradients' loss) and metric. With a metric of the
+            user's own (named ``metric``), the probes that assume accuracy
+            (``ACCURACY_PROBES``: robustness ratios, epochs to 95% accuracy) are None and
+            ``NOT_MEASURED`` says so.
     """
     device = torch.device(device)
     x_probe, y_probe = x_probe.to(device), y_probe.to(device)
@@ -620,13 +632,14 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
         out[f"{key}_rel"] = _json(ratio)
     out["lat_big_batch"] = big_batch
 
+    accuracy = scoring.metric is None
     conv = convergence(val_acc_curve or [], val_loss_curve or [])
-    out["epochs_to_95"] = conv.epochs_to_target
+    out["epochs_to_95"] = conv.epochs_to_target if accuracy else None
     out["val_loss_auc"] = _json(conv.val_loss_auc)
 
     # The same keys in the same order either way: a shipped space's stored probes unchanged.
     if by_site:
-        sites = site_stats(model, x_probe, y_probe)
+        sites = site_stats(model, x_probe, y_probe, loss_fn=scoring.loss_fn)
         out["act_mean"] = {s.site: _json(s.mean) for s in sites}
         out["act_std"] = {s.site: _json(s.std) for s in sites}
         out["dead_frac"] = {s.site: _json(s.dead_fraction) for s in sites}
@@ -644,7 +657,7 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
         flow = GradientFlow([s.grad_norm for s in sites], math.nan)
         out["grad_norm"] = {s.site: _json(s.grad_norm) for s in sites}
     else:
-        flow = gradient_flow(model, x_probe, y_probe)
+        flow = gradient_flow(model, x_probe, y_probe, scoring.loss_fn)
         out["grad_norm"] = [_json(n) for n in flow.norms]
     out["grad_ratio"] = _json(flow.ratio)
 
@@ -656,6 +669,12 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
     else:
         out["nonfinite"] = out["loss_spikes"] = out["max_spike"] = None
 
+    if not accuracy:
+        for name in ACCURACY_PROBES[1:]:
+            out[name] = None
+        out[NOT_MEASURED] = (f"{', '.join(ACCURACY_PROBES)}: they measure accuracy, and this "
+                             f"study's metric is {metric}")
+        return out
     rob = robustness(model, x_val, y_val, sigmas=(0.1, 0.3), scales=(1.5,), seed=seed)
     for sigma, value in rob.noise.items():
         out[f"robust_noise_{sigma:g}"] = _json(value)
@@ -669,9 +688,12 @@ _PROBE_BATCH = 512  # the first training samples: a fixed batch for the stabilit
 
 def probe_model(model: torch.nn.Module, data: DeviceData, device: torch.device | str,
                 result: FitResult, reference: torch.nn.Module | None = None,
-                by_site: bool = False) -> dict[str, object]:
+                by_site: bool = False, scoring: Scoring = CLASSIFICATION,
+                metric: str = "accuracy") -> dict[str, object]:
     """A trained model's speed and stability probes (``actsearch.probes.METRICS``);
-    ``by_site`` for a factory model (``measure_all``)."""
+    ``by_site`` for a factory model, ``scoring`` and ``metric`` as ``measure_all``'s. With
+    DataLoaders, the probe batch and the robustness inputs are the training and validation
+    loaders' first batches."""
     n = min(_PROBE_BATCH, len(data.x_train))
     history = result.history
     return measure_all(
@@ -681,4 +703,5 @@ def probe_model(model: torch.nn.Module, data: DeviceData, device: torch.device |
         val_loss_curve=[h.val_loss for h in history],
         # The cheap mode (about 0.03 s for the default MLP on a CPU): bench/latency.py
         # measures at length.
-        latency_blocks=5, latency_block_seconds=0.002, reference=reference, by_site=by_site)
+        latency_blocks=5, latency_block_seconds=0.002, reference=reference, by_site=by_site,
+        scoring=scoring, metric=metric)

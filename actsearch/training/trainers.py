@@ -28,7 +28,7 @@ from actsearch.models.build import build_candidate
 from actsearch.models.layout import Candidate
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
-from actsearch.training.fit import FitResult, Run, evaluate, recipe_for
+from actsearch.training.fit import FitResult, Run, evaluate_split, recipe_for, scoring_of
 
 __all__ = [
     "Job",
@@ -64,7 +64,7 @@ class Member:
     job: Job
     result: FitResult = field(default_factory=lambda: FitResult("running"))
     test_loss: float | None = None
-    test_acc: float | None = None
+    test_acc: float | None = None  # the test metric: accuracy, or train.metric's value
     shared_with: int = 1  # the most members that trained together with this one
     model: nn.Module | None = None
     error: str | None = None
@@ -184,8 +184,8 @@ class SequentialTrainer:
             run: Run = member.state
             run.epoch()
             if member.result.status == "complete":
-                member.test_loss, member.test_acc = evaluate(run.model, self.data.x_test,
-                                                             self.data.y_test)
+                member.test_loss, member.test_acc = evaluate_split(run.model, self.data, "test",
+                                                                   run.scoring)
                 member.model = run.model
         except ActsearchError:  # a user mistake: every candidate would fail the same way
             raise
@@ -206,6 +206,7 @@ class SequentialTrainer:
         model = build_candidate(self.space, candidate.layout, data.input_shape, data.n_classes,
                                 candidate.norm)
         model = model.to(data.x_train.device, data.x_train.dtype)
-        run = Run(model, data, recipe_for(self.space, candidate), member.seed)
+        run = Run(model, data, recipe_for(self.space, candidate), member.seed,
+                  scoring_of(self.space))
         run.result = member.result  # one result object: the member's
         return run
