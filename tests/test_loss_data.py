@@ -98,10 +98,14 @@ def test_claims_of_accuracy_flip_their_sign_for_a_minimised_metric() -> None:
         signs[direction] = {c.sign for claim in claims for c in claim.comparisons
                             if c.metric == "test_acc"}
     assert signs == {"maximize": {1}, "minimize": {-1}}
-    # Dead units and centring are not the metric: their claimed sign stays.
-    claims, _ = design(parse_space({"train": {"metric": METRIC}}, "s.yaml"))
-    assert {c.sign for claim in claims for c in claim.comparisons if c.metric != "test_acc"} \
-        == {1}
+    # Dead units, centring and latency are not the metric: their claimed signs stay.
+    for direction in ("maximize", "minimize"):
+        space = parse_space({"train": {"metric": {**METRIC, "direction": direction}}}, "s.yaml")
+        claims, _ = design(space)
+        signs[direction] = {c.metric.split(":")[0]: c.sign for claim in claims
+                            for c in claim.comparisons if c.metric != "test_acc"}
+    assert signs["maximize"] == signs["minimize"] == {"dead_frac": 1, "abs_mean": 1,
+                                                      "latency": -1}
 
 
 # --------------------------------------------------------------------------- pruning
