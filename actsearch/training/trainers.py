@@ -35,6 +35,7 @@ __all__ = [
     "Member",
     "SequentialTrainer",
     "Trainer",
+    "build_candidate",
     "describe_error",
     "free_memory",
     "is_out_of_memory",
@@ -146,6 +147,21 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def build_candidate(space: SearchSpace, data: DeviceData, candidate: Candidate,
+                    seed: int) -> nn.Module:
+    """A candidate's model as it starts training alone: the global generator seeded with
+    ``seed``, then ``build_model`` (or a factory model's ``custom.build``), on the data's
+    device and dtype. Populations build each member this way too, so it starts where it
+    would alone."""
+    torch.manual_seed(seed)
+    if space.custom is not None:  # the user's factory, its sites replaced
+        model = space.custom.build(candidate.layout)
+    else:
+        model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
+                            candidate.norm)
+    return model.to(data.x_train.device, data.x_train.dtype)
+
+
 class SequentialTrainer:
     """One candidate at a time: ``build_model`` (or a factory model's ``custom.build``) seeded
     with the job's seed, then ``fit.Run``.
@@ -201,14 +217,7 @@ class SequentialTrainer:
         return [member]
 
     def _start(self, member: Member) -> Run:
-        candidate, data = member.candidate, self.data
-        torch.manual_seed(member.seed)
-        if self.space.custom is not None:  # the user's factory, its sites replaced
-            model = self.space.custom.build(candidate.layout)
-        else:
-            model = build_model(self.space.model, candidate.layout, data.input_shape,
-                                data.n_classes, candidate.norm)
-        model = model.to(data.x_train.device, data.x_train.dtype)
-        run = Run(model, data, recipe_for(self.space, candidate), member.seed)
+        model = build_candidate(self.space, self.data, member.candidate, member.seed)
+        run = Run(model, self.data, recipe_for(self.space, member.candidate), member.seed)
         run.result = member.result  # one result object: the member's
         return run
