@@ -23,11 +23,10 @@ from actsearch.training.batched import (
     StackedPopulation,
     batchable,
     batched_step,
-    batching_problem,
 )
 from actsearch.training.data import DeviceData, factory_data, to_device
-from actsearch.training.fit import epoch_lr, evaluate, recipe_for
 from actsearch.training.fit import _optimizer as fit_optimizer
+from actsearch.training.fit import epoch_lr, evaluate, recipe_for
 from actsearch.training.population import (
     PopulationTrainer,
     auto_population,
@@ -280,7 +279,7 @@ def test_a_model_vmap_cannot_batch_trains_one_at_a_time_and_says_why() -> None:
                                2)
     assert members[0].result.status == "failed"  # forced into a population anyway
     choice = auto_population(bad, data)
-    assert choice.size == 1 and choice.why == reason
+    assert choice.size == 1 and choice.why == f"population auto: 1 ({reason})"
 
 
 def test_auto_population_on_the_cpu_picks_one_unless_it_pays(monkeypatch) -> None:

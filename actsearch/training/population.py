@@ -773,9 +773,11 @@ def auto_population(space: SearchSpace, data: DeviceData,
     space cannot train as a population, or when K members do not train a candidate-epoch
     ``_PAYS`` times faster than one at a time.
     """
+    if trials is not None and trials // 4 < 2:  # nothing to measure
+        return PopulationChoice(1, f"population auto: 1 (a quarter of {trials} trials)")
     reason = population_problem(space, data)
     if reason is not None:
-        return PopulationChoice(1, reason)
+        return PopulationChoice(1, f"population auto: 1 ({reason})")
     device = data.x_train.device
     cuda = device.type == "cuda"
     bs = space.train.batch_size
