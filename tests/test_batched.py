@@ -33,7 +33,7 @@ from actsearch.training.population import (
     population_problem,
     train_candidates,
 )
-from actsearch.training.trainers import build_candidate
+from actsearch.training.trainers import Job, build_candidate
 
 RTOL = 1e-9
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -247,10 +247,40 @@ def test_pruned_members_leave_and_new_ones_take_their_slots() -> None:
         assert member.test_acc == evaluate(alone["model"], data.x_test, data.y_test)[1]
 
 
-def _job(candidate: Candidate, seed: int):
-    from actsearch.training.trainers import Job
-
+def _job(candidate: Candidate, seed: int) -> Job:
     return Job(candidate, seed)
+
+
+def test_an_exception_fails_only_the_member_behind_it(monkeypatch) -> None:
+    space, data = example("resnet_digits", {"epochs": 2})
+    jobs = _resnet_jobs(space)
+    culprit: list = []
+    raised: list[int] = []
+    real = StackedPopulation._losses
+
+    def losses(self, params, xb, yb):  # the culprit raises in its second epoch, anywhere
+        if culprit[0] in self.members and culprit[0].epochs_done == 1:
+            raised.append(len(self.members))
+            raise ValueError("boom in the batched step")
+        return real(self, params, xb, yb)
+
+    monkeypatch.setattr(StackedPopulation, "_losses", losses)
+    trainer = PopulationTrainer(space, data, 3)
+    members = [trainer.add(_job(c, s)) for c, s in jobs]
+    culprit.append(members[0])
+    while trainer.active:
+        trainer.train_epoch()
+    assert raised == [3, 2, 1]  # split 3 -> 2 + 1, the culprit's 2 -> 1 + 1: alone, it fails
+    assert members[0].result.status == "failed" and members[0].epochs_done == 1
+    assert members[0].error == "ValueError: boom in the batched step"
+    for member, (candidate, seed) in zip(members[1:], jobs[1:], strict=True):
+        # From the epoch boundary (weights, moments, running statistics): as alone.
+        alone = _alone(space, data, candidate, seed)
+        assert member.result.status == "complete"
+        for stats, (val_loss, val_acc) in zip(member.result.history, alone["history"],
+                                              strict=True):
+            assert stats.val_acc == val_acc
+            _close(stats.val_loss, val_loss)
 
 
 class _DataDependent(nn.Module):

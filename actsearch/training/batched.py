@@ -66,7 +66,7 @@ __all__ = [
     "record_epoch",
 ]
 
-_EVAL_BATCH = 4096  # as fit.evaluate
+_EVAL_BATCH = 4096  # samples per evaluation batch, as fit.evaluate, shared by the K members
 _TERM = {name: i for i, name in enumerate(BATCHED_TERMS)}
 _SCALE = _TERM["expm1_scale"]
 # The terms that add to the output (expm1_scale only scales the expm1 term's input).
@@ -95,6 +95,9 @@ class BatchedActivation(nn.Module):
             row[_TERM[term]] = value
         self.register_buffer("coef", row, persistent=False)
         self.terms: tuple[str, ...] = tuple(t for t in _OUTPUT_TERMS if row[_TERM[t]] != 0)
+        # What the population's members allow leaving out (``StackedPopulation`` sets them):
+        # every member's expm1 scale is 1; one term whose coefficient is 1 for every member.
+        self.unscaled, self.plain = False, False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.coef
@@ -103,11 +106,14 @@ class BatchedActivation(nn.Module):
             if term == "relu":
                 value = torch.relu(x)
             elif term == "expm1":  # finite: its input is at most 0
-                value = torch.expm1(torch.clamp(x, max=0) * c[_SCALE])
+                inner = torch.clamp(x, max=0)
+                value = torch.expm1(inner if self.unscaled else inner * c[_SCALE])
             elif term == "negative":
                 value = torch.clamp(x, max=0)
             else:
                 value = _SMOOTH[term](x)
+            if self.plain:
+                return value
             value = value * c[_TERM[term]]
             out = value if out is None else out + value
         return x * 0 if out is None else out
@@ -356,10 +362,13 @@ class StackedPopulation:
         """At each site, compute the terms some member's activation uses (one host read)."""
         if not self._sites or not self.members:
             return
-        used = torch.stack([self._buffers[f"{path}.coef"].ne(0).any(0)
-                            for path in self._sites]).tolist()
-        for (_, site), row in zip(self._sites.items(), used, strict=True):
+        coefs = torch.stack([self._buffers[f"{path}.coef"] for path in self._sites])  # (S, K, T)
+        used = coefs.ne(0).any(1).tolist()
+        ones = coefs.eq(1).all(1).tolist()
+        for site, row, one in zip(self._sites.values(), used, ones, strict=True):
             site.terms = tuple(t for t in _OUTPUT_TERMS if row[_TERM[t]])
+            site.unscaled = one[_SCALE]
+            site.plain = len(site.terms) == 1 and one[_TERM[site.terms[0]]]
 
     def _release(self) -> list[tuple[Member, _Slot | None]]:
         """Take every running member out, with its state, for other populations of its kind.
@@ -480,14 +489,16 @@ class StackedPopulation:
         ``fit.evaluate``)."""
         assert self._template is not None
         params, k = self._views(self._flat), self._flat.shape[0]
+        # K members see one batch each: at most a training step's worth of samples in all.
+        chunk = max(self.recipe.batch_size, _EVAL_BATCH // k)
         run = vmap(self._call, in_dims=(0, 0, None), randomness="different")
         loss = torch.zeros(k, device=x.device, dtype=torch.float64)
         correct = torch.zeros(k, device=x.device, dtype=torch.int64)
         self._template.eval()
         try:
-            for i in range(0, len(x), _EVAL_BATCH):
-                out = run(params, self._buffers, x[i:i + _EVAL_BATCH])  # (K, B, C)
-                yb = y[i:i + _EVAL_BATCH]
+            for i in range(0, len(x), chunk):
+                out = run(params, self._buffers, x[i:i + chunk])  # (K, B, C)
+                yb = y[i:i + chunk]
                 b, c = out.shape[1], out.shape[2]
                 per = F.cross_entropy(out.reshape(k * b, c), yb.repeat(k), reduction="none")
                 loss += per.view(k, b).sum(1).double()
