@@ -327,3 +327,36 @@ def test_auto_population_on_the_cpu_picks_one_unless_it_pays(monkeypatch) -> Non
     times.update({2: 2.0, 8: 8.0})
     paid = auto_population(space, data, trials=40)
     assert paid.size == 1 and "under the 3x that pays" in paid.why
+
+
+class _Branchy(nn.Module):
+    """An MLP whose forward branches on its data (vmap refuses it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.act, self.head = nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.fc(x))
+        return self.head(h if h.mean() > 0 else -h)
+
+
+def test_a_search_says_in_one_line_why_its_model_trains_one_at_a_time(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    import actsearch
+
+    x = torch.randn(60, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    out = io.StringIO()
+    result = actsearch.search(model=_Branchy, data=((x[:40], y[:40]), (x[40:], y[40:])),
+                              epochs=1, trials=2, population=2, finalists=0, claim_seeds=0,
+                              runs_dir=tmp_path, progress="plain", report=False,
+                              console=Console(file=out, width=300), device="cpu")
+    lines = [line for line in out.getvalue().splitlines() if "one candidate at a time" in line]
+    assert len(lines) == 1
+    assert lines[0].startswith("one candidate at a time: model: torch.vmap cannot batch it "
+                               "(RuntimeError:")
+    assert result.finished == 2

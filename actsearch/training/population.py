@@ -20,7 +20,7 @@ batched step by splitting (see its docstring). The hand-written ``Population`` s
 without norm or dropout over ReLU/ELU/SELU (``handwritten``); every other model (CNNs, norm,
 dropout, other activations, factory models) trains as a ``batched.StackedPopulation``
 (``torch.func`` under ``vmap``) through the same trainer, unless ``population_problem`` says
-why not (then ``trains.SequentialTrainer``). ``auto_population`` picks K from a measurement.
+why not (then ``trainers.SequentialTrainer``). ``auto_population`` picks K from a measurement.
 """
 
 from __future__ import annotations
