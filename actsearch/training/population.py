@@ -828,9 +828,9 @@ def auto_population(space: SearchSpace, data: DeviceData,
               f"{t_small * 1e3:.1f} ms for {small} members, {t_large * 1e3:.1f} ms for {large}")
     if gain < _PAYS:
         return PopulationChoice(1, f"population auto: 1 ({timing}: the best size, {size}, "
-                                   f"would train {gain:.1f}x faster, under the {_PAYS:.0f}x "
+                                   f"would train {gain:.1f}x as fast, under the {_PAYS:.0f}x "
                                    f"that pays)")
-    return PopulationChoice(size, f"population auto: {size} ({timing}: {gain:.1f}x faster per "
+    return PopulationChoice(size, f"population auto: {size} ({timing}: {gain:.1f}x as fast per "
                                   f"candidate; {', '.join(caps)})")
 
 
