@@ -289,6 +289,30 @@ def test_pruned_members_leave_and_new_ones_take_their_slots() -> None:
         assert member.test_acc == evaluate(alone["model"], data.x_test, data.y_test)[1]
 
 
+def test_out_of_memory_splits_a_stacked_population_and_lowers_capacity(monkeypatch) -> None:
+    space, data = example("resnet_digits", {"epochs": 2})
+    jobs = _resnet_jobs(space) + [(Candidate(layout(space, "relu", "relu", "gelu"), "none",
+                                             1e-3), 13)]
+    real, raised = StackedPopulation._losses, []
+
+    def losses(self, params, xb, yb):
+        if len(self.members) > 2:
+            raised.append(len(self.members))
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, params, xb, yb)
+
+    monkeypatch.setattr(StackedPopulation, "_losses", losses)
+    trainer = PopulationTrainer(space, data, 4)
+    members = [trainer.add(_job(c, s)) for c, s in jobs]
+    while trainer.active:
+        trainer.train_epoch()
+    assert raised == [4] and trainer.capacity == 2
+    for member, (candidate, seed) in zip(members, jobs, strict=True):
+        assert member.result.status == "complete" and member.shared_with == 2
+        alone = _alone(space, data, candidate, seed)
+        assert [h.val_acc for h in member.result.history] == [a for _, a in alone["history"]]
+
+
 def _job(candidate: Candidate, seed: int) -> Job:
     return Job(candidate, seed)
 

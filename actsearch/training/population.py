@@ -801,9 +801,11 @@ def auto_population(space: SearchSpace, data: DeviceData,
         if cuda:
             free_memory()
             torch.cuda.reset_peak_memory_stats(device)
-        t_large = _epoch_seconds(PopulationTrainer(measured, short, large), measured, large)
+        trainer = PopulationTrainer(measured, short, large)
+        t_large = _epoch_seconds(trainer, measured, large)
         peak_large = torch.cuda.max_memory_allocated(device) - base if cuda else 0
     free_memory()
+    fitted = trainer.capacity  # lowered when the large population ran out of memory
     per_member = (t_large - t_small) / (large - small)
     shared = max(t_small - per_member * small, 0.0)
     if per_member <= 0:  # launch-bound at both sizes: the larger one is the best measured
@@ -812,6 +814,9 @@ def auto_population(space: SearchSpace, data: DeviceData,
         size = max(2, math.ceil(10 * shared / per_member))
     caps = [f"at most {_LARGEST}"]
     size = min(size, _LARGEST)
+    if fitted < large:
+        caps.append(f"out of memory above {fitted} members")
+        size = min(size, fitted)
     if cuda and peak_large > peak_small:
         bytes_per_member = (peak_large - peak_small) / (large - small)
         fits = int(0.5 * torch.cuda.mem_get_info(device)[0] / bytes_per_member)
