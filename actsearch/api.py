@@ -368,6 +368,8 @@ def _population_size(value: int | str, space: SearchSpace, dataset: Any, arrays:
         if value != "auto":
             say("one candidate at a time: each worker trains its own trials")
         return 1
+    if value == "auto" and trials // 4 < 2:  # auto_population's own floor, without the data
+        return 1
     probe = to_device(dataset if dataset is not None else load_data(space.data, 0, arrays),
                       device, getattr(torch, dtype))
     if value == "auto":
