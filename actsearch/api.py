@@ -242,7 +242,6 @@ def search(
     from actsearch.models.custom import with_sites
     from actsearch.training.data import factory_data, load_data, read_data, to_device
     from actsearch.training.fit import configure_threads, select_device
-    from actsearch.training.population import population_support, resolve_population
 
     model_fn = data_fn = None
     if model is not None or data is not None:
@@ -291,13 +290,6 @@ def search(
         else None
     trials = trials or resolved.trials
     timeout = timeout or resolved.timeout
-    size = resolve_population(population or resolved.population, torch_device, trials)
-    if size > 1 and (reason := population_support(resolved)) is not None:
-        say(f"one candidate at a time: {reason}")
-        size = 1
-    if size > 1 and workers > 1:
-        say("one candidate at a time: each worker trains its own trials")
-        size = 1
     # Read the data before the study exists: a missing or malformed file must not leave an
     # empty study behind whose space then differs from the corrected file.
     dataset = factory_data(resolved.data, data_fn, resolved.train.class_targets) \
@@ -308,9 +300,6 @@ def search(
                              f"needs tensors of class labels (its output is one per class); "
                              f"with DataLoaders or other targets, name your model "
                              f"(model.factory)")
-    if size > 1 and dataset is not None and dataset.loaders is not None:
-        say("one candidate at a time: a DataLoader's batches train one model at a time")
-        size = 1
     arrays = None if dataset is not None else read_data(resolved.data)
     sample = dataset.x_train if dataset is not None else arrays[0]
     # Likewise a CNN whose layers shrink this data's samples to nothing: every trial would fail.
@@ -320,6 +309,8 @@ def search(
     # A factory model's sites, found on two samples, before the study queues its baselines.
     resolved = with_sites(resolved, torch.as_tensor(sample[:2], dtype=torch.float32), model_fn)
     notes = _factory_notes(resolved, dataset)
+    size = _population_size(population or resolved.population, resolved, dataset, arrays,
+                            torch_device, dtype, trials, workers, say)
     # Without a storage URL the study lives in its own run folder: a lone sequential search
     # there samples without the constant liar (see actsearch.engine.study.make_sampler).
     alone = size == 1 and workers == 1 and storage is None
@@ -402,6 +393,38 @@ def search(
             files = write_report(analysis, folder)
     return SearchResult(the_study, resolved, mask_url(url), analysis, finished, failed,
                         interrupted, stop_reason, files)
+
+
+def _population_size(value: int | str, space: SearchSpace, dataset: Any, arrays: Any,
+                     device: Any, dtype: str, trials: int, workers: int, say: Any) -> int:
+    """How many candidates train at once: the setting, or ``auto``'s measurement on a
+    sample of the data (study seed 0's split: the study does not exist yet), 1 where the
+    model cannot train as a population (said in one line) or workers share the search."""
+    import torch
+
+    from actsearch.training.data import load_data, to_device
+    from actsearch.training.population import population_problem, resolve_population
+
+    if value != "auto" and resolve_population(value).size == 1:
+        return 1
+    if workers > 1:
+        if value != "auto":
+            say("one candidate at a time: each worker trains its own trials")
+        return 1
+    if value == "auto" and trials // 4 < 2:  # auto_population's own floor, without the data
+        return 1
+    probe = to_device(dataset if dataset is not None else load_data(space.data, 0, arrays),
+                      device, getattr(torch, dtype))
+    if value == "auto":
+        choice = resolve_population(value, space, probe, trials)
+        say(choice.why)
+        return choice.size
+    size = resolve_population(value).size
+    reason = population_problem(space, probe)
+    if reason is not None:
+        say(f"one candidate at a time: {reason}")
+        return 1
+    return size
 
 
 def _python_space(space: Any, model: Any, data: Any, *, groups: dict[str, Any] | None,

@@ -1,14 +1,17 @@
 """Candidates per minute: one at a time (train.fit) vs populations of K at once.
 
-Trains the same N candidates of the default space (mnist1d_mlp on MNIST-1D: the 3 uniform
+Trains the same N candidates of a space (default mnist1d_mlp on MNIST-1D: the uniform
 baselines, then layouts from a seeded random sampler, each with its own trial seed) without
 pruning, first one by one with ``train.fit``, then as populations of each size K on the same
 device, and prints the throughput, its ratio to sequential, and whether the best layout (by
-final validation accuracy) is the same.
+final validation accuracy) is the same. A plain MLP over relu/elu/selu trains as the
+hand-written population, any other model (``--space examples/resnet_digits/space.yaml``, a
+CNN, a factory model) as a ``torch.func`` stack (training/batched.py).
 
     python bench/population.py --device cuda                    # N=128, K=1,8,32,128
     python bench/population.py --device cuda --dtype float64    # the same, exactly
     python bench/population.py --quick                          # a small CPU run
+    python bench/population.py --space examples/resnet_digits/space.yaml --quick
 
 Each candidate trains 10 epochs (the space trains 20): an epoch costs the same either way, so
 the ratios hold, and the slowest mode (K=1, the population code with one member, which a
@@ -35,14 +38,19 @@ import torch  # noqa: E402
 
 from actsearch.engine.driver import trial_seed  # noqa: E402
 from actsearch.engine.suggest import suggest_candidate  # noqa: E402
-from actsearch.models.build import build_model  # noqa: E402
+from actsearch.models.custom import with_sites  # noqa: E402
 from actsearch.models.layout import (  # noqa: E402
     Candidate,
     candidate_from_params,
     uniform_candidates,
 )
 from actsearch.schema.space import SearchSpace, load_space  # noqa: E402
-from actsearch.training.data import DeviceData, load_data, to_device  # noqa: E402
+from actsearch.training.data import (  # noqa: E402
+    DeviceData,
+    factory_data,
+    load_data,
+    to_device,
+)
 from actsearch.training.fit import (  # noqa: E402
     configure_threads,
     evaluate,
@@ -50,7 +58,8 @@ from actsearch.training.fit import (  # noqa: E402
     recipe_for,  # noqa: E402
     select_device,
 )
-from actsearch.training.population import train_candidates  # noqa: E402
+from actsearch.training.population import handwritten, train_candidates  # noqa: E402
+from actsearch.training.trainers import start_model  # noqa: E402
 
 Run = list[tuple[str, float]]  # per candidate: layout, final validation accuracy
 
@@ -75,9 +84,7 @@ def sequential(space: SearchSpace, data: DeviceData, jobs: list[tuple[Candidate,
                device: torch.device) -> Run:
     out = []
     for candidate, seed in jobs:
-        torch.manual_seed(seed)
-        model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
-                            candidate.norm).to(device, data.x_train.dtype)
+        model = start_model(space, data, candidate, seed)
         result = fit(model, data, recipe_for(space, candidate), seed)
         evaluate(model, data.x_test, data.y_test)  # as a complete trial does
         out.append((str(candidate.layout), result.history[-1].val_acc))
@@ -108,10 +115,14 @@ def best(run: Run) -> tuple[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="mnist1d_mlp",
+                        help="a shipped space's name or a space file (default mnist1d_mlp)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--candidates", type=int, help="N candidates (default 128; quick 12)")
     parser.add_argument("--sizes", help="population sizes K (default 1,8,32,128; quick 1,4,12)")
     parser.add_argument("--epochs", type=int, help="epochs per candidate (default 10; quick 3)")
+    parser.add_argument("--samples", type=int,
+                        help="train on the first N training samples (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a small setting for a CPU")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
@@ -124,14 +135,22 @@ def main(argv: list[str] | None = None) -> int:
     device = select_device(args.device)
     threads = configure_threads(device) if device.type == "cpu" else None
 
-    space = load_space("mnist1d_mlp")
+    space = load_space(args.space)
     epochs = args.epochs or (3 if args.quick else 10)
     space = dataclasses.replace(space, train=dataclasses.replace(space.train, epochs=epochs))
-    data = to_device(load_data(space.data, args.seed), device, getattr(torch, args.dtype))
+    dataset = factory_data(space.data) if space.data.factory is not None \
+        else load_data(space.data, args.seed)
+    data = to_device(dataset, device, getattr(torch, args.dtype))
+    if args.samples:
+        data = dataclasses.replace(data, x_train=data.x_train[:args.samples],
+                                   y_train=data.y_train[:args.samples])
+    space = with_sites(space, data.x_train[:2].float().cpu())
     jobs = candidates(space, n, args.seed)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"{n} candidates of {space.name} x {epochs} epochs in {args.dtype} on {device} ({name}"
-          f"{f', {threads} thread' if threads else ''}), torch {torch.__version__}")
+    how = "hand-written MLP population" if handwritten(space) else "torch.func stack"
+    print(f"{n} candidates of {space.name} x {epochs} epochs ({len(data.x_train)} samples) in "
+          f"{args.dtype} on {device} ({name}{f', {threads} thread' if threads else ''}), "
+          f"torch {torch.__version__}; populations: {how}")
 
     # Warm-up (CUDA context, cuBLAS handles, allocator) outside the timings.
     warm = dataclasses.replace(space, train=dataclasses.replace(space.train, epochs=1))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from actsearch.errors import ActsearchError
+from actsearch.models.activations import _REGISTRY, ActivationSpec, register_activation
 from actsearch.models.build import build_model
 from actsearch.models.layout import Candidate, parse_layout
 from actsearch.schema.space import load_space
@@ -15,7 +16,7 @@ from actsearch.training.fit import recipe_for
 from actsearch.training.population import (
     Population,
     PopulationTrainer,
-    auto_population,
+    handwritten,
     population_support,
     resolve_population,
     supports_population,
@@ -142,19 +143,26 @@ def test_seed_repeats_match_fit(space, data, monkeypatch) -> None:
 
 def test_support_and_sizes(write_space) -> None:
     assert supports_population(load_space(write_space()))
+    assert handwritten(load_space(write_space()))
+    # CNNs, norm and other activations stack with torch.func instead of the hand-written MLP.
     cnn = load_space(write_space({"model.family": "cnn1d"}, name="cnn.yaml"))
-    assert "mlp only" in population_support(cnn)
     norm = load_space(write_space({"model.norm": ["none", "batch"]}, name="norm.yaml"))
-    assert "norm none only" in population_support(norm)
     gelu = load_space(write_space({"activations.choices": ["relu", "gelu"]}, name="g.yaml"))
-    assert "not gelu" in population_support(gelu)
-    with pytest.raises(ActsearchError, match="mlp only"):
+    for space in (cnn, norm, gelu):
+        assert supports_population(space) and not handwritten(space)
+    with pytest.raises(ActsearchError, match="hand-written population serves plain MLPs"):
         Population(cnn, None, 2)
-    assert auto_population("cpu") == 1
-    assert resolve_population("auto", "cpu") == 1 and resolve_population("8", "cpu") == 8
-    assert auto_population("cuda") >= 32 and auto_population("cuda", trials=40) == 10
+    register_activation(ActivationSpec("hardtanh_test", "Hardtanh"))  # no batched form
+    try:
+        own = load_space(write_space({"activations.choices": ["relu", "hardtanh_test"]},
+                                     name="own.yaml"))
+        assert population_support(own).startswith(
+            "activations.choices: hardtanh_test has no batched form")
+    finally:
+        _REGISTRY.pop("hardtanh_test")
+    assert resolve_population("8").size == 8
     with pytest.raises(ActsearchError, match="population: expected a positive integer"):
-        resolve_population("0", "cpu")
+        resolve_population("0")
 
 
 def test_searched_depth_and_lr_train_in_separate_populations(write_space, monkeypatch) -> None:
@@ -319,17 +327,18 @@ def test_trainer_takes_stops_and_refuses(space, data) -> None:
         PopulationTrainer(space, data, 0)
 
 
-def test_seed_repeats_of_a_space_populations_cannot_train(write_space) -> None:
+def test_seed_repeats_of_a_batch_norm_mlp_stack_with_torch_func(write_space) -> None:
     space = load_space(write_space({"model.norm": ["batch"]}))
     data = to_device(load_data(space.data, 0), "cpu", torch.float64)
     candidate = Candidate(parse_layout("relu | elu(0.50)"), "batch", space.train.lr)
-    runs = train_seeds(space, data, candidate, [1, 2])  # one by one (SequentialTrainer)
+    runs = train_seeds(space, data, candidate, [1, 2])  # a StackedPopulation
     for run in runs:
         torch.manual_seed(run.seed)
         model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,
                             "batch").double()
         ref = train.fit(model, data, recipe_for(space, candidate), run.seed)
         assert run.result.status == "complete" and run.error is None
-        assert [(h.train_loss, h.val_loss, h.val_acc) for h in run.result.history] == \
-               [(h.train_loss, h.val_loss, h.val_acc) for h in ref.history]
-        assert (run.test_loss, run.test_acc) == train.evaluate(model, data.x_test, data.y_test)
+        assert run.model is not None and type(run.model) is type(model)
+        _assert_same_epochs(run.result.history, ref.history)
+        test_loss, test_acc = train.evaluate(model, data.x_test, data.y_test)
+        assert _close(run.test_loss, test_loss) and run.test_acc == test_acc

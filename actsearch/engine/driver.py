@@ -37,7 +37,7 @@ from actsearch.models.layout import Layer, Layout
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
 from actsearch.training.fit import EpochStats, scoring_of
-from actsearch.training.population import PopulationTrainer, population_support
+from actsearch.training.population import PopulationTrainer, population_problem
 from actsearch.training.probes import probe_model
 from actsearch.training.trainers import Job, Member, SequentialTrainer, Trainer, describe_error
 
@@ -88,9 +88,8 @@ def trial_seed(seed: int, number: int) -> int:
 
 def make_trainer(space: SearchSpace, data: DeviceData, population: int) -> Trainer:
     """A population of ``population`` when above 1 and the space allows it, else one at a
-    time (``population_support`` says why not; DataLoaders are iterated one model at a
-    time)."""
-    if population > 1 and population_support(space) is None and data.loaders is None:
+    time (``population_problem`` says why not: a DataLoader, a model vmap cannot run...)."""
+    if population > 1 and population_problem(space, data) is None:
         return PopulationTrainer(space, data, population)
     return SequentialTrainer(space, data)
 

@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "layout against uniform ReLU, eager and under torch.compile (compiled, the "
                    "default: seconds per model), eager only, or not at all")
     p.add_argument("--population", metavar="K|auto", help="candidates trained at once as one "
-                   "batched computation (default: the space's, auto: 64 on CUDA, 1 on the CPU)")
+                   "batched computation (default: the space's; auto: measured per model and "
+                   "device, 1 unless a population pays 3x)")
     _add_dtype_argument(p)
     p.set_defaults(func=cmd_search)
 

@@ -11,6 +11,7 @@ torch is imported only when a module is built, so that validating a space file
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActivationSpec",
+    "BATCHED_TERMS",
     "DEFAULT_CHOICES",
     "SELU_ALPHA",
     "SELU_SCALE",
@@ -36,6 +38,15 @@ __all__ = [
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
 
+# The terms a population computes an activation from when its members each chose their own
+# (training/batched.py): the activation of a member is a sum of these, each a finite function
+# of the input times a per-member coefficient, so a member's unused terms add exact zeros with
+# zero gradients (a mask over a branch that overflows, such as exp, would give NaN gradients):
+#   relu: relu(x)    expm1: expm1(expm1_scale * min(x, 0))    negative: min(x, 0)
+#   gelu, silu, tanh, sigmoid: the function itself
+# expm1_scale is the inner scale of the expm1 term (CELU's 1 / alpha), not a term of its own.
+BATCHED_TERMS = ("relu", "expm1", "expm1_scale", "negative", "gelu", "silu", "tanh", "sigmoid")
+
 
 @dataclass(frozen=True)
 class ActivationSpec:
@@ -48,6 +59,8 @@ class ActivationSpec:
         default: The parameter's default value (uniform baselines use it).
         low, high, log: The parameter's default search range.
         init: Weight init of a layer feeding this activation: kaiming, lecun or xavier.
+        batched: Its form in a population: its parameter (or None) -> coefficients of
+            ``BATCHED_TERMS`` (absent ones are 0). None: it trains one candidate at a time.
     """
 
     name: str
@@ -58,6 +71,7 @@ class ActivationSpec:
     high: float | None = None
     log: bool = False
     init: str = "kaiming"
+    batched: Callable[[float | None], dict[str, float]] | None = None
 
 
 _REGISTRY: dict[str, ActivationSpec] = {}
@@ -69,19 +83,31 @@ def register_activation(spec: ActivationSpec) -> None:
         raise ValueError(f"init must be kaiming, lecun or xavier, got {spec.init!r}")
     if spec.param is not None and (spec.default is None or spec.low is None or spec.high is None):
         raise ValueError(f"activation {spec.name!r} has a parameter but no default or range")
+    if spec.batched is not None:
+        unknown = set(spec.batched(spec.default)) - set(BATCHED_TERMS)
+        if unknown:
+            raise ValueError(f"activation {spec.name!r}: batched terms {sorted(unknown)} are not "
+                             f"among {', '.join(BATCHED_TERMS)}")
     _REGISTRY[spec.name] = spec
 
 
 for _spec in (
-    ActivationSpec("relu", "ReLU"),
-    ActivationSpec("elu", "ELU", "alpha", 1.0, 0.1, 2.0),
-    ActivationSpec("selu", "SELU", init="lecun"),
-    ActivationSpec("leaky_relu", "LeakyReLU", "negative_slope", 0.01, 0.001, 0.3, log=True),
-    ActivationSpec("celu", "CELU", "alpha", 1.0, 0.1, 2.0),
-    ActivationSpec("gelu", "GELU"),
-    ActivationSpec("silu", "SiLU"),
-    ActivationSpec("tanh", "Tanh", init="xavier"),
-    ActivationSpec("sigmoid", "Sigmoid", init="xavier"),
+    # ELU(alpha) = relu(x) + alpha * expm1(min(x, 0)); SELU = scale * ELU(alpha) with torch's
+    # constants; CELU(alpha) = relu(x) + alpha * expm1(min(x, 0) / alpha).
+    ActivationSpec("relu", "ReLU", batched=lambda _: {"relu": 1.0}),
+    ActivationSpec("elu", "ELU", "alpha", 1.0, 0.1, 2.0,
+                   batched=lambda a: {"relu": 1.0, "expm1": a, "expm1_scale": 1.0}),
+    ActivationSpec("selu", "SELU", init="lecun",
+                   batched=lambda _: {"relu": SELU_SCALE, "expm1": SELU_SCALE * SELU_ALPHA,
+                                      "expm1_scale": 1.0}),
+    ActivationSpec("leaky_relu", "LeakyReLU", "negative_slope", 0.01, 0.001, 0.3, log=True,
+                   batched=lambda s: {"relu": 1.0, "negative": s}),
+    ActivationSpec("celu", "CELU", "alpha", 1.0, 0.1, 2.0,
+                   batched=lambda a: {"relu": 1.0, "expm1": a, "expm1_scale": 1.0 / a}),
+    ActivationSpec("gelu", "GELU", batched=lambda _: {"gelu": 1.0}),
+    ActivationSpec("silu", "SiLU", batched=lambda _: {"silu": 1.0}),
+    ActivationSpec("tanh", "Tanh", init="xavier", batched=lambda _: {"tanh": 1.0}),
+    ActivationSpec("sigmoid", "Sigmoid", init="xavier", batched=lambda _: {"sigmoid": 1.0}),
 ):
     register_activation(_spec)
 

@@ -831,7 +831,8 @@ class SpaceFile(_Section):
                                     "sampler")
     budget: BudgetSection = Field(default_factory=BudgetSection, description="when to stop")
     population: Population = Field("auto", description="candidates trained at once: a number, "
-                                   "or auto (64 on CUDA, 1 on the CPU)")
+                                   "or auto (measured per model and device: 1 unless a "
+                                   "population pays 3x)")
     groups: dict[StrictStr, GroupSection] = Field(
         default_factory=dict, description="factory models: group name -> site patterns (or "
         "{sites, choices, <name>_<param>}); the sites of a group share one choice, every other "

@@ -16,13 +16,16 @@ epochs; all of them share the step grid because the data set (hence the batch si
 
 ``Population`` is one stack of one depth; ``PopulationTrainer`` is the ``trainers.Trainer``
 the search drives: it keeps a population per depth, and finds the member behind a fault of a
-batched step by splitting (see its docstring). Populations support MLPs without norm or
-dropout over ReLU/ELU/SELU (``population_support`` says why not otherwise); other spaces
-train with ``trainers.SequentialTrainer``.
+batched step by splitting (see its docstring). The hand-written ``Population`` serves MLPs
+without norm or dropout over ReLU/ELU/SELU (``handwritten``); every other model (CNNs, norm,
+dropout, other activations, factory models) trains as a ``batched.StackedPopulation``
+(``torch.func`` under ``vmap``) through the same trainer, unless ``population_problem`` says
+why not (then ``trainers.SequentialTrainer``). ``auto_population`` picks K from a measurement.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,11 +41,15 @@ from actsearch.models.activations import SELU_ALPHA, SELU_SCALE
 from actsearch.models.build import build_candidate
 from actsearch.models.layout import Candidate, Layout
 from actsearch.schema.space import SearchSpace
+from actsearch.training.batched import (
+    StackedPopulation,
+    batched_step,
+    batching_problem,
+    missing_forms,
+    record_epoch,
+)
 from actsearch.training.data import DeviceData
 from actsearch.training.fit import (
-    ADAM_BETAS,
-    ADAM_EPS,
-    SGD_MOMENTUM,
     EpochStats,
     FitResult,
     Recipe,
@@ -61,9 +68,12 @@ from actsearch.training.trainers import (
 
 __all__ = [
     "Population",
+    "PopulationChoice",
     "PopulationTrainer",
     "SeedRun",
     "auto_population",
+    "handwritten",
+    "population_problem",
     "population_support",
     "resolve_population",
     "supports_population",
@@ -71,72 +81,51 @@ __all__ = [
     "train_seeds",
 ]
 
-# Activations a population can mix: those of the form x > 0 ? pos * x : neg * expm1(x).
+# Activations the hand-written MLP population mixes: x > 0 ? pos * x : neg * expm1(x).
 _ELU_FORM = ("relu", "elu", "selu")
 _EVAL_BATCH = 4096  # as train.evaluate
-# On a GPU the step of a small MLP is launch-bound, so K candidates cost about what one does
-# until the GPU fills up. On the 2-core CPU this was written on, K=8 trained 24 unpruned
-# candidates 2-3x faster than train.fit one by one (bench/population.py), but a 45 s search of
-# mnist1d_mlp with its median pruner finished 100 trials at K=8 against 150 sequentially:
-# sequential trials are pruned against every earlier result, sooner. Hence 1 on the CPU.
-_CUDA_POPULATION = 64
-_CPU_POPULATION = 1
+
+
+def handwritten(space: SearchSpace) -> bool:
+    """Whether the space's candidates train as the hand-written MLP ``Population``: a plain
+    MLP (no factory, norm or dropout) over ReLU/ELU/SELU. Other models stack with
+    ``torch.func`` (``batched.StackedPopulation``)."""
+    model = space.model
+    return (model.factory is None and model.family == "mlp" and model.dropout == 0
+            and all(norm == "none" for norm in model.norm)
+            and all(name in _ELU_FORM for name in space.choices))
 
 
 def population_support(space: SearchSpace) -> str | None:
-    """Why the space's candidates cannot train as a population, or None when they can."""
-    model = space.model
-    if model.factory is not None:
-        return "model.factory: a factory model trains one candidate at a time"
-    if model.family != "mlp":
-        return f"model.family {model.family}: populations support mlp only"
-    if any(norm != "none" for norm in model.norm):
-        return "model.norm: populations support norm none only"
-    if model.dropout > 0:
-        return "model.dropout: populations support dropout 0 only"
+    """Why the space's candidates cannot train as a population, from the space alone (one
+    line), or None when they may (``population_problem`` also tries the model)."""
     if len(space.objectives) > 1:
         return "objectives: populations serve single-objective studies only"
     if not space.train.classification or space.scoring is not None:
         return "train.loss/train.metric: populations train with cross-entropy and accuracy only"
-    other = [name for name in space.choices if name not in _ELU_FORM]
-    if other:
-        return f"activations.choices: populations support {', '.join(_ELU_FORM)}, not " \
-               f"{', '.join(other)}"
+    names = [*space.choices, *(c for g in space.groups.values() for c in g.choices or ())]
+    missing = missing_forms(names)
+    if missing:
+        return f"activations.choices: {missing[0]} has no batched form " \
+               f"(ActivationSpec.batched), so candidates train one at a time"
     return None
 
 
 def supports_population(space: SearchSpace) -> bool:
-    """Whether the space's candidates can train as a population (see population_support)."""
+    """Whether the space's candidates may train as a population (see population_support)."""
     return population_support(space) is None
 
 
-def auto_population(device: torch.device | str, trials: int | None = None) -> int:
-    """The population size that pays on ``device``: 1 on the CPU, 64 on CUDA.
-
-    On the CPU a search with pruning finished fewer trials in the same time with populations
-    than one at a time (measured; see the comment above). With ``trials``, the size is capped
-    at a quarter of the budget so that the sampler still sees several generations of results.
-    """
-    device = torch.device(device)
-    size = _CUDA_POPULATION if device.type == "cuda" else _CPU_POPULATION
-    if trials is not None:
-        size = max(1, min(size, trials // 4))
-    return size
-
-
-def resolve_population(value: int | str, device: torch.device | str,
-                       trials: int | None = None) -> int:
-    """``auto`` or a positive integer (the ``population`` setting) -> the population size."""
-    if value == "auto":
-        return auto_population(device, trials)
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if size < 1:
-        raise ActsearchError(f"population: expected a positive integer or auto, got {value!r}",
-                             parameter="population")
-    return size
+def population_problem(space: SearchSpace, data: DeviceData) -> str | None:
+    """Why the space's candidates cannot train as a population (one line), or None: the
+    space's reasons, then, for a model stacked with ``torch.func``, a tried batched step
+    (``batching_problem``: vmap refuses data-dependent control flow and ``.item()``)."""
+    reason = population_support(space)
+    if reason is None and data.loaders is not None:
+        reason = "data.factory: DataLoaders are iterated as given, one model at a time"
+    if reason is None and not handwritten(space):
+        reason = batching_problem(space, data)
+    return reason
 
 
 @dataclass(eq=False)
@@ -173,9 +162,9 @@ class Population:
     """
 
     def __init__(self, space: SearchSpace, data: DeviceData, depth: int) -> None:
-        reason = population_support(space)
-        if reason is not None:
-            raise ActsearchError(reason)
+        if not handwritten(space):
+            raise ActsearchError(population_support(space) or "model: the hand-written "
+                                 "population serves plain MLPs over relu, elu and selu only")
         self.space, self.data, self.depth = space, data, depth
         # Its learning rate is unused: each member trains with its candidate's own.
         self.recipe: Recipe = space.train
@@ -209,6 +198,11 @@ class Population:
 
     def __len__(self) -> int:
         return len(self.running)
+
+    @property
+    def key(self) -> int:
+        """What its members share (``PopulationTrainer`` groups by it): the depth."""
+        return self.depth
 
     @property
     def running(self) -> list[Member]:
@@ -391,34 +385,10 @@ class Population:
         return F.cross_entropy(logits.reshape(k * b, c), yb.reshape(k * b),
                                reduction="none").view(k, b).mean(1)
 
-    @torch.no_grad()
     def _update(self, grad: torch.Tensor, lrs: torch.Tensor) -> None:
-        """One optimizer step per member, elementwise, as train.fit's optimizer does it."""
-        p, wd, dt = self._flat, self.recipe.weight_decay, self.dtype
-        name = self.recipe.optimizer
-        if name == "sgd":
-            if wd:
-                grad = grad.add(p, alpha=wd)
-            # The buffer starts at zero, so 0.9 * 0 + grad is torch's first-step clone exactly.
-            self._moment1.mul_(SGD_MOMENTUM).add_(grad)
-            grad = grad.add(self._moment1, alpha=SGD_MOMENTUM)
-            p.sub_(grad * lrs.to(dt)[:, None])
-            return
-        beta1, beta2 = ADAM_BETAS
-        self._steps += 1
-        # Per-member bias corrections from per-member step counts, in float64 as torch does,
-        # computed on the device so that a step never waits for the host.
-        bias1 = 1 - torch.pow(beta1, self._steps)
-        bias2_sqrt = (1 - torch.pow(beta2, self._steps)).sqrt()
-        if wd:
-            if name == "adamw":
-                p.mul_((1 - lrs * wd).to(dt)[:, None])
-            else:
-                grad = grad.add(p, alpha=wd)
-        self._moment1.lerp_(grad, 1 - beta1)
-        self._moment2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (self._moment2.sqrt() / bias2_sqrt.to(dt)[:, None]).add_(ADAM_EPS)
-        p.add_(self._moment1.mul((-lrs / bias1).to(dt)[:, None]).div_(denom))
+        """One optimizer step per member, as train.fit's optimizer does it."""
+        batched_step(self._flat, grad, self._moment1, self._moment2, self._steps, lrs,
+                     self.recipe)
 
     def train_epoch(self, on_step: Callable[[torch.Tensor, torch.Tensor], None] | None = None
                     ) -> list[tuple[Member, EpochStats]]:
@@ -459,22 +429,9 @@ class Population:
             self._update(grad, lr_tensor)
             losses.append(step_losses.detach())
         train_losses = epoch_loss(torch.stack(losses), n, bs).tolist()  # (steps, K) -> K
-        seconds = (time.perf_counter() - started) / len(members)
+        seconds = time.perf_counter() - started
         val = self.evaluate(self.data.x_val, self.data.y_val)
-        out = []
-        for m, train_loss, (val_loss, val_acc) in zip(members, train_losses, val, strict=True):
-            m.result.train_seconds += seconds
-            m.result.samples_seen += n
-            stats = EpochStats(m.epochs_done + 1, train_loss, val_loss, val_acc,
-                               m.result.train_seconds)
-            m.result.history.append(stats)
-            m.shared_with = max(m.shared_with, k)
-            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-                m.result.status = "diverged"
-            elif stats.epoch >= recipe.epochs:
-                m.result.status = "complete"
-            out.append((m, stats))
-        return out
+        return record_epoch(members, train_losses, val, seconds, n, recipe)
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> list[tuple[float, float]]:
@@ -509,8 +466,9 @@ class Population:
 class PopulationTrainer:
     """The ``trainers.Trainer`` that trains up to ``capacity`` candidates as populations.
 
-    Candidates of one depth stack into one ``Population`` (weights of different depths cannot
-    stack, so each depth has its own); members join and leave only between epochs. A member
+    Candidates of one depth stack into one ``Population`` (the hand-written MLP's) or
+    ``batched.StackedPopulation`` (any other model; one per depth and norm: weights of
+    different shapes cannot stack); members join and leave only between epochs. A member
     that completes gets its test metrics and ``model``, a standalone copy for the probes,
     measured on that copy as a candidate trained alone is.
 
@@ -528,7 +486,7 @@ class PopulationTrainer:
 
     Args:
         space: The space (model and recipe); it must be one a population can train
-            (``population_support``).
+            (``population_problem``).
         data: Splits on the device; populations train in their dtype.
         capacity: The most members that train at once.
     """
@@ -540,7 +498,19 @@ class PopulationTrainer:
         if capacity < 1:
             raise ActsearchError(f"capacity: expected a positive integer, got {capacity!r}")
         self.space, self.data, self.capacity = space, data, capacity
-        self._populations: list[Population] = []  # one per depth, more after running out
+        self._handwritten = handwritten(space)
+        # One per key (depth, and norm for stacked models), more after running out.
+        self._populations: list[Population | StackedPopulation] = []
+
+    def _key(self, candidate: Candidate) -> Any:
+        """What members must share to stack together."""
+        depth = candidate.layout.depth
+        return depth if self._handwritten else (depth, candidate.norm)
+
+    def _population(self, key: Any) -> Population | StackedPopulation:
+        if self._handwritten:
+            return Population(self.space, self.data, key)
+        return StackedPopulation(self.space, self.data, key)
 
     @property
     def active(self) -> int:
@@ -551,12 +521,12 @@ class PopulationTrainer:
         """Add a candidate; it joins a population of its depth at the next epoch."""
         if self.active >= self.capacity:
             raise RuntimeError(f"PopulationTrainer is full ({self.capacity} members)")
-        depth = job.candidate.layout.depth
+        key = self._key(job.candidate)
         member = Member(job)
         population = next((p for p in self._populations
-                           if p.depth == depth and len(p) < self.capacity), None)
+                           if p.key == key and len(p) < self.capacity), None)
         if population is None:
-            population = Population(self.space, self.data, depth)
+            population = self._population(key)
             population._join(member)  # raises on a layout no population can train
             self._populations.append(population)
         else:
@@ -575,7 +545,7 @@ class PopulationTrainer:
         in it); a complete one has ``test_loss``, ``test_acc`` and ``model``.
         """
         out: list[Member] = []
-        kept: list[Population] = []
+        kept: list[Population | StackedPopulation] = []
         for population in self._populations:
             done, parts = self._train(population)
             out += done
@@ -583,7 +553,8 @@ class PopulationTrainer:
         self._populations = self._regroup(kept)
         return out
 
-    def _train(self, population: Population) -> tuple[list[Member], list[Population]]:
+    def _train(self, population: Population | StackedPopulation
+               ) -> tuple[list[Member], list[Population | StackedPopulation]]:
         """One epoch of ``population``, split on a fault; returns the members that trained or
         failed, and the populations that go on (itself, or its parts after a split)."""
         snapshot: _Snapshot | None = None
@@ -617,16 +588,17 @@ class PopulationTrainer:
         if out_of_memory:
             self.capacity = max(1, min(self.capacity, half))
         out: list[Member] = []
-        parts: list[Population] = []
+        parts: list[Population | StackedPopulation] = []
         for chunk in (slots[:half], slots[half:]):
-            part = Population(self.space, self.data, population.depth)
+            part = self._population(population.key)
             part._admit(chunk)
             done, more = self._train(part)
             out += done
             parts += more
         return out, parts
 
-    def _complete(self, population: Population, trained: list[Member]) -> list[Member]:
+    def _complete(self, population: Population | StackedPopulation,
+                  trained: list[Member]) -> list[Member]:
         """Test metrics and a standalone model for each member that completed."""
         faults = False
         for member in trained:
@@ -647,16 +619,17 @@ class PopulationTrainer:
             free_memory()
         return trained
 
-    def _regroup(self, populations: list[Population]) -> list[Population]:
+    def _regroup(self, populations: list[Population | StackedPopulation]
+                 ) -> list[Population | StackedPopulation]:
         """Stack populations of one depth together while they fit in ``capacity``: the parts
         of a split join again once the fault is gone (or, after running out of memory, once
         enough members have left)."""
-        out: list[Population] = []
+        out: list[Population | StackedPopulation] = []
         for population in populations:
             size = len(population)
             if size == 0:
                 continue
-            host = next((p for p in out if p.depth == population.depth
+            host = next((p for p in out if p.key == population.key
                          and len(p) + size <= self.capacity), None)
             if host is None:
                 out.append(population)
@@ -724,13 +697,169 @@ def train_seeds(space: SearchSpace, data: DeviceData, candidate: Candidate,
 
     Without pruning. Spaces a population cannot train run the seeds one by one
     (``SequentialTrainer``); the results are the same either way up to floating-point
-    rounding. A seed whose training raises is a ``failed`` run; the others go on.
+    rounding (but dropout's masks). A seed whose training raises is a ``failed`` run; the
+    others go on.
     """
     trainer: Trainer
-    if supports_population(space) and data.loaders is None:  # a loader's batches: one by one
+    if (handwritten(space) or len(seeds) > 1) and population_problem(space, data) is None:
         trainer = PopulationTrainer(space, data, max(1, len(seeds)))
     else:
         trainer = SequentialTrainer(space, data)
     members = _train_jobs(trainer, [Job(candidate, seed) for seed in seeds])
     return [SeedRun(m.seed, m.result, m.test_loss, m.test_acc, m.error, m.model)
             for m in members]
+
+
+# A population must train a candidate-epoch this many times faster than one at a time before
+# auto picks it. On the 2-core CPU the hand-written MLP population was written on, K=8 trained
+# 24 unpruned candidates 2-3x faster than train.fit one by one, yet a 45 s search of
+# mnist1d_mlp with its median pruner finished 100 trials at K=8 against 150 one at a time:
+# sequential trials are pruned against every earlier result, sooner. Below 3x it does not pay.
+_PAYS = 3.0
+_LARGEST = 512  # auto's ceiling, whatever the fit says
+_MEASURED_STEPS = 4  # training steps per measured epoch
+
+
+@dataclass(frozen=True)
+class PopulationChoice:
+    """The population size ``auto`` picked, and why (one line)."""
+
+    size: int
+    why: str
+
+
+def _epoch_seconds(trainer: Trainer, space: SearchSpace, k: int) -> float:
+    """Seconds of an epoch of ``k`` members: the faster of the second and third (the first
+    builds them; the faster of two is less at the mercy of other processes)."""
+    lr = space.train.lr if isinstance(space.train.lr, float) else 1e-3
+    candidates = _uniform(space, lr)
+    for i in range(k):
+        trainer.add(Job(candidates[i % len(candidates)], i))
+    trainer.train_epoch()
+    device = trainer.data.x_train.device  # type: ignore[attr-defined]
+    best = math.inf
+    for _ in range(2):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        started = time.perf_counter()
+        trainer.train_epoch()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _uniform(space: SearchSpace, lr: float) -> list[Candidate]:
+    """The measurement's members: the k-th choice of every group (its first where it has
+    fewer), so that several activations mix at each site as in a search."""
+    from actsearch.models.activations import get_activation
+    from actsearch.models.layout import Layer
+
+    if space.custom is not None:
+        groups = [g.choices for g in space.custom.groups]
+        names = tuple(g.name for g in space.custom.groups)
+    else:
+        groups, names = [space.choices] * space.depths[0], None
+    out = []
+    for k in range(max(len(choices) for choices in groups)):
+        picked = [choices[k] if k < len(choices) else choices[0] for choices in groups]
+        layout = Layout(tuple(Layer(n, get_activation(n).default) for n in picked), names)
+        out.append(Candidate(layout, space.model.norm[0], lr))
+    return out
+
+
+def auto_population(space: SearchSpace, data: DeviceData,
+                    trials: int | None = None) -> PopulationChoice:
+    """The population size that pays for this model on this device, from a short measurement.
+
+    Times an epoch of ``_MEASURED_STEPS`` steps one at a time (``SequentialTrainer``) and as
+    populations of two sizes (CPU: 2 and 8; CUDA: 8 and 64), fits a population's epoch as
+    ``a + b K`` (a: what K members share, launches; b: each member's own work) and takes
+    the smallest K within 10% of the best time per candidate (``10 a / b``), capped by half
+    the free GPU memory over the measured memory per member, ``_LARGEST`` and a quarter of
+    ``trials`` (the sampler should see several generations of results). It picks 1 when the
+    space cannot train as a population, or when K members do not train a candidate-epoch
+    ``_PAYS`` times faster than one at a time.
+    """
+    if trials is not None and trials // 4 < 2:  # nothing to measure
+        return PopulationChoice(1, f"population auto: 1 (a quarter of {trials} trials)")
+    reason = population_problem(space, data)
+    if reason is not None:
+        return PopulationChoice(1, f"population auto: 1 ({reason})")
+    device = data.x_train.device
+    cuda = device.type == "cuda"
+    bs = space.train.batch_size
+    take = min(len(data.x_train), bs * _MEASURED_STEPS)
+    short = DeviceData(data.x_train[:take], data.y_train[:take], data.x_val[:bs],
+                       data.y_val[:bs], data.x_test[:bs], data.y_test[:bs], data.input_shape,
+                       data.n_classes)
+    measured = dataclasses.replace(space, train=dataclasses.replace(space.train, epochs=100))
+    small, large = (8, 64) if cuda else (2, 8)
+    with torch.random.fork_rng(devices=[device] if cuda else []):
+        alone = _epoch_seconds(SequentialTrainer(measured, short), measured, 1)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+        t_small = _epoch_seconds(PopulationTrainer(measured, short, small), measured, small)
+        peak_small = torch.cuda.max_memory_allocated(device) - base if cuda else 0
+        if cuda:
+            free_memory()
+            torch.cuda.reset_peak_memory_stats(device)
+        trainer = PopulationTrainer(measured, short, large)
+        t_large = _epoch_seconds(trainer, measured, large)
+        peak_large = torch.cuda.max_memory_allocated(device) - base if cuda else 0
+    free_memory()
+    fitted = trainer.capacity  # lowered when the large population ran out of memory
+    per_member = (t_large - t_small) / (large - small)
+    shared = max(t_small - per_member * small, 0.0)
+    if per_member <= 0:  # launch-bound at both sizes: the larger one is the best measured
+        size = large
+    else:
+        size = max(2, math.ceil(10 * shared / per_member))
+    caps = [f"at most {_LARGEST}"]
+    size = min(size, _LARGEST)
+    if fitted < large:
+        caps.append(f"out of memory above {fitted} members")
+        size = min(size, fitted)
+    if cuda and peak_large > peak_small:
+        bytes_per_member = (peak_large - peak_small) / (large - small)
+        fits = int(0.5 * torch.cuda.mem_get_info(device)[0] / bytes_per_member)
+        caps.append(f"{bytes_per_member / 2**20:.1f} MiB per member")
+        size = min(size, max(1, fits))
+    if trials is not None:
+        size = max(1, min(size, trials // 4))
+        caps.append(f"a quarter of {trials} trials")
+    if size < 2:
+        return PopulationChoice(1, f"population auto: 1 (capped by {', '.join(caps)})")
+    predicted = shared / size + max(per_member, 0.0)
+    gain = alone / predicted if predicted > 0 else float("inf")
+    timing = (f"an epoch of {_MEASURED_STEPS} steps takes {alone * 1e3:.1f} ms alone, "
+              f"{t_small * 1e3:.1f} ms for {small} members, {t_large * 1e3:.1f} ms for {large}")
+    if gain < _PAYS:
+        return PopulationChoice(1, f"population auto: 1 ({timing}: the best size, {size}, "
+                                   f"would train {gain:.1f}x as fast, under the {_PAYS:.0f}x "
+                                   f"that pays)")
+    return PopulationChoice(size, f"population auto: {size} ({timing}: {gain:.1f}x as fast per "
+                                  f"candidate; {', '.join(caps)})")
+
+
+def resolve_population(value: int | str, space: SearchSpace | None = None,
+                       data: DeviceData | None = None,
+                       trials: int | None = None) -> PopulationChoice:
+    """``auto`` or a positive integer (the ``population`` setting) -> the population size.
+
+    ``auto`` needs the space and its data on the training device (``auto_population``).
+    """
+    if value == "auto":
+        if space is None or data is None:
+            raise ActsearchError("population: auto needs the space and its data",
+                                 parameter="population")
+        return auto_population(space, data, trials)
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1:
+        raise ActsearchError(f"population: expected a positive integer or auto, got {value!r}",
+                             parameter="population")
+    return PopulationChoice(size, f"population {size}: as asked")

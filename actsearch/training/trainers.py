@@ -35,6 +35,7 @@ __all__ = [
     "Member",
     "SequentialTrainer",
     "Trainer",
+    "start_model",
     "describe_error",
     "free_memory",
     "is_out_of_memory",
@@ -146,9 +147,20 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def start_model(space: SearchSpace, data: DeviceData, candidate: Candidate,
+                seed: int) -> nn.Module:
+    """A candidate's model as it starts training alone: the global generator seeded with
+    ``seed``, then ``build_candidate``, on the data's device and dtype. Populations build
+    each member this way too, so it starts where it would alone."""
+    torch.manual_seed(seed)
+    model = build_candidate(space, candidate.layout, data.input_shape, data.n_classes,
+                            candidate.norm)
+    return model.to(data.x_train.device, data.x_train.dtype)
+
+
 class SequentialTrainer:
-    """One candidate at a time: ``build_candidate`` seeded with the job's seed, then
-    ``fit.Run``.
+    """One candidate at a time: ``start_model`` (``build_candidate`` seeded with the job's
+    seed), then ``fit.Run``.
 
     Args:
         space: The space (model and recipe).
@@ -201,12 +213,8 @@ class SequentialTrainer:
         return [member]
 
     def _start(self, member: Member) -> Run:
-        candidate, data = member.candidate, self.data
-        torch.manual_seed(member.seed)
-        model = build_candidate(self.space, candidate.layout, data.input_shape, data.n_classes,
-                                candidate.norm)
-        model = model.to(data.x_train.device, data.x_train.dtype)
-        run = Run(model, data, recipe_for(self.space, candidate), member.seed,
+        model = start_model(self.space, self.data, member.candidate, member.seed)
+        run = Run(model, self.data, recipe_for(self.space, member.candidate), member.seed,
                   scoring_of(self.space))
         run.result = member.result  # one result object: the member's
         return run
