@@ -59,9 +59,12 @@ def load_factory(spec: str, base_dir: str | Path = ".") -> Callable[..., Any]:
     if str(folder) in sys.path:
         sys.path.remove(str(folder))
     sys.path.insert(0, str(folder))
-    # The same module name from another folder (two examples' model.py) must not be reused.
+    # The same module name from another folder (two examples' model.py) must not be reused;
+    # a module this folder does not hold (an installed package: actsearch.zoo) is imported as
+    # it is, never again beside the copy already loaded.
     top = module_name.split(".")[0]
-    if top in sys.modules and not _from(sys.modules[top], folder):
+    here = (folder / f"{top}.py").is_file() or (folder / top).is_dir()
+    if here and top in sys.modules and not _from(sys.modules[top], folder):
         for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")]:
             del sys.modules[name]
     try:
