@@ -160,8 +160,8 @@ def cmd_sites(args: argparse.Namespace, console: Console) -> int:
         groups[name] = patterns.split(",")
     report = sites(args.target, input_shape=args.input_shape, kwargs=kwargs,
                    split_shared=not args.tied)
-    if not groups and Path(args.target).suffix in (".yaml", ".yml"):
-        # A space file's own groups, named as the file names them.
+    if not groups and (":" not in args.target or Path(args.target).is_file()):
+        # A space's own groups (a file's or a shipped space's), named as its file names them.
         from actsearch.models.custom import group_specs
         from actsearch.schema.space import load_space
 
