@@ -254,8 +254,9 @@ def _design_factory(space: SearchSpace) -> tuple[list[Claim], _Arms]:
     if lacks:
         claims.append(Claim("elu-fades-with-norm", _FADES, reason=lacks))
     elif space.claims.without_norm is None:
-        claims.append(Claim("elu-fades-with-norm", _FADES, reason="the space does not say how "
-                            "to build its model without normalisation (claims.without_norm)"))
+        claims.append(Claim("elu-fades-with-norm", _FADES, reason="no model without "
+                            "normalisation to compare with (claims.without_norm names how to "
+                            "build one)"))
     else:
         relu, elu = uniform("relu"), uniform("elu")
         relu_0, elu_0 = uniform("relu", WITHOUT_NORM), uniform("elu", WITHOUT_NORM)
