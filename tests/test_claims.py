@@ -4,6 +4,7 @@ resumable), and their verdicts on data whose truth is planted by construction.""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -374,3 +375,11 @@ def test_each_shipped_factory_space_reports_its_claims(name: str, tmp_path: Path
         assert norms == {"": "norm=batch", WITHOUT_NORM: "norm=none"}
         assert sorted(n for kinds in built.values() for n in kinds) == ["batch"] * 4 + \
             ["none"] * 2
+
+
+def test_the_shipped_factory_spaces_state_their_default_run_time() -> None:
+    # `actsearch spaces` shows the description: the time the default run was measured at.
+    for name in _TINY:
+        space = load_space(name)
+        assert re.search(r"\(about \d+ min on a 2-core CPU\)$", space.description), name
+        assert space.model.init == "auto"  # the init follows each site's activation
