@@ -956,8 +956,7 @@ class Claims:
     @property
     def lines(self) -> list[str]:
         if not self.ran:
-            return ["Claims: not run (claim seeds 0, a factory model, whose claims need per-site "
-                    "probes, or a study from before claims existed)"]
+            return ["Claims: not run (claim seeds 0, or a study from before claims existed)"]
         return [f"Claim: {r.line}" for r in self.results]
 
 

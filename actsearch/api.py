@@ -371,8 +371,7 @@ def search(
                     run_finalists(the_study, resolved, data, finalists, seeds, progress=say)
                 except KeyboardInterrupt:
                     interrupted = True
-            # A factory model's claims (early and deep sites) are not designed yet.
-            if not interrupted and claim_seeds > 0 and resolved.custom is None:
+            if not interrupted and claim_seeds > 0:
                 try:  # arms stored with these seeds already are not trained again
                     run_claims(the_study, resolved, data, claim_seeds, progress=say)
                 except KeyboardInterrupt:
@@ -508,7 +507,6 @@ def _factory_notes(space: SearchSpace, dataset: Any) -> list[str]:
                      f"trials are ranked, pruned and compared by it; the robustness and "
                      f"convergence probes measure accuracy and are not measured")
     if space.custom is not None:
-        notes.append("claims: not run for a factory model yet")
         left_out = uniform_choices(space)[1]
         if left_out:
             notes.append(f"baselines: no uniform {', '.join(left_out)}: not a choice of every "

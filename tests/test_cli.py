@@ -215,3 +215,11 @@ def test_sites_mistakes_exit_2_with_one_line(argv, expected, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(expected) and err.count("\n") == 1
+
+
+def test_sites_of_a_shipped_factory_space_show_its_groups(capsys) -> None:
+    assert main(["sites", "mnist1d_gated"]) == 0
+    rows = [line.split("│") for line in capsys.readouterr().out.splitlines() if " module " in line]
+    groups = {row[1].strip(): row[6].strip() for row in rows}
+    assert groups == {f"blocks.{i}.{kind}_act": kind for i in range(3)
+                      for kind in ("gate", "signal")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,15 @@ def test_the_users_own_errors_keep_their_traceback(tmp_path: Path) -> None:
     (tmp_path / "raises.py").write_text("def make():\n    raise RuntimeError('my bug')\n")
     with pytest.raises(RuntimeError, match="my bug"):
         load_factory("raises:make", tmp_path)()
+
+
+def test_an_installed_package_is_imported_once_from_any_folder(tmp_path: Path) -> None:
+    # The shipped models' factories live in actsearch itself: naming one from a space file's
+    # folder must use the package already loaded, not a second copy of it (whose classes,
+    # ActsearchError among them, would be other classes).
+    import actsearch.errors
+
+    factory = load_factory("actsearch.zoo.resnet:resnet1d", tmp_path)
+    with pytest.raises(actsearch.errors.ActsearchError, match="model.kwargs.norm"):
+        factory(norm="layer")
+    assert sys.modules["actsearch.errors"] is actsearch.errors

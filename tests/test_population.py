@@ -327,11 +327,13 @@ def test_trainer_takes_stops_and_refuses(space, data) -> None:
         PopulationTrainer(space, data, 0)
 
 
-def test_seed_repeats_of_a_batch_norm_mlp_stack_with_torch_func(write_space) -> None:
+def test_seed_repeats_of_a_batch_norm_mlp_follow_fit(write_space) -> None:
+    # One at a time on a CPU (a torch.func stack does not pay there); tests/test_batched.py
+    # holds stacks to the same trajectories.
     space = load_space(write_space({"model.norm": ["batch"]}))
     data = to_device(load_data(space.data, 0), "cpu", torch.float64)
     candidate = Candidate(parse_layout("relu | elu(0.50)"), "batch", space.train.lr)
-    runs = train_seeds(space, data, candidate, [1, 2])  # a StackedPopulation
+    runs = train_seeds(space, data, candidate, [1, 2])
     for run in runs:
         torch.manual_seed(run.seed)
         model = build_model(space.model, candidate.layout, data.input_shape, data.n_classes,

@@ -9,25 +9,50 @@ results and the claims' definitions are stored in the study's ``claims`` user at
 
 Terms (the README defines them the same way):
 
-- early: the first floor(d/2) of a network's d hidden layers in execution order (input side
-  first); deep: the rest, so the middle layer of an odd depth counts as deep. A layer is
-  today's only kind of searched site.
-- sharp: ReLU-like units (``SHARP``); smooth: ``SMOOTH``.
+- early: the first floor(d/2) of the d searched units in execution order (input side first),
+  deep: the rest, so the middle one of an odd count counts as deep. A unit is a hidden layer
+  of a shipped family, or a group of a factory model's sites (each site its own group when
+  the space declares none; groups by stage make early the first stage). A factory model's
+  groups must follow one another in execution order: groups whose sites interleave (a gate
+  group and a signal group spanning every block) have no early and deep.
+- sharp: ReLU-like units (``SHARP``); smooth: ``SMOOTH``. The arms use ReLU for sharp and ELU
+  for smooth.
+- gating path: the sites of a factory model's groups marked ``role: gate`` (a GLU's gate
+  activation); main signal path: those marked ``role: signal``.
+- without normalisation: a shipped family's ``norm: none``; a factory model built with the
+  space's ``claims.without_norm`` keyword arguments (``{norm: none}``) over ``model.kwargs``.
 - costs little: the latency of the network with ELU at every site is within ``MARGIN`` (10%)
   of the same network with ReLU, eager and under ``torch.compile``, at batch 1 and at a large
   batch (timed by ``actsearch.engine.latency`` after the arms are trained; an equivalence
   claim: supported when the ratio is significantly below 1 + margin).
 
+The claims and their arms:
+
+- ReLU early, ELU deep: that layout against its reverse, uniform ReLU and uniform ELU.
+- ELU's advantage fades with normalisation: the interaction (ELU - ReLU without norm) -
+  (ELU - ReLU with norm), uniform layouts, > 0.
+- ELU leaves fewer dead units and centres activations nearer zero: uniform ReLU against
+  uniform ELU on the dead-unit fraction and |activation mean| (per hidden layer of a shipped
+  family, per site of a factory model: ``training.probes.site_stats``), averaged.
+- sharp gates, smooth signal: ReLU gates with ELU signal against the reverse, uniform ReLU and
+  uniform ELU (gate and signal groups); ``sigmoid`` gates with ELU signal, the standard GLU,
+  are trained beside them as a reference arm (no comparison of its own).
+- ELU's exp() costs little latency: no arm is trained; per block pair, log(uniform ELU's
+  latency / uniform ReLU's) - log(1 + margin), < 0 (``actsearch.analysis.analyze_claims``).
+
 Every arm holds what it is not designed to vary at the uniform baselines' values
 (``actsearch.models.layout.layout_params``): the space's smallest depth, its first norm (or
 ``none`` when searched), the middle of a searched lr range, each activation's default
-parameter. A claim needing an activation or a choice the space lacks is stored as not
+parameter; a factory model's groups outside a claim's design use ReLU (else their first
+choice). A claim needing an activation or a choice the space lacks is stored as not
 applicable, with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,17 +60,21 @@ import optuna
 
 from actsearch.engine.latency import BIG_BATCH, MARGIN
 from actsearch.engine.record import CLAIMS_ATTR
-from actsearch.models.layout import candidate_from_params, layout_params
+from actsearch.errors import ActsearchError
+from actsearch.models.custom import with_sites
+from actsearch.models.groups import SiteGroup
+from actsearch.models.layout import candidate_from_params, layout_params, uniform_choices
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
 from actsearch.training.population import train_seeds
-from actsearch.training.probes import activation_stats
+from actsearch.training.probes import activation_stats, site_stats
 
-__all__ = ["CLAIMS_ATTR", "SHARP", "SMOOTH", "Arm", "Claim", "Comparison", "design",
-           "run_claims"]
+__all__ = ["CLAIMS_ATTR", "SHARP", "SMOOTH", "WITHOUT_NORM", "Arm", "Claim", "Comparison",
+           "design", "model_variant", "run_claims"]
 
 SHARP = ("relu", "leaky_relu")  # ReLU-like: piecewise linear, a kink at zero
 SMOOTH = ("elu", "selu", "celu", "gelu", "silu")
+WITHOUT_NORM = "without_norm"  # an arm's model variant: the space's claims.without_norm
 _SEED_OFFSET = 1_000_003  # claim seeds differ from the search's and the finalists' seeds
 _PROBE_SAMPLES = 512  # validation samples the dead-unit and centring probes look at
 
@@ -56,6 +85,7 @@ class Arm:
 
     name: str  # e.g. "relu early, elu deep"
     params: dict[str, Any]  # trial params (``candidate_from_params``)
+    variant: str = ""  # "": the space's model; WITHOUT_NORM: a factory's claims.without_norm
 
 
 @dataclass(frozen=True)
@@ -78,84 +108,251 @@ class Claim:
 
 _ORDER = ("ReLU early and ELU deep is more accurate than its reverse and than uniform ReLU "
           "or ELU")
+_FADES = "ELU's advantage over ReLU fades with normalisation"
+_DEAD = "ELU leaves fewer dead units and centres activations nearer zero than ReLU"
+_GATE = "sharp units in gating paths, smooth ones in the main signal path"
+_LATENCY = (f"ELU's exp() costs little latency: ELU at every site within {MARGIN:.0%} of "
+            f"ReLU's, eager and compiled")
 
 
-def _uniform(name: str, depth: int) -> list[str]:
-    return [name] * depth
+class _Arms:
+    """The distinct arms the claims need: an arm two claims share (the same params and model)
+    is trained once, under the name it was first given."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.arms: dict[str, Arm] = {}
+
+    def __call__(self, name: str, activations: list[str], norm: str | None = None,
+                 variant: str = "") -> str:
+        params = layout_params(self.space, activations, norm)
+        for arm in self.arms.values():
+            if arm.params == params and arm.variant == variant:
+                return arm.name
+        self.arms.setdefault(name, Arm(name, params, variant))
+        return name
+
+
+def _versus(mixed: str, others: Sequence[str]) -> list[Comparison]:
+    return [Comparison(f"{mixed} - {other}", "test_acc", {mixed: 1, other: -1})
+            for other in others]
+
+
+def _fades(label: str, elu: str, relu: str, elu_n: str, relu_n: str) -> Comparison:
+    # (ELU - ReLU without norm) - (ELU - ReLU with norm) > 0: what "fades" means.
+    return Comparison(label, "test_acc", {elu: 1, relu: -1, elu_n: -1, relu_n: 1})
+
+
+def _dead(relu: str, elu: str) -> Claim:
+    return Claim("elu-fewer-dead-centred", _DEAD, [
+        Comparison("dead fraction: relu - elu", "dead_frac", {relu: 1, elu: -1}),
+        Comparison("|activation mean|: relu - elu", "abs_mean", {relu: 1, elu: -1})])
 
 
 def design(space: SearchSpace) -> tuple[list[Claim], list[Arm]]:
     """The claims of the folklore for this space, and the distinct arms the applicable ones
-    need (an arm two claims share is trained once)."""
+    need (an arm two claims share is trained once). A factory model's space needs its sites
+    found first (``space.custom``: ``actsearch.models.custom.with_sites``)."""
+    if space.model.factory is not None:
+        if space.custom is None:  # a caller's slip, not a user's
+            raise ActsearchError(f"space {space.name!r}: a factory model's claims need its "
+                                 f"sites (actsearch.models.custom.with_sites)")
+        claims, arms = _design_factory(space)
+    else:
+        claims, arms = _design_family(space)
+    claims.append(_latency(space))
+    if space.objectives[0][1] != "max":
+        # "More accurate" is a lower test metric where the space minimises its own
+        # (train.metric): every test_acc contrast's claimed sign follows.
+        claims = [dataclasses.replace(c, comparisons=[
+            dataclasses.replace(k, sign=-k.sign) if k.metric == "test_acc" else k
+            for k in c.comparisons]) for c in claims]
+    return claims, list(arms.arms.values())
+
+
+def _latency(space: SearchSpace) -> Claim:
+    """ELU's latency against ReLU's, measured after the claims' training
+    (``actsearch.engine.latency``) per block pair: no arm is trained for it; the comparison
+    names the latency document's label of the uniform ELU model."""
+    common, _ = uniform_choices(space)
+    if not {"relu", "elu"} <= set(common):
+        return Claim("elu-latency-small", _LATENCY, reason="relu and elu are not both a "
+                     "uniform layout of the space")
+    return Claim("elu-latency-small", _LATENCY, [
+        Comparison(f"elu / relu latency, {mode}, batch {batch}", f"latency:{mode}:{batch}",
+                   {"uniform elu": 1}, sign=-1)
+        for mode in ("eager", "compiled") for batch in (1, BIG_BATCH)])
+
+
+def _design_family(space: SearchSpace) -> tuple[list[Claim], _Arms]:
+    """A shipped family's claims: hidden layers are the units."""
     depth = space.depths[0]
     norms = list(space.model.norm)
     plain = "none" if "none" in norms else norms[0]
     has = {"relu", "elu"} <= set(space.choices)
     lacks = "the space does not offer both relu and elu"
-    arms: dict[str, Arm] = {}
-
-    def arm(name: str, activations: list[str], norm: str = plain) -> str:
-        arms.setdefault(name, Arm(name, layout_params(space, activations, norm)))
-        return name
-
+    arms = _Arms(space)
     claims = []
-    # "More accurate" is a higher test metric, or a lower one where the space minimises its
-    # own (train.metric): the claimed sign of every test_acc contrast follows.
-    better = 1 if space.objectives[0][1] == "max" else -1
     early = depth // 2
     if has and early >= 1:
-        mixed = arm("relu early, elu deep", ["relu"] * early + ["elu"] * (depth - early))
-        reverse = arm("elu early, relu deep", ["elu"] * early + ["relu"] * (depth - early))
-        relu, elu = arm("uniform relu", _uniform("relu", depth)), arm("uniform elu",
-                                                                      _uniform("elu", depth))
-        claims.append(Claim("relu-early-elu-deep", _ORDER, [
-                                Comparison(f"{mixed} - {other}", "test_acc",
-                                           {mixed: 1, other: -1}, better)
-                                for other in (reverse, relu, elu)]))
+        mixed = arms("relu early, elu deep", ["relu"] * early + ["elu"] * (depth - early), plain)
+        reverse = arms("elu early, relu deep", ["elu"] * early + ["relu"] * (depth - early),
+                       plain)
+        relu = arms("uniform relu", ["relu"] * depth, plain)
+        elu = arms("uniform elu", ["elu"] * depth, plain)
+        claims.append(Claim("relu-early-elu-deep", _ORDER, _versus(mixed, (reverse, relu, elu))))
     else:
         claims.append(Claim("relu-early-elu-deep", _ORDER,
                             reason=lacks if not has else f"depth {depth}: no early and deep"))
     others = [n for n in norms if n != "none"]
-    statement = "ELU's advantage over ReLU fades with normalisation"
     if has and "none" in norms and others:
         comparisons = []
         for norm in others:
-            relu, elu = arm("uniform relu", _uniform("relu", depth)), arm("uniform elu",
-                                                                          _uniform("elu", depth))
-            relu_n = arm(f"uniform relu, {norm} norm", _uniform("relu", depth), norm)
-            elu_n = arm(f"uniform elu, {norm} norm", _uniform("elu", depth), norm)
-            # (ELU - ReLU without norm) - (ELU - ReLU with norm) > 0: what "fades" means.
-            comparisons.append(Comparison(f"(elu - relu) - (elu - relu with {norm} norm)",
-                                          "test_acc", {elu: 1, relu: -1, elu_n: -1, relu_n: 1},
-                                          better))
-        claims.append(Claim("elu-fades-with-norm", statement, comparisons))
+            relu = arms("uniform relu", ["relu"] * depth, plain)
+            elu = arms("uniform elu", ["elu"] * depth, plain)
+            relu_n = arms(f"uniform relu, {norm} norm", ["relu"] * depth, norm)
+            elu_n = arms(f"uniform elu, {norm} norm", ["elu"] * depth, norm)
+            comparisons.append(_fades(f"(elu - relu) - (elu - relu with {norm} norm)",
+                                      elu, relu, elu_n, relu_n))
+        claims.append(Claim("elu-fades-with-norm", _FADES, comparisons))
     else:
-        claims.append(Claim("elu-fades-with-norm", statement, reason=lacks if not has else
+        claims.append(Claim("elu-fades-with-norm", _FADES, reason=lacks if not has else
                             "the space does not search normalisation against none"))
-    statement = "ELU leaves fewer dead units and centres activations nearer zero than ReLU"
     if has:
-        relu, elu = arm("uniform relu", _uniform("relu", depth)), arm("uniform elu",
-                                                                      _uniform("elu", depth))
-        claims.append(Claim("elu-fewer-dead-centred", statement, [
-            Comparison("dead fraction: relu - elu", "dead_frac", {relu: 1, elu: -1}),
-            Comparison("|activation mean|: relu - elu", "abs_mean", {relu: 1, elu: -1})]))
+        claims.append(_dead(arms("uniform relu", ["relu"] * depth, plain),
+                            arms("uniform elu", ["elu"] * depth, plain)))
     else:
-        claims.append(Claim("elu-fewer-dead-centred", statement, reason=lacks))
-    claims.append(Claim("sharp-gate-smooth-signal", "sharp units in gating paths, smooth ones "
-                        "in the main signal path", reason=f"model.family {space.model.family}: "
-                        "no gating paths"))
-    statement = (f"ELU's exp() costs little latency: ELU at every site within "
-                 f"{MARGIN:.0%} of ReLU's, eager and compiled")
-    if has:
-        # Measured after the claims' training (``actsearch.engine.latency``), per block pair:
-        # the arm's name is the latency document's label of the uniform ELU model.
-        claims.append(Claim("elu-latency-small", statement, [
-            Comparison(f"elu / relu latency, {mode}, batch {batch}", f"latency:{mode}:{batch}",
-                       {"uniform elu": 1}, sign=-1)
-            for mode in ("eager", "compiled") for batch in (1, BIG_BATCH)]))
+        claims.append(Claim("elu-fewer-dead-centred", _DEAD, reason=lacks))
+    claims.append(Claim("sharp-gate-smooth-signal", _GATE, reason=f"model.family "
+                        f"{space.model.family}: no gating paths"))
+    return claims, arms
+
+
+def _interleaved(groups: Sequence[SiteGroup], order: Sequence[str]) -> tuple[str, str] | None:
+    """Two groups whose sites interleave in execution order (a later group's site runs before
+    an earlier group's last), or None when each group's sites all run before the next's."""
+    position = {site: i for i, site in enumerate(order)}
+    last, last_group = -1, ""
+    for group in groups:
+        where = [position.get(site, -1) for site in group.sites]
+        if min(where) < last:
+            return last_group, group.name
+        if max(where) > last:
+            last, last_group = max(where), group.name
+    return None
+
+
+def _design_factory(space: SearchSpace) -> tuple[list[Claim], _Arms]:
+    """A factory model's claims: its groups (input side first) are the units."""
+    groups: tuple[SiteGroup, ...] = space.custom.groups
+    names = [g.name for g in groups]
+    n = len(groups)
+    roles = {name: g.role for name, g in space.groups.items() if g.role is not None}
+    arms = _Arms(space)
+    claims = []
+
+    def offers(group: SiteGroup, *activations: str) -> bool:
+        return set(activations) <= set(group.choices)
+
+    lacking = next((g.name for g in groups if not offers(g, "relu", "elu")), None)
+    lacks = f"group {lacking} cannot choose both relu and elu" if lacking else ""
+
+    def uniform(name: str, variant: str = "") -> str:
+        suffix = ", without norm" if variant else ""
+        return arms(f"uniform {name}{suffix}", [name] * n, variant=variant)
+
+    early = n // 2
+    crossing = _interleaved(groups, space.custom.sites or [s for g in groups for s in g.sites])
+    if lacks:
+        claims.append(Claim("relu-early-elu-deep", _ORDER, reason=lacks))
+    elif early < 1:
+        claims.append(Claim("relu-early-elu-deep", _ORDER, reason=f"one group ({names[0]}): no "
+                            f"early and deep"))
+    elif crossing is not None:
+        claims.append(Claim("relu-early-elu-deep", _ORDER, reason=f"groups {crossing[0]} and "
+                            f"{crossing[1]} interleave in execution order: no group is early "
+                            f"or deep"))
     else:
-        claims.append(Claim("elu-latency-small", statement, reason=lacks))
-    return claims, list(arms.values())
+        mixed = arms("relu early, elu deep", ["relu"] * early + ["elu"] * (n - early))
+        reverse = arms("elu early, relu deep", ["elu"] * early + ["relu"] * (n - early))
+        claims.append(Claim("relu-early-elu-deep", _ORDER,
+                            _versus(mixed, (reverse, uniform("relu"), uniform("elu")))))
+    if lacks:
+        claims.append(Claim("elu-fades-with-norm", _FADES, reason=lacks))
+    elif space.claims.without_norm is None:
+        claims.append(Claim("elu-fades-with-norm", _FADES, reason="no model without "
+                            "normalisation to compare with (claims.without_norm names how to "
+                            "build one)"))
+    else:
+        relu, elu = uniform("relu"), uniform("elu")
+        relu_0, elu_0 = uniform("relu", WITHOUT_NORM), uniform("elu", WITHOUT_NORM)
+        claims.append(Claim("elu-fades-with-norm", _FADES, [_fades(
+            "(elu - relu without norm) - (elu - relu with norm)", elu_0, relu_0, elu, relu)]))
+    if lacks:
+        claims.append(Claim("elu-fewer-dead-centred", _DEAD, reason=lacks))
+    else:
+        claims.append(_dead(uniform("relu"), uniform("elu")))
+    gates = [g for g in groups if roles.get(g.name) == "gate"]
+    signals = [g for g in groups if roles.get(g.name) == "signal"]
+    short = next((g.name for g in (*gates, *signals) if not offers(g, "relu", "elu")), None)
+    if not gates or not signals:
+        claims.append(Claim("sharp-gate-smooth-signal", _GATE, reason="no group has role "
+                            f"{'gate' if not gates else 'signal'} (groups.<name>.role marks "
+                            "gating paths and the signal they gate)"))
+    elif short is not None:
+        claims.append(Claim("sharp-gate-smooth-signal", _GATE, reason=f"group {short} cannot "
+                            f"choose both relu and elu"))
+    else:
+        def held(group: SiteGroup) -> str:  # outside the design: ReLU where it may
+            return "relu" if "relu" in group.choices else group.choices[0]
+
+        def gated(name: str, gate: str, signal: str) -> str:
+            return arms(name, [gate if g in gates else signal if g in signals else held(g)
+                               for g in groups])
+
+        mixed = gated("relu gate, elu signal", "relu", "elu")
+        others = (gated("elu gate, relu signal", "elu", "relu"),
+                  gated("relu gate, relu signal", "relu", "relu"),
+                  gated("elu gate, elu signal", "elu", "elu"))
+        if all(offers(g, "sigmoid") for g in gates):  # the standard GLU: a reference arm
+            gated("sigmoid gate, elu signal (reference)", "sigmoid", "elu")
+        claims.append(Claim("sharp-gate-smooth-signal", _GATE, _versus(mixed, others)))
+    return claims, arms
+
+
+def model_variant(space: SearchSpace, variant: str) -> SearchSpace:
+    """The space whose trials build an arm's model: the space itself, or for WITHOUT_NORM its
+    factory called with ``claims.without_norm``'s keyword arguments over ``model.kwargs``, its
+    sites found again and tied into the same groups."""
+    if not variant:
+        return space
+    if variant != WITHOUT_NORM or space.claims.without_norm is None or space.custom is None:
+        raise ValueError(f"no model variant {variant!r} in space {space.name!r}")
+    kwargs = {**space.model.kwargs, **space.claims.without_norm.kwargs}
+    plain = dataclasses.replace(space, model=dataclasses.replace(space.model, kwargs=kwargs),
+                                custom=None)
+    found = with_sites(plain, space.custom.example_input, space.custom.factory)
+    before = [g.name for g in space.custom.groups]
+    after = [g.name for g in found.custom.groups]
+    if after != before:
+        raise ActsearchError(f"{space.source}: claims.without_norm: the model built with "
+                             f"{kwargs} has groups {', '.join(after)}; expected the same as "
+                             f"with model.kwargs ({', '.join(before)})")
+    return found
+
+
+def _arm_norm(space: SearchSpace, arm: Arm, norm: str) -> str:
+    """What the arms table says of an arm's normalisation: a shipped family's norm; a factory
+    model's, the keyword arguments ``claims.without_norm`` changes (``norm=batch`` in the
+    model, ``norm=none`` without), else ``as built``."""
+    if space.model.factory is None:
+        return norm
+    variant = space.claims.without_norm
+    if variant is None:
+        return "as built"
+    kwargs = variant.kwargs if arm.variant else {k: space.model.kwargs.get(k, "default")
+                                                 for k in variant.kwargs}
+    return ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
 
 def _claim_document(claim: Claim) -> dict[str, Any]:
@@ -168,6 +365,16 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def _unit_stats(model: Any, probe: Any, labels: Any, by_site: bool) -> tuple[float, float]:
+    """The mean dead-unit fraction and mean |activation mean| over a shipped family's hidden
+    layers or a factory model's sites (a site that holds no unit is left out)."""
+    if by_site:
+        stats = [s for s in site_stats(model, probe, labels) if not math.isnan(s.dead_fraction)]
+    else:
+        stats = activation_stats(model, probe)
+    return _mean([s.dead_fraction for s in stats]), _mean([abs(s.mean) for s in stats])
+
+
 def run_claims(study: optuna.Study, space: SearchSpace, data: DeviceData, seeds: int = 3,
                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train the arms of the applicable claims with ``seeds`` fresh seeds (the same in every
@@ -176,10 +383,10 @@ def run_claims(study: optuna.Study, space: SearchSpace, data: DeviceData, seeds:
 
     Returns:
         The stored document: ``seeds``, ``claims`` (key, statement, reason when not
-        applicable, comparisons) and ``arms`` (name -> params, layout, per-seed ``test_acc``,
-        ``dead_frac`` (mean over hidden layers of the dead units' share) and ``abs_mean``
-        (mean over hidden layers of |the activations' mean|), on ``_PROBE_SAMPLES`` validation
-        samples; None for a failed seed).
+        applicable, comparisons) and ``arms`` (name -> params, model variant, layout, norm,
+        per-seed ``test_acc``, ``dead_frac`` (mean over hidden layers, or a factory model's
+        sites, of the dead units' share) and ``abs_mean`` (the same mean of |the activations'
+        mean|), on ``_PROBE_SAMPLES`` validation samples; None for a failed seed).
     """
     if seeds < 2:
         raise ValueError(f"seeds: a paired comparison needs at least 2, got {seeds}")
@@ -190,34 +397,41 @@ def run_claims(study: optuna.Study, space: SearchSpace, data: DeviceData, seeds:
     done = stored.get("arms", {}) if stored.get("seeds") == seed_list else {}
     document: dict[str, Any] = {"seeds": seed_list,
                                 "claims": [_claim_document(c) for c in claims], "arms": {}}
-    probe = data.x_val[:_PROBE_SAMPLES]
+    probe, labels = data.x_val[:_PROBE_SAMPLES], data.y_val[:_PROBE_SAMPLES]
+    variants: dict[str, SearchSpace] = {}
     trained = 0
     for a in arms:
-        if a.name in done and done[a.name].get("params") == a.params:
-            document["arms"][a.name] = done[a.name]  # trained before this resume
+        previous = done.get(a.name, {})
+        if previous.get("params") == a.params and previous.get("variant", "") == a.variant:
+            document["arms"][a.name] = previous  # trained before this resume
             continue
-        candidate = candidate_from_params(a.params, space)
-        runs = train_seeds(space, data, candidate, seed_list)
+        if a.variant not in variants:  # the model without norm: its sites found once
+            variants[a.variant] = model_variant(space, a.variant)
+        arm_space = variants[a.variant]
+        candidate = candidate_from_params(a.params, arm_space)
+        runs = train_seeds(arm_space, data, candidate, seed_list)
         trained += 1
-        entry: dict[str, Any] = {"params": a.params, "layout": str(candidate.layout),
-                                 "norm": candidate.norm, "test_acc": [], "dead_frac": [],
-                                 "abs_mean": []}
+        entry: dict[str, Any] = {"params": a.params, "variant": a.variant,
+                                 "layout": str(candidate.layout),
+                                 "norm": _arm_norm(space, a, candidate.norm), "test_acc": [],
+                                 "dead_frac": [], "abs_mean": []}
         for r in runs:
             if r.test_acc is None or r.model is None:
                 for key in ("test_acc", "dead_frac", "abs_mean"):
                     entry[key].append(None)
                 continue
-            layers = activation_stats(r.model, probe)
+            dead, centre = _unit_stats(r.model, probe, labels, space.custom is not None)
             entry["test_acc"].append(round(float(r.test_acc), 6))
-            entry["dead_frac"].append(round(_mean([s.dead_fraction for s in layers]), 6))
-            entry["abs_mean"].append(round(_mean([abs(s.mean) for s in layers]), 6))
+            entry["dead_frac"].append(round(dead, 6))
+            entry["abs_mean"].append(round(centre, 6))
         document["arms"][a.name] = entry
         study.set_user_attr(CLAIMS_ATTR, document)
         if progress is not None:
             accs = [v for v in entry["test_acc"] if v is not None]
             mean = f"{_mean(accs):.4f}" if accs else "-"
-            progress(f"claim arm {a.name} ({entry['layout']}, norm {entry['norm']}): test "
-                     f"accuracy {mean} over {len(accs)} seeds")
+            norm = entry["norm"] if space.model.factory is not None else f"norm {entry['norm']}"
+            progress(f"claim arm {a.name} ({entry['layout']}, {norm}): test accuracy {mean} "
+                     f"over {len(accs)} seeds")
     if progress is not None and arms and trained == 0:
         progress("claims: unchanged (every arm already trained with these seeds)")
     study.set_user_attr(CLAIMS_ATTR, document)

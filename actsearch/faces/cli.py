@@ -161,8 +161,8 @@ def cmd_sites(args: argparse.Namespace, console: Console) -> int:
     report = sites(args.target, input_shape=args.input_shape, kwargs=kwargs,
                    split_shared=not args.tied)
     if not groups and (":" not in args.target or Path(args.target).suffix in (".yaml", ".yml")):
-        # A space's own groups (a space file's, named as it names them; a shipped family's,
-        # one per hidden layer, named as the layer's trial param).
+        # A space's own groups (a space file's or a shipped space's, named as it names them; a
+        # shipped family's, one per hidden layer, named as the layer's trial param).
         from actsearch.models.custom import group_specs
         from actsearch.schema.space import load_space
 

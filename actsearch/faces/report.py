@@ -153,8 +153,12 @@ def _values(stored: Any) -> list[Any]:
     return list(stored.values()) if isinstance(stored, dict) else list(stored or [])
 
 
-_TERMS = ("early: the first floor(d/2) of the d hidden layers, input side first; deep: the "
-          "rest. sharp: relu, leaky_relu; smooth: elu, selu, celu, gelu, silu. Each arm trains "
+_TERMS = ("early: the first floor(d/2) of the d hidden layers (a factory model's: of its d "
+          "groups of sites, which must follow one another), input side first; deep: the rest. "
+          "sharp: relu, leaky_relu; smooth: elu, selu, celu, gelu, silu. Gating paths: a "
+          "factory model's groups marked role: gate; main signal path: role: signal. Without "
+          "normalisation: norm none (a factory model: built with claims.without_norm). Each "
+          "arm trains "
           "with the same fresh seeds, so each comparison is paired by seed (a paired t-test of "
           "the per-seed contrast; the normalisation claim's contrast is (ELU - ReLU without "
           "norm) - (ELU - ReLU with it)). Holm's method adjusts the p-values of all the "

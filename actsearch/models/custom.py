@@ -41,6 +41,8 @@ class CustomModel:
         init: ``keep`` or ``auto`` (``apply_layout``'s).
         groups: The sites' groups, input side first: one choice each.
         example_input: A batch of two samples, on the CPU, as the model is built.
+        sites: Every site's name in execution order (whether groups interleave: the claims'
+            early and deep groups).
     """
 
     factory: Callable[..., Any]
@@ -49,6 +51,7 @@ class CustomModel:
     init: str
     groups: tuple[SiteGroup, ...]
     example_input: torch.Tensor
+    sites: tuple[str, ...] = ()
 
     def make(self) -> nn.Module:
         """The factory's model, as it builds it."""
@@ -98,7 +101,8 @@ def with_sites(space: SearchSpace, example_input: torch.Tensor,
     if latency and no_relu:
         raise ActsearchError(f"{space.source}: objectives: {latency[0]} is relative to ReLU at "
                              f"every site, but group {no_relu[0]} cannot choose relu")
-    return dataclasses.replace(space, custom=dataclasses.replace(custom, groups=tuple(groups)))
+    return dataclasses.replace(space, custom=dataclasses.replace(
+        custom, groups=tuple(groups), sites=tuple(s.name for s in found.sites)))
 
 
 def group_specs(space: SearchSpace, sites: Iterable[Site] = ()) -> dict[str, GroupSpec]:

@@ -53,6 +53,7 @@ __all__ = [
     "OBJECTIVES",
     "SCHEMA_FILE",
     "STUDY_NAME",
+    "ClaimsSection",
     "ConvLayer",
     "DataSpec",
     "FloatRange",
@@ -60,6 +61,7 @@ __all__ = [
     "IntRange",
     "MetricSection",
     "ModelSpec",
+    "ModelVariant",
     "PrunerSpec",
     "SearchSpace",
     "SpaceFile",
@@ -81,6 +83,7 @@ DATASETS = ("mnist1d", "digits", "synthetic", "npz", "csv")
 Dataset = Literal["mnist1d", "digits", "synthetic", "npz", "csv"]
 Family = Literal["mlp", "cnn1d", "cnn2d"]
 Norm = Literal["none", "batch", "layer"]
+Role = Literal["gate", "signal"]
 Optimizer = Literal["adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine"]
 Sampler = Literal["tpe", "random"]
@@ -739,10 +742,15 @@ class GroupSection(_Section):
     # Activation name -> range, from the file's <name>_<param> keys (e.g. elu_alpha); an
     # activation without one searches activations' range.
     ranges: dict[str, FloatRange] = Field(default_factory=dict)
+    # Written to documents only when set, so that older spaces' documents stay the same.
+    role: Role | None = Field(None, exclude_if=lambda v: v is None,
+                              description="gate or signal: the group's sites gate a signal "
+                              "(a GLU's gate activation) or are the signal it gates; the "
+                              "claim about gating paths compares them")
 
     @classmethod
     def _keys(cls, value: dict[Any, Any]) -> tuple[str, ...]:
-        return ("sites", "choices", *_param_keys(activation_names()))
+        return ("sites", "choices", "role", *_param_keys(activation_names()))
 
     @classmethod
     def _prepare(cls, value: dict[Any, Any]) -> dict[Any, Any]:
@@ -753,7 +761,8 @@ class GroupSection(_Section):
                 spec = get_activation(name)
                 ranges[name] = ({"low": spec.low, "high": spec.high, "log": spec.log, **given}
                                 if isinstance(given, dict) else given)
-        return {k: v for k, v in value.items() if k in ("sites", "choices")} | {"ranges": ranges}
+        return {k: v for k, v in value.items() if k in ("sites", "choices", "role")} | {
+            "ranges": ranges}
 
     @field_validator("sites", "choices", mode="before")
     @classmethod
@@ -774,7 +783,29 @@ class GroupSection(_Section):
             document["choices"] = list(self.choices)
         for name, r in self.ranges.items():
             document[f"{name}_{get_activation(name).param}"] = _dump(r)
+        if self.role is not None:
+            document["role"] = self.role
         return document
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class ModelVariant(_Section):
+    """The factory model built another way, for a claim: keyword arguments over
+    ``model.kwargs``."""
+
+    kwargs: dict[StrictStr, Any] = Field(min_length=1, description="keyword arguments that "
+                                         "replace or add to model.kwargs (e.g. {norm: none})")
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class ClaimsSection(_Section):
+    """What the claims' designed comparisons need to know of a factory model that its sites do
+    not say (``actsearch.engine.claims``)."""
+
+    without_norm: ModelVariant | None = Field(
+        None, exclude_if=lambda v: v is None, description="factory models: the model without "
+        "its normalisation, for the claim that ELU's advantage fades with it (the model as "
+        "model.kwargs build it is the normalised one)")
 
 
 def _objectives(raw: Any) -> tuple[tuple[str, str], ...]:
@@ -837,6 +868,8 @@ class SpaceFile(_Section):
         default_factory=dict, description="factory models: group name -> site patterns (or "
         "{sites, choices, <name>_<param>}); the sites of a group share one choice, every other "
         "site is searched on its own")
+    claims: ClaimsSection = Field(default_factory=ClaimsSection, description="what the "
+                                  "claims' comparisons need to know of a factory model")
     objectives: Objectives = Field((("accuracy", "max"),),
                                    json_schema_extra={"default": [{"accuracy": "max"}]},
                                    description="accuracy: max first (or train.metric's "
@@ -893,6 +926,9 @@ class SpaceFile(_Section):
         if self.groups and self.model.factory is None:
             raise fail("groups tie a factory model's sites (model.factory); the shipped "
                        "families search one choice per layer", "groups")
+        if self.claims.without_norm is not None and self.model.factory is None:
+            raise fail("only for a factory model (model.factory); a shipped family searches "
+                       "model.norm itself", "claims.without_norm")
         for group, spec in self.groups.items():
             choices = spec.choices or self.activations.choices
             for name in spec.ranges:
@@ -944,6 +980,8 @@ class SearchSpace:
     objectives: tuple[tuple[str, str], ...]
     # A factory model's groups as declared (group name -> patterns, choices, ranges).
     groups: dict[str, GroupSection] = dataclasses.field(default_factory=dict)
+    # What the claims need to know of a factory model (its model without normalisation).
+    claims: ClaimsSection = dataclasses.field(default_factory=ClaimsSection)
     # A factory model once its sites are found (``actsearch.models.custom.CustomModel``):
     # set by whoever runs trials, never stored; the document says all the rest.
     custom: Any = dataclasses.field(default=None, compare=False, repr=False)
@@ -1004,7 +1042,7 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
         train=train, pruner=PrunerSpec(f.pruner.name, f.pruner.settings()),
         sampler=f.sampler.name, seed=f.sampler.seed, trials=f.budget.trials,
         timeout=f.budget.timeout, population=f.population, objectives=f.objectives,
-        groups=dict(f.groups))
+        groups=dict(f.groups), claims=f.claims)
 
 
 def _shipped_dir() -> Path:
@@ -1077,6 +1115,7 @@ def space_to_document(space: SearchSpace) -> dict[str, Any]:
         # Only when given: older spaces' documents stay as they were.
         **({"groups": {name: g.document() for name, g in space.groups.items()}}
            if space.groups else {}),
+        **({"claims": _dump(space.claims)} if space.claims != ClaimsSection() else {}),
     }
 
 
