@@ -103,8 +103,10 @@ def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
             else:
                 console.print(line, highlight=False)
         return EXIT_USAGE if bad else 0
-    for space in list_shipped_spaces():
-        console.print(f"[bold]{space.name:<16}[/bold] {space.description}", highlight=False)
+    shipped = list_shipped_spaces()
+    width = max(len(space.name) for space in shipped)
+    for space in shipped:
+        console.print(f"[bold]{space.name:<{width}}[/bold] {space.description}", highlight=False)
     return 0
 
 
