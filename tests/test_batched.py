@@ -423,3 +423,36 @@ def test_a_search_says_in_one_line_why_its_model_trains_one_at_a_time(tmp_path: 
     assert lines[0].startswith("one candidate at a time: model: torch.vmap cannot batch it "
                                "(RuntimeError:")
     assert result.finished == 2
+
+
+@pytest.mark.parametrize("make, kwargs, picks", [
+    # The shipped deep residual CNN with batch norm (stem + stages x blocks), tied by stage.
+    ("resnet1d", {"width": 4, "blocks": 1, "stages": 2, "norm": "batch"},
+     [[("elu", 0.7), "selu"], ["relu", "gelu"]]),
+    # The shipped gated sequence model: a gate group and a signal group.
+    ("gated_conv", {"channels": 4, "hidden": 6, "depth": 2},
+     [["sigmoid", ("elu", 1.3)], ["relu", "selu"]]),
+])
+def test_a_zoo_model_follows_its_trajectory_alone(make, kwargs, picks) -> None:
+    from actsearch.zoo import gated, resnet
+
+    factory = {"resnet1d": resnet.resnet1d, "gated_conv": gated.gated_conv}[make]
+    _, data = example("functional_mlp")  # any (n, 40) inputs with 10 classes
+    data = dataclasses.replace(data, x_train=data.x_train[:, :40], x_val=data.x_val[:, :40],
+                               x_test=data.x_test[:, :40], input_shape=(40,))
+
+    def model(**_: object) -> nn.Module:
+        return factory(**kwargs)
+
+    model.__name__ = make
+    groups = ({"early": ["stem.*", "stages.0.*"], "deep": ["stages.1.*"]} if make == "resnet1d"
+              else {"gate": ["*.gate_act"], "signal": ["*.signal_act"]})
+    space = factory_space(model, data, groups=groups,
+                          choices=["relu", "elu", "selu", "gelu", "sigmoid"],
+                          train={"epochs": 2, "batch_size": 64})
+    jobs = [(Candidate(layout(space, *pick), "none", lr), seed)
+            for pick, lr, seed in zip(picks, (3e-3, 1e-3), (1, 2), strict=True)]
+    population = assert_population_follows_alone(space, data, jobs)
+    if make == "resnet1d":  # batch norm's running statistics, per member
+        means = [b for n, b in population._buffers.items() if n.endswith("running_mean")]
+        assert means and all(not torch.equal(m[0], m[1]) for m in means)
