@@ -365,7 +365,11 @@ def test_each_shipped_factory_space_reports_its_claims(name: str, tmp_path: Path
                 "mnist1d_resnet": {"relu-early-elu-deep", "elu-fewer-dead-centred"},
                 "mnist1d_resnet_bn": {"relu-early-elu-deep", "elu-fewer-dead-centred",
                                       "elu-fades-with-norm"}}[name]
-    assert {k for k, r in results.items() if r.verdict != "not applicable"} == expected
+    # ELU's latency claim applies to each (relu and elu are uniform layouts of each); the
+    # tests time nothing ($ACTSEARCH_LATENCY=off), so it is not run.
+    assert {k for k, r in results.items() if r.verdict != "not applicable"} == \
+        expected | {"elu-latency-small"}
+    assert results["elu-latency-small"].verdict == "not run"
     report = next(f for f in result.report_files if f.suffix == ".md").read_text()
     answer = report.split("\n## ")[1]
     for r in results.values():

@@ -34,8 +34,10 @@ SPACES = [space_to_document(s) for s in list_shipped_spaces()] + [
     json.loads(p.read_text()) for p in sorted((FIXTURES / "space-documents").glob("*.json"))]
 CONFIGS = [yaml.safe_load(p.read_text()) for p in sorted((FIXTURES / "v1-configs").glob("*"))
            if p.suffix in (".yaml", ".json")]
-# ``SOURCE: FIELD: ...`` where FIELD is a dotted path (with [i] indices) or <top level>.
-LINE = re.compile(r"^(?P<source>[^:]+): (?P<field><top level>|line \d+|[\w.\[\]-]+): \S.*$")
+# ``SOURCE: FIELD: ...`` where FIELD is a dotted path (with [i] indices and ["odd key"]s) or
+# <top level>.
+LINE = re.compile(r"^(?P<source>[^:]+): (?P<field><top level>|line \d+|"
+                  r"(?:[\w.\[\]-]|\[\"(?:[^\"\\]|\\.)*\"\])+): \S.*$")
 
 JUNK = st.one_of(
     st.integers(min_value=-10**30, max_value=10**30), st.booleans(), st.none(),
@@ -93,8 +95,8 @@ def _check_refusal(message: str, source: str, touched: tuple[Any, ...] = ()) -> 
 
 
 # Checks across sections name the field they are about: a CNN's shape against the data, the
-# number of layers against the depth.
-ACROSS = ("model", "architecture", "layers")
+# number of layers against the depth, groups and claims that need a factory model.
+ACROSS = ("model", "architecture", "layers", "groups", "claims")
 
 
 def _parse_quietly(document: Any, source: str) -> Any:

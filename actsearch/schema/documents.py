@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,10 @@ def _what(error: dict[str, Any]) -> str:
     return f"{error['msg'][0].lower()}{error['msg'][1:]}, got {found(value)}"
 
 
+# A key a dotted path can show as it is; any other is quoted: groups[":"].
+_PLAIN_KEY = re.compile(r"[\w-]+")
+
+
 def _path(loc: tuple[Any, ...], document: Any, missing_last: bool) -> str:
     """The dotted path of an error's location in ``document``.
 
@@ -188,7 +193,12 @@ def _path(loc: tuple[Any, ...], document: Any, missing_last: bool) -> str:
             node = node[step]
         elif not (missing_last and i == len(loc) - 1):
             continue
-        parts.append(f"[{step}]" if isinstance(step, int) else f".{step}" if parts else step)
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        elif not _PLAIN_KEY.fullmatch(str(step)):  # a user's odd key (a group named ":")
+            parts.append(f"[{json.dumps(str(step))}]")
+        else:
+            parts.append(f".{step}" if parts else str(step))
     return "".join(parts)
 
 
