@@ -1129,13 +1129,12 @@ class LatencyCosts:
                 continue
             parts = []
             for b in self.batch_sizes:
-                text = f"batch {b}: x{row.eager[b]:.2f} eager" if b in row.eager else ""
-                if b in row.compiled:
-                    text += f", x{row.compiled[b]:.2f} compiled"
-                parts.append(text)
+                modes = [f"x{getattr(row, mode)[b]:.2f} {mode}" for mode in ("eager", "compiled")
+                         if b in getattr(row, mode)]
+                parts.append(f"{', '.join(modes)} at batch {b}")
             name = row.label.removeprefix("uniform ")
-            out.append(f"{name.upper()} at every site costs {'; '.join(parts)} the latency "
-                       f"of ReLU ({self.device}, {self.threads} thread"
+            out.append(f"{name.upper()} at every site against ReLU: {'; '.join(parts)} "
+                       f"({self.device}, {self.threads} thread"
                        f"{'s' if self.threads != 1 else ''})")
         if self.compile_failure:
             out.append(f"Compiled latency: not measured ({self.compile_failure})")
