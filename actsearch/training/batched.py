@@ -23,6 +23,13 @@ drives the hand-written MLP ``Population``, with the same fault policy.
 A model ``vmap`` cannot run (data-dependent control flow, ``.item()`` in forward) or an
 activation without a batched form trains one candidate at a time: ``batching_problem`` says
 why in one line.
+
+``MemberStacks`` is what this population and the hand-written MLP one have in common: the
+members, their generators, the stacks (flat parameters, optimizer state, buffers: here the
+models' buffers, there each layer's activation coefficients), members joining and leaving
+between epochs, handed over whole to another population (``Slot``), a snapshot to go back
+to after a fault (``Snapshot``), and the epoch's training loop. A population says how a
+member starts and how its stacks run (``_start``, ``_views``, ``_losses``, ``evaluate``).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -58,6 +65,9 @@ from actsearch.training.trainers import Job, Member, describe_error, start_model
 
 __all__ = [
     "BatchedActivation",
+    "MemberStacks",
+    "Slot",
+    "Snapshot",
     "StackedPopulation",
     "batchable",
     "batched_step",
@@ -206,7 +216,7 @@ def record_epoch(members: list[Member], train_losses: list[float],
 
 
 @dataclass(eq=False)
-class _Slot:
+class Slot:
     """A member's state outside a population's stacks (on its way from one to another)."""
 
     weights: torch.Tensor  # (P,): its trained parameters, flat
@@ -214,12 +224,12 @@ class _Slot:
     moment2: torch.Tensor | None
     steps: torch.Tensor | None  # Adam's step count (0-dim, float64); None: 0
     generator: torch.Generator  # its data order
-    buffers: dict[str, torch.Tensor]  # running statistics, activation coefficients, frozen
-    model: nn.Module | None = None  # a new member's batchable model (a template for its kind)
+    buffers: dict[str, torch.Tensor] = field(default_factory=dict)  # stacked, never trained
+    model: nn.Module | None = None  # a new member's model (StackedPopulation's template)
 
 
 @dataclass(eq=False)
-class _Snapshot:
+class Snapshot:
     """A population at an epoch boundary: what ``_restore`` puts back after a fault."""
 
     members: list[Member]
@@ -228,11 +238,211 @@ class _Snapshot:
     moment2: torch.Tensor
     steps: torch.Tensor
     buffers: dict[str, torch.Tensor]
-    generators: list[torch.Tensor]
+    generators: list[torch.Tensor]  # each member's generator state
     results: list[tuple[str, int, float, int, int]]  # status, epochs, seconds, samples, shared
 
 
-class StackedPopulation:
+class MemberStacks:
+    """Members whose state is stacked row by row; they join and leave only between epochs.
+
+    Args:
+        space: The space (its training recipe; the learning rate is per member).
+        data: Splits on the device; the stacks are in their dtype.
+        width: Trained parameters per member (P), when known before the first joins.
+        buffers: Each buffer's shape per member, when known before the first joins.
+    """
+
+    def __init__(self, space: SearchSpace, data: DeviceData, width: int = 0,
+                 buffers: dict[str, tuple[int, ...]] | None = None) -> None:
+        self.space, self.data = space, data
+        # Its learning rate is unused: each member trains with its candidate's own.
+        self.recipe: Recipe = space.train
+        self.device, self.dtype = data.x_train.device, data.x_train.dtype
+        self.members: list[Member] = []  # one per row of the stacks
+        # Members on their way in, with their state when they come from another population
+        # of their kind (None: a new member, started when it joins).
+        self._pending: list[tuple[Member, Slot | None]] = []
+        # Each member's data order: its own generator, as fit.Run has.
+        self._generators: dict[Member, torch.Generator] = {}
+        self._flat = torch.zeros(0, width, device=self.device, dtype=self.dtype)
+        # Adam's exp_avg (or SGD's momentum buffer) and exp_avg_sq; replaced when members join.
+        self._moment1 = self._moment2 = self._flat
+        self._steps = torch.zeros(0, device=self.device, dtype=torch.float64)
+        self._buffers = {name: torch.zeros(0, *shape, device=self.device, dtype=self.dtype)
+                         for name, shape in (buffers or {}).items()}
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+    @property
+    def running(self) -> list[Member]:
+        """Members that will train in the next epoch (joined, not finished)."""
+        joined = [m for m in self.members if m.running]
+        return joined + [m for m, _ in self._pending if m.running]
+
+    def stop(self, member: Member) -> None:
+        """Stop a member (e.g. pruned); it leaves the population before the next epoch."""
+        member.result.status = "stopped"
+
+    def _start(self, member: Member) -> Slot:
+        """A new member's state, as it would start training alone."""
+        raise NotImplementedError
+
+    def _before_stacking(self, new: list[tuple[Member, Slot]]) -> None:
+        """What must exist before ``new`` members stack (nothing, unless a population says)."""
+
+    def _restacked(self) -> None:
+        """What follows from the members once they changed (nothing, unless a population
+        says)."""
+
+    def _sync(self) -> None:
+        """Drop finished members and stack the pending ones; only ever between epochs.
+
+        All or nothing: the new tensors are assigned only once all of them exist, so a
+        failure here (out of memory, say) leaves the population as it was.
+        """
+        keep = [i for i, m in enumerate(self.members) if m.running]
+        new = [(m, self._start(m) if slot is None else slot)
+               for m, slot in self._pending if m.running]
+        if len(keep) == len(self.members) and not new:
+            self._pending = []
+            return
+        self._before_stacking(new)
+        index = torch.tensor(keep, device=self.device, dtype=torch.long)
+
+        def stacked(current: torch.Tensor, rows: list[torch.Tensor | None]) -> torch.Tensor:
+            zero = current.new_zeros(current.shape[1:])
+            return torch.cat([current[index], *[(zero if r is None else r)[None] for r in rows]])
+
+        flat = stacked(self._flat, [s.weights for _, s in new])
+        moment1 = stacked(self._moment1, [s.moment1 for _, s in new])
+        moment2 = stacked(self._moment2, [s.moment2 for _, s in new])
+        steps = stacked(self._steps, [s.steps for _, s in new])
+        buffers = {name: torch.cat([current[index], *[s.buffers[name][None] for _, s in new]])
+                   for name, current in self._buffers.items()}
+        members = [self.members[i] for i in keep] + [m for m, _ in new]
+        self._flat, self._moment1, self._moment2, self._steps = flat, moment1, moment2, steps
+        self._buffers, self.members, self._pending = buffers, members, []
+        generators = {m: self._generators[m] for m in members if m in self._generators}
+        self._generators = generators | {m: s.generator for m, s in new}
+        self._restacked()
+
+    def _release(self) -> list[tuple[Member, Slot | None]]:
+        """Take every running member out, with its state, for other populations of its kind.
+
+        The rows are views (no allocation, so this works when memory has run out); they are
+        copied when a population stacks them.
+        """
+        out: list[tuple[Member, Slot | None]] = []
+        for i, m in enumerate(self.members):
+            if m.running:
+                out.append((m, Slot(self._flat[i], self._moment1[i], self._moment2[i],
+                                    self._steps[i], self._generators[m],
+                                    {n: b[i] for n, b in self._buffers.items()})))
+        out += [(m, slot) for m, slot in self._pending if m.running]
+        self.members, self._pending, self._generators = [], [], {}
+        self._flat = self._moment1 = self._moment2 = self._flat[:0]
+        self._steps = self._steps[:0]
+        self._buffers = {n: b[:0] for n, b in self._buffers.items()}
+        return out
+
+    def _admit(self, slots: Iterable[tuple[Member, Slot | None]]) -> None:
+        """Queue members released by another population; they join at the next epoch."""
+        self._pending.extend(slots)
+
+    def _snapshot(self) -> Snapshot:
+        """Everything an epoch changes, as it is at the epoch boundary (after ``_sync``)."""
+        # SGD never writes the second moment: the tensor itself is its snapshot.
+        moment2 = self._moment2 if self.recipe.optimizer == "sgd" else self._moment2.clone()
+        return Snapshot(
+            list(self.members), self._flat.clone(), self._moment1.clone(), moment2,
+            self._steps.clone(), {n: b.clone() for n, b in self._buffers.items()},
+            [self._generators[m].get_state() for m in self.members],
+            [(m.result.status, len(m.result.history), m.result.train_seconds,
+              m.result.samples_seen, m.shared_with) for m in self.members])
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        """Back to the boundary ``snapshot`` was taken at: the members' weights, buffers,
+        optimizer state, data order and results as they were."""
+        self.members = snapshot.members
+        self._flat, self._moment1 = snapshot.flat, snapshot.moment1
+        self._moment2, self._steps = snapshot.moment2, snapshot.steps
+        self._buffers = snapshot.buffers
+        for m, state, (status, epochs, seconds, samples, shared) in zip(
+                snapshot.members, snapshot.generators, snapshot.results, strict=True):
+            self._generators[m].set_state(state)
+            del m.result.history[epochs:]
+            m.result.status, m.result.train_seconds = status, seconds
+            m.result.samples_seen, m.shared_with = samples, shared
+
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Samples as the population's model takes them."""
+        return x
+
+    def _views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each trained parameter, stacked (K, ...), as a view of the rows of ``flat``."""
+        raise NotImplementedError
+
+    def _losses(self, params: dict[str, torch.Tensor], xb: torch.Tensor,
+                yb: torch.Tensor) -> torch.Tensor:
+        """Each member's mean cross-entropy (K,) on its own batch (K, B, ...)."""
+        raise NotImplementedError
+
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> list[tuple[float, float]]:
+        """Mean cross-entropy and accuracy of every stacked member (as ``fit.evaluate``)."""
+        raise NotImplementedError
+
+    def _update(self, grad: torch.Tensor, lrs: torch.Tensor) -> None:
+        """One optimizer step per member, as ``fit``'s optimizer does it."""
+        batched_step(self._flat, grad, self._moment1, self._moment2, self._steps, lrs,
+                     self.recipe)
+
+    def train_epoch(self, on_step: Callable[[torch.Tensor, torch.Tensor], None] | None = None
+                    ) -> list[tuple[Member, EpochStats]]:
+        """Train every running member for one of its epochs, then validate each.
+
+        A member that reaches its last epoch becomes ``complete``, one whose losses are not
+        finite ``diverged`` (as in ``fit``); either leaves before the next epoch, as does one
+        the caller stops. ``on_step(losses, grads)`` (for tests and probes) gets each step's
+        per-member losses ``(K,)`` and gradients ``(K, P)`` (the parameters in ``_views``
+        order).
+
+        Returns:
+            Each member that trained, with its epoch's stats.
+        """
+        self._sync()
+        members = self.members
+        if not members:
+            return []
+        x, y = self._inputs(self.data.x_train), self.data.y_train
+        n, bs, recipe = len(x), self.recipe.batch_size, self.recipe
+        # Each member's learning rate at its own epoch.
+        lrs = [epoch_lr(m.candidate.lr, m.epochs_done, recipe) for m in members]
+        lr_tensor = torch.tensor(lrs, device=self.device, dtype=torch.float64)
+        started = time.perf_counter()
+        # One randperm per member and epoch from its own generator: fit's data order.
+        order = torch.stack([torch.randperm(n, device=self.device, generator=self._generators[m])
+                             for m in members])
+        params = {name: v.requires_grad_(True) for name, v in self._views(self._flat).items()}
+        k = len(members)
+        losses = []
+        for i in range(0, n, bs):
+            index = order[:, i:i + bs]
+            with torch.enable_grad():
+                step_losses = self._losses(params, x[index], y[index])
+                grads = torch.autograd.grad(step_losses.sum(), list(params.values()))
+            grad = torch.cat([g.reshape(k, -1) for g in grads], 1)
+            if on_step is not None:
+                on_step(step_losses.detach(), grad)
+            self._update(grad, lr_tensor)
+            losses.append(step_losses.detach())
+        train_losses = epoch_loss(torch.stack(losses), n, bs).tolist()  # (steps, K) -> K
+        seconds = time.perf_counter() - started
+        val = self.evaluate(self.data.x_val, self.data.y_val)
+        return record_epoch(members, train_losses, val, seconds, n, recipe)
+
+
+class StackedPopulation(MemberStacks):
     """Members of one model structure trained together, epoch by epoch, under ``vmap``.
 
     Args:
@@ -244,30 +454,13 @@ class StackedPopulation:
     """
 
     def __init__(self, space: SearchSpace, data: DeviceData, key: Any) -> None:
-        self.space, self.data, self.key = space, data, key
-        self.recipe: Recipe = space.train  # its learning rate is unused: each member has its own
-        self.device, self.dtype = data.x_train.device, data.x_train.dtype
-        self.members: list[Member] = []  # one per row of the stacked tensors
-        self._pending: list[tuple[Member, _Slot | None]] = []
-        self._generators: dict[Member, torch.Generator] = {}
+        super().__init__(space, data)
+        self.key = key
         # Set by the first member: the module the stacks are called through, and the
         # (name, shape) of each trained parameter in a row of the flat stack.
         self._template: nn.Module | None = None
         self._shapes: list[tuple[str, torch.Size]] = []
         self._sites: dict[str, BatchedActivation] = {}
-        self._flat = self._moment1 = self._moment2 = torch.zeros(0, 0, device=self.device,
-                                                                 dtype=self.dtype)
-        self._steps = torch.zeros(0, device=self.device, dtype=torch.float64)
-        self._buffers: dict[str, torch.Tensor] = {}
-
-    def __len__(self) -> int:
-        return len(self.running)
-
-    @property
-    def running(self) -> list[Member]:
-        """Members that will train in the next epoch (joined, not finished)."""
-        joined = [m for m in self.members if m.running]
-        return joined + [m for m, _ in self._pending if m.running]
 
     def add(self, candidate: Candidate, seed: int, tag: Any = None) -> Member:
         """Add a candidate (with its learning rate); it joins at the next epoch."""
@@ -283,12 +476,9 @@ class StackedPopulation:
                                  f"batched form, so it cannot train in a population")
         self._pending.append((member, None))
 
-    def stop(self, member: Member) -> None:
-        """Stop a member (e.g. pruned); it leaves the population before the next epoch."""
-        member.result.status = "stopped"
-
-    def _start(self, member: Member) -> _Slot:
-        """A new member's state: the model it would start from alone, made batchable."""
+    def _start(self, member: Member) -> Slot:
+        """A new member's state: the model it would start from alone, made batchable (the
+        first one's is the population's template)."""
         model = batchable(start_model(self.space, self.data, member.candidate, member.seed))
         trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
         shapes = [(n, p.shape) for n, p in trained.items()]
@@ -301,13 +491,17 @@ class StackedPopulation:
         weights = torch.cat([p.detach().reshape(-1) for p in trained.values()]) if trained \
             else torch.zeros(0, device=self.device, dtype=self.dtype)
         generator = torch.Generator(device=self.device).manual_seed(member.seed)
-        return _Slot(weights, None, None, None, generator,
-                     {n: t.detach().clone() for n, t in state.items()}, model)
+        slot = Slot(weights, None, None, None, generator,
+                    {n: t.detach().clone() for n, t in state.items()}, model)
+        if self._template is None:
+            self._adopt(slot)
+        return slot
 
-    def _adopt(self, slot: _Slot) -> None:
+    def _adopt(self, slot: Slot) -> None:
         """Take the first member's model as the template the stacks are called through."""
         assert slot.model is not None
-        self._template = copy.deepcopy(slot.model)
+        # In training mode from here on (``evaluate`` puts it back after its eval mode).
+        self._template = copy.deepcopy(slot.model).train()
         self._shapes = [(n, p.shape) for n, p in self._template.named_parameters()
                         if p.requires_grad]
         self._sites = {n: m for n, m in self._template.named_modules()
@@ -317,49 +511,15 @@ class StackedPopulation:
             0, n_params, device=self.device, dtype=self.dtype)
         self._buffers = {n: t.new_zeros(0, *t.shape) for n, t in slot.buffers.items()}
 
-    def _sync(self) -> None:
-        """Drop finished members and stack the pending ones; only ever between epochs.
+    def _before_stacking(self, new: list[tuple[Member, Slot]]) -> None:
+        """Members released by another population bring no model: build one for the
+        template."""
+        if self._template is None:
+            self._start(new[0][0])
 
-        All or nothing: the new tensors are assigned only once all of them exist, so a
-        failure here (out of memory, say) leaves the population as it was.
-        """
-        keep = [i for i, m in enumerate(self.members) if m.running]
-        new = []
-        for m, slot in self._pending:
-            if m.running:
-                slot = self._start(m) if slot is None else slot
-                if self._template is None and slot.model is not None:
-                    self._adopt(slot)
-                new.append((m, slot))
-        if len(keep) == len(self.members) and not new:
-            self._pending = []
-            return
-        if self._template is None:  # members released by another population
-            self._adopt(self._start(new[0][0]))
-        index = torch.tensor(keep, device=self.device, dtype=torch.long)
-        width = self._flat.shape[1]
-
-        def stacked(current: torch.Tensor, rows: list[torch.Tensor | None]) -> torch.Tensor:
-            zero = current.new_zeros(width)
-            return torch.cat([current[index], *[(zero if r is None else r)[None] for r in rows]])
-
-        flat = stacked(self._flat, [s.weights for _, s in new])
-        moment1 = stacked(self._moment1, [s.moment1 for _, s in new])
-        moment2 = stacked(self._moment2, [s.moment2 for _, s in new])
-        zero_steps = self._steps.new_zeros(())
-        steps = torch.cat([self._steps[index],
-                           *[(zero_steps if s.steps is None else s.steps)[None] for _, s in new]])
-        buffers = {name: torch.cat([current[index], *[s.buffers[name][None] for _, s in new]])
-                   for name, current in self._buffers.items()}
-        members = [self.members[i] for i in keep] + [m for m, _ in new]
-        self._flat, self._moment1, self._moment2, self._steps = flat, moment1, moment2, steps
-        self._buffers, self.members, self._pending = buffers, members, []
-        generators = {m: self._generators[m] for m in members if m in self._generators}
-        self._generators = generators | {m: s.generator for m, s in new}
-        self._choose_terms()
-
-    def _choose_terms(self) -> None:
-        """At each site, compute the terms some member's activation uses (one host read)."""
+    def _restacked(self) -> None:
+        """At each site, compute only the terms some member's activation uses (one host
+        read)."""
         if not self._sites or not self.members:
             return
         coefs = torch.stack([self._buffers[f"{path}.coef"] for path in self._sites])  # (S, K, T)
@@ -369,54 +529,6 @@ class StackedPopulation:
             site.terms = tuple(t for t in _OUTPUT_TERMS if row[_TERM[t]])
             site.unscaled = one[_SCALE]
             site.plain = len(site.terms) == 1 and one[_TERM[site.terms[0]]]
-
-    def _release(self) -> list[tuple[Member, _Slot | None]]:
-        """Take every running member out, with its state, for other populations of its kind.
-
-        The rows are views (no allocation, so this works when memory has run out); they are
-        copied when a population stacks them.
-        """
-        out: list[tuple[Member, _Slot | None]] = []
-        for i, m in enumerate(self.members):
-            if m.running:
-                out.append((m, _Slot(self._flat[i], self._moment1[i], self._moment2[i],
-                                     self._steps[i], self._generators[m],
-                                     {n: b[i] for n, b in self._buffers.items()}, None)))
-        out += [(m, slot) for m, slot in self._pending if m.running]
-        self.members, self._pending, self._generators = [], [], {}
-        self._flat = self._flat[:0]
-        self._moment1, self._moment2, self._steps = self._flat, self._flat, self._steps[:0]
-        self._buffers = {n: b[:0] for n, b in self._buffers.items()}
-        return out
-
-    def _admit(self, slots: Iterable[tuple[Member, _Slot | None]]) -> None:
-        """Queue members released by another population; they join at the next epoch."""
-        self._pending.extend(slots)
-
-    def _snapshot(self) -> _Snapshot:
-        """Everything an epoch changes, as it is at the epoch boundary (after ``_sync``)."""
-        # SGD never writes the second moment: the tensor itself is its snapshot.
-        moment2 = self._moment2 if self.recipe.optimizer == "sgd" else self._moment2.clone()
-        return _Snapshot(
-            list(self.members), self._flat.clone(), self._moment1.clone(), moment2,
-            self._steps.clone(), {n: b.clone() for n, b in self._buffers.items()},
-            [self._generators[m].get_state() for m in self.members],
-            [(m.result.status, len(m.result.history), m.result.train_seconds,
-              m.result.samples_seen, m.shared_with) for m in self.members])
-
-    def _restore(self, snapshot: _Snapshot) -> None:
-        """Back to the boundary ``snapshot`` was taken at: the members' weights, buffers,
-        optimizer state, data order and results as they were."""
-        self.members = snapshot.members
-        self._flat, self._moment1 = snapshot.flat, snapshot.moment1
-        self._moment2, self._steps = snapshot.moment2, snapshot.steps
-        self._buffers = snapshot.buffers
-        for m, state, (status, epochs, seconds, samples, shared) in zip(
-                snapshot.members, snapshot.generators, snapshot.results, strict=True):
-            self._generators[m].set_state(state)
-            del m.result.history[epochs:]
-            m.result.status, m.result.train_seconds = status, seconds
-            m.result.samples_seen, m.shared_with = samples, shared
 
     def _views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each trained parameter (K, *shape) as a view of the stacked rows.
@@ -443,45 +555,6 @@ class StackedPopulation:
             return F.cross_entropy(self._call(p, b, x), y)
 
         return vmap(loss, randomness="different")(params, self._buffers, xb, yb)
-
-    def train_epoch(self, on_step: Callable[[torch.Tensor, torch.Tensor], None] | None = None
-                    ) -> list[tuple[Member, EpochStats]]:
-        """Train every running member for one of its epochs, then validate each.
-
-        ``on_step(losses, grads)`` (for tests) gets each step's per-member losses ``(K,)``
-        and gradients ``(K, P)`` (the parameters in ``named_parameters`` order).
-        """
-        self._sync()
-        members = self.members
-        if not members:
-            return []
-        assert self._template is not None
-        x, y = self.data.x_train, self.data.y_train
-        n, bs, recipe = len(x), self.recipe.batch_size, self.recipe
-        lrs = [epoch_lr(m.candidate.lr, m.epochs_done, recipe) for m in members]
-        lr_tensor = torch.tensor(lrs, device=self.device, dtype=torch.float64)
-        started = time.perf_counter()
-        order = torch.stack([torch.randperm(n, device=self.device, generator=self._generators[m])
-                             for m in members])
-        params = {name: v.requires_grad_(True) for name, v in self._views(self._flat).items()}
-        k = len(members)
-        self._template.train()
-        losses = []
-        for i in range(0, n, bs):
-            index = order[:, i:i + bs]
-            with torch.enable_grad():
-                step_losses = self._losses(params, x[index], y[index])
-                grads = torch.autograd.grad(step_losses.sum(), list(params.values()))
-            grad = torch.cat([g.reshape(k, -1) for g in grads], 1)
-            if on_step is not None:
-                on_step(step_losses.detach(), grad)
-            batched_step(self._flat, grad, self._moment1, self._moment2, self._steps,
-                         lr_tensor, recipe)
-            losses.append(step_losses.detach())
-        train_losses = epoch_loss(torch.stack(losses), n, bs).tolist()
-        seconds = time.perf_counter() - started
-        val = self.evaluate(self.data.x_val, self.data.y_val)
-        return record_epoch(members, train_losses, val, seconds, n, recipe)
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> list[tuple[float, float]]:

@@ -14,13 +14,15 @@ up to floating-point rounding (checked in float64 in tests/test_population.py), 
 freed by a pruned candidate can take a new one mid-run. Members join and leave only between
 epochs; all of them share the step grid because the data set (hence the batch sizes) is shared.
 
-``Population`` is one stack of one depth; ``PopulationTrainer`` is the ``trainers.Trainer``
-the search drives: it keeps a population per depth, and finds the member behind a fault of a
-batched step by splitting (see its docstring). The hand-written ``Population`` serves MLPs
-without norm or dropout over ReLU/ELU/SELU (``handwritten``); every other model (CNNs, norm,
-dropout, other activations, factory models) trains as a ``batched.StackedPopulation``
-(``torch.func`` under ``vmap``) through the same trainer, unless ``population_problem`` says
-why not (then ``trainers.SequentialTrainer``). ``auto_population`` picks K from a measurement.
+``Population`` is one stack of one depth; its bookkeeping and training loop are those of
+``batched.MemberStacks``, as ``StackedPopulation``'s are. ``PopulationTrainer`` is the
+``trainers.Trainer`` the search drives: it keeps a population per depth, and finds the member
+behind a fault of a batched step by splitting (see its docstring). The hand-written
+``Population`` serves MLPs without norm or dropout over ReLU/ELU/SELU (``handwritten``); every
+other model (CNNs, norm, dropout, other activations, factory models) trains as a
+``batched.StackedPopulation`` (``torch.func`` under ``vmap``) through the same trainer, unless
+``population_problem`` says why not (then ``trainers.SequentialTrainer``). ``auto_population``
+picks K from a measurement.
 """
 
 from __future__ import annotations
@@ -42,21 +44,15 @@ from actsearch.models.build import build_candidate
 from actsearch.models.layout import Candidate, Layout
 from actsearch.schema.space import SearchSpace
 from actsearch.training.batched import (
+    MemberStacks,
+    Slot,
+    Snapshot,
     StackedPopulation,
-    batched_step,
     batching_problem,
     missing_forms,
-    record_epoch,
 )
 from actsearch.training.data import DeviceData
-from actsearch.training.fit import (
-    EpochStats,
-    FitResult,
-    Recipe,
-    epoch_loss,
-    epoch_lr,
-    evaluate,
-)
+from actsearch.training.fit import EpochStats, FitResult, evaluate
 from actsearch.training.trainers import (
     Job,
     Member,
@@ -128,31 +124,7 @@ def population_problem(space: SearchSpace, data: DeviceData) -> str | None:
     return reason
 
 
-@dataclass(eq=False)
-class _Slot:
-    """A member's state outside a population's stacks (on its way from one to another)."""
-
-    weights: torch.Tensor  # (P,)
-    moment1: torch.Tensor | None  # None: zeros, a member that has not trained yet
-    moment2: torch.Tensor | None
-    steps: torch.Tensor | None  # Adam's step count (0-dim, float64); None: 0
-    generator: torch.Generator  # its data order
-
-
-@dataclass(eq=False)
-class _Snapshot:
-    """A population at an epoch boundary: what ``_restore`` puts back after a fault."""
-
-    members: list[Member]
-    flat: torch.Tensor
-    moment1: torch.Tensor
-    moment2: torch.Tensor
-    steps: torch.Tensor
-    generators: list[torch.Tensor]  # each member's generator state
-    results: list[tuple[str, int, float, int, int]]  # status, epochs, seconds, samples, shared
-
-
-class Population:
+class Population(MemberStacks):
     """Members of one MLP shape (same depth and width) trained together, epoch by epoch.
 
     Args:
@@ -165,10 +137,7 @@ class Population:
         if not handwritten(space):
             raise ActsearchError(population_support(space) or "model: the hand-written "
                                  "population serves plain MLPs over relu, elu and selu only")
-        self.space, self.data, self.depth = space, data, depth
-        # Its learning rate is unused: each member trains with its candidate's own.
-        self.recipe: Recipe = space.train
-        self.device, self.dtype = data.x_train.device, data.x_train.dtype
+        self.depth = depth
         features = math.prod(data.input_shape)
         width = space.model.width
         sizes = [features] + [width] * depth + [data.n_classes]
@@ -180,35 +149,13 @@ class Population:
             self._linears.append((offset, fan_out, fan_in))
             offset += fan_out * fan_in + fan_out
         self.n_params = offset
-        self.members: list[Member] = []  # one per row of the stacked tensors
-        # Members on their way in, with their state when they come from another population
-        # of this shape (None: a new member, initialised when it joins).
-        self._pending: list[tuple[Member, _Slot | None]] = []
-        # Each member's data order: its own generator, as fit.Run has.
-        self._generators: dict[Member, torch.Generator] = {}
-        self._flat = self._empty()
-        self._moment1 = self._empty()  # Adam's exp_avg, or SGD's momentum buffer
-        self._moment2 = self._empty()  # Adam's exp_avg_sq
-        self._steps = torch.zeros(0, device=self.device, dtype=torch.float64)
-        self._coefs = torch.zeros(2, depth, 0, 1, 1, device=self.device, dtype=self.dtype)
-        self._params = self._views(self._flat)
-
-    def _empty(self) -> torch.Tensor:
-        return torch.zeros(0, self.n_params, device=self.device, dtype=self.dtype)
-
-    def __len__(self) -> int:
-        return len(self.running)
+        # Each member's activations as x > 0 ? pos * x : neg * expm1(x), per layer.
+        super().__init__(space, data, offset, {"pos": (depth,), "neg": (depth,)})
 
     @property
     def key(self) -> int:
         """What its members share (``PopulationTrainer`` groups by it): the depth."""
         return self.depth
-
-    @property
-    def running(self) -> list[Member]:
-        """Members that will train in the next epoch (joined, not finished)."""
-        joined = [m for m in self.members if m.running]
-        return joined + [m for m, _ in self._pending if m.running]
 
     def add(self, layout: Layout, seed: int, lr: float | None = None,
             tag: Any = None) -> Member:
@@ -240,11 +187,7 @@ class Population:
                                      f"{', '.join(_ELU_FORM)}, not {layer.activation}")
         self._pending.append((member, None))
 
-    def stop(self, member: Member) -> None:
-        """Stop a member (e.g. pruned); it leaves the population before the next epoch."""
-        member.result.status = "stopped"
-
-    def _start(self, member: Member) -> _Slot:
+    def _start(self, member: Member) -> Slot:
         """A new member's state: exactly the standalone model's init (the same global seed,
         the same build) and fit.Run's generator."""
         torch.manual_seed(member.seed)
@@ -252,125 +195,47 @@ class Population:
                                 self.data.n_classes, "none")
         row = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
         generator = torch.Generator(device=self.device).manual_seed(member.seed)
-        return _Slot(row.to(self.device, self.dtype), None, None, None, generator)
-
-    def _sync(self) -> None:
-        """Drop finished members and stack the pending ones; only ever between epochs.
-
-        All or nothing: the new tensors are assigned only once all of them exist, so a
-        failure here (out of memory, say) leaves the population as it was.
-        """
-        keep = [i for i, m in enumerate(self.members) if m.running]
-        new = [(m, self._start(m) if slot is None else slot)
-               for m, slot in self._pending if m.running]
-        if len(keep) == len(self.members) and not new:
-            self._pending = []
-            return
-        index = torch.tensor(keep, device=self.device, dtype=torch.long)
-
-        def stacked(current: torch.Tensor, rows: list[torch.Tensor | None]) -> torch.Tensor:
-            zero = torch.zeros(self.n_params, device=self.device, dtype=self.dtype)
-            return torch.cat([current[index], *[(zero if r is None else r)[None]
-                                                for r in rows]])
-
-        flat = stacked(self._flat, [s.weights for _, s in new])
-        moment1 = stacked(self._moment1, [s.moment1 for _, s in new])
-        moment2 = stacked(self._moment2, [s.moment2 for _, s in new])
-        zero_steps = self._steps.new_zeros(())
-        steps = torch.cat([self._steps[index],
-                           *[(zero_steps if s.steps is None else s.steps)[None] for _, s in new]])
-        members = [self.members[i] for i in keep] + [m for m, _ in new]
         # Every activation as x > 0 ? pos * x : neg * expm1(x): ReLU has neg 0, ELU neg
         # alpha, SELU pos scale and neg alpha * scale (torch's own coefficients).
-        coefs = []
-        for m in members:
-            pos_neg = []
-            for layer in m.candidate.layout.layers:
-                if layer.activation == "relu":
-                    pos_neg.append((1.0, 0.0))
-                elif layer.activation == "elu":
-                    pos_neg.append((1.0, float(1.0 if layer.param is None else layer.param)))
-                else:
-                    pos_neg.append((SELU_SCALE, SELU_ALPHA * SELU_SCALE))
-            coefs.append(pos_neg)
-        coef_tensor = torch.tensor(coefs, device=self.device, dtype=self.dtype).reshape(
-            len(members), self.depth, 2).permute(2, 1, 0)[..., None, None].contiguous()
-        self._flat, self._moment1, self._moment2, self._steps = flat, moment1, moment2, steps
-        self._coefs, self.members, self._pending = coef_tensor, members, []
-        generators = {m: self._generators[m] for m in members if m in self._generators}
-        self._generators = generators | {m: s.generator for m, s in new}
-        self._params = self._views(self._flat)
+        pos_neg = []
+        for layer in member.candidate.layout.layers:
+            if layer.activation == "relu":
+                pos_neg.append((1.0, 0.0))
+            elif layer.activation == "elu":
+                pos_neg.append((1.0, float(1.0 if layer.param is None else layer.param)))
+            else:
+                pos_neg.append((SELU_SCALE, SELU_ALPHA * SELU_SCALE))
+        coefs = torch.tensor(pos_neg, device=self.device, dtype=self.dtype)  # (depth, 2)
+        return Slot(row.to(self.device, self.dtype), None, None, None, generator,
+                    {"pos": coefs[:, 0], "neg": coefs[:, 1]})
 
-    def _release(self) -> list[tuple[Member, _Slot | None]]:
-        """Take every running member out, with its state, for other populations of this shape.
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
 
-        The rows are views (no allocation, so this works when memory has run out); they are
-        copied when a population stacks them.
-        """
-        out: list[tuple[Member, _Slot | None]] = []
-        for i, m in enumerate(self.members):
-            if m.running:
-                out.append((m, _Slot(self._flat[i], self._moment1[i], self._moment2[i],
-                                     self._steps[i], self._generators[m])))
-        out += [(m, slot) for m, slot in self._pending if m.running]
-        self.members, self._pending, self._generators = [], [], {}
-        self._flat, self._moment1, self._moment2 = self._empty(), self._empty(), self._empty()
-        self._steps = self._steps.new_zeros(0)
-        self._coefs = self._coefs[:, :, :0]
-        self._params = self._views(self._flat)
-        return out
-
-    def _admit(self, slots: Iterable[tuple[Member, _Slot | None]]) -> None:
-        """Queue members released by another population; they join at the next epoch."""
-        self._pending.extend(slots)
-
-    def _snapshot(self) -> _Snapshot:
-        """Everything an epoch changes, as it is at the epoch boundary (after ``_sync``)."""
-        # SGD never writes the second moment: the tensor itself is its snapshot.
-        moment2 = self._moment2 if self.recipe.optimizer == "sgd" else self._moment2.clone()
-        return _Snapshot(
-            list(self.members),
-            self._flat.clone(), self._moment1.clone(), moment2, self._steps.clone(),
-            [self._generators[m].get_state() for m in self.members],
-            [(m.result.status, len(m.result.history), m.result.train_seconds,
-              m.result.samples_seen, m.shared_with) for m in self.members])
-
-    def _restore(self, snapshot: _Snapshot) -> None:
-        """Back to the boundary ``snapshot`` was taken at: the members' weights, optimizer
-        state, data order and results as they were."""
-        self.members = snapshot.members
-        self._flat, self._moment1 = snapshot.flat, snapshot.moment1
-        self._moment2, self._steps = snapshot.moment2, snapshot.steps
-        self._params = self._views(self._flat)
-        for m, state, (status, epochs, seconds, samples, shared) in zip(
-                snapshot.members, snapshot.generators, snapshot.results, strict=True):
-            self._generators[m].set_state(state)
-            del m.result.history[epochs:]
-            m.result.status, m.result.train_seconds = status, seconds
-            m.result.samples_seen, m.shared_with = samples, shared
-
-    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        """Each layer's weight (K, out, in) and bias (K, out) as views of the stacked rows.
+    def _views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Linear layer i's weight (K, out, in) and bias (K, out), ``{i}.weight`` and
+        ``{i}.bias``, as views of the stacked rows.
 
         As leaves of their own, their gradients come back per layer and are concatenated
         once; gradients through slices of one leaf would cost a zero-filled (K, P) each.
         """
-        k, views = flat.shape[0], []
-        for offset, fan_out, fan_in in self._linears:
+        k, views = flat.shape[0], {}
+        for i, (offset, fan_out, fan_in) in enumerate(self._linears):
             end = offset + fan_out * fan_in
-            views.append(flat[:, offset:end].view(k, fan_out, fan_in))
-            views.append(flat[:, end:end + fan_out])
+            views[f"{i}.weight"] = flat[:, offset:end].view(k, fan_out, fan_in)
+            views[f"{i}.bias"] = flat[:, end:end + fan_out]
         return views
 
-    def _forward(self, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """Logits (K, B, classes) of flat inputs (K, B, features), or (B, features) shared."""
-        k = params[0].shape[0]
+        k = params["0.weight"].shape[0]
         h = x if x.dim() == 3 else x.expand(k, *x.shape)
         for i in range(self.depth + 1):
-            weight, bias = params[2 * i], params[2 * i + 1]
+            weight, bias = params[f"{i}.weight"], params[f"{i}.bias"]
             h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
             if i < self.depth:
-                pos, neg = self._coefs[0, i], self._coefs[1, i]
+                pos = self._buffers["pos"][:, i, None, None]
+                neg = self._buffers["neg"][:, i, None, None]
                 # x > 0 ? pos * x : neg * expm1(x), exactly: relu(x) is x or 0 and elu(x) - relu(x)
                 # is 0 or expm1(x). Unlike where(), whose CPU kernel is slow, it also stays
                 # finite in the branch not taken.
@@ -378,65 +243,17 @@ class Population:
                 h = r * pos + (F.elu(h) - r) * neg
         return h
 
-    def _losses(self, params: list[torch.Tensor], xb: torch.Tensor,
+    def _losses(self, params: dict[str, torch.Tensor], xb: torch.Tensor,
                 yb: torch.Tensor) -> torch.Tensor:
         logits = self._forward(params, xb)
         k, b, c = logits.shape
         return F.cross_entropy(logits.reshape(k * b, c), yb.reshape(k * b),
                                reduction="none").view(k, b).mean(1)
 
-    def _update(self, grad: torch.Tensor, lrs: torch.Tensor) -> None:
-        """One optimizer step per member, as train.fit's optimizer does it."""
-        batched_step(self._flat, grad, self._moment1, self._moment2, self._steps, lrs,
-                     self.recipe)
-
-    def train_epoch(self, on_step: Callable[[torch.Tensor, torch.Tensor], None] | None = None
-                    ) -> list[tuple[Member, EpochStats]]:
-        """Train every running member for one of its epochs, then validate each.
-
-        A member that reaches its last epoch becomes ``complete``, one whose losses are not
-        finite ``diverged`` (as in ``fit``); either leaves before the next epoch, as does one
-        the caller stops. ``on_step(losses, grads)`` (for tests and probes) gets each step's
-        per-member losses ``(K,)`` and gradients ``(K, P)``.
-
-        Returns:
-            Each member that trained, with its epoch's stats.
-        """
-        self._sync()
-        members = self.members
-        if not members:
-            return []
-        x, y = self.data.x_train.flatten(1), self.data.y_train
-        n, bs, recipe = len(x), self.recipe.batch_size, self.recipe
-        # Each member's learning rate at its own epoch.
-        lrs = [epoch_lr(m.candidate.lr, m.epochs_done, recipe) for m in members]
-        lr_tensor = torch.tensor(lrs, device=self.device, dtype=torch.float64)
-        started = time.perf_counter()
-        # One randperm per member and epoch from its own generator: fit's data order.
-        order = torch.stack([torch.randperm(n, device=self.device, generator=self._generators[m])
-                             for m in members])
-        params = [p.requires_grad_(True) for p in self._params]
-        k = len(members)
-        losses = []
-        for i in range(0, n, bs):
-            index = order[:, i:i + bs]
-            with torch.enable_grad():
-                step_losses = self._losses(params, x[index], y[index])
-                grads = torch.autograd.grad(step_losses.sum(), params)
-            grad = torch.cat([g.reshape(k, -1) for g in grads], 1)
-            if on_step is not None:
-                on_step(step_losses.detach(), grad)
-            self._update(grad, lr_tensor)
-            losses.append(step_losses.detach())
-        train_losses = epoch_loss(torch.stack(losses), n, bs).tolist()  # (steps, K) -> K
-        seconds = time.perf_counter() - started
-        val = self.evaluate(self.data.x_val, self.data.y_val)
-        return record_epoch(members, train_losses, val, seconds, n, recipe)
-
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> list[tuple[float, float]]:
         """Mean cross-entropy and accuracy of every stacked member (as ``train.evaluate``)."""
-        params, x = self._views(self._flat), x.flatten(1)
+        params, x = self._views(self._flat), self._inputs(x)
         k = self._flat.shape[0]
         loss = torch.zeros(k, device=x.device, dtype=torch.float64)
         correct = torch.zeros(k, device=x.device, dtype=torch.int64)
@@ -557,7 +374,7 @@ class PopulationTrainer:
                ) -> tuple[list[Member], list[Population | StackedPopulation]]:
         """One epoch of ``population``, split on a fault; returns the members that trained or
         failed, and the populations that go on (itself, or its parts after a split)."""
-        snapshot: _Snapshot | None = None
+        snapshot: Snapshot | None = None
         failed: list[Member] = []
         out_of_memory = False
         try:
