@@ -401,13 +401,15 @@ def decide(finalists: Sequence[FinalistComparison], metric: str = "accuracy") ->
     outcome = ("tie" if not best.significant else "mixed" if sign * test.difference > 0
                else "uniform")
     compared = sum(1 for f in finalists if f.versus_uniform is not None)  # Holm's family
-    return Verdict(outcome, _verdict_text(test, best.p_holm, compared), "", best, reference,
-                   metric)
+    return Verdict(outcome, _verdict_text(test, best.p_holm, compared, metric, sign), "", best,
+                   reference, metric)
 
 
-def _verdict_text(test: WelchResult, p_holm: float, compared: int) -> str:
+def _verdict_text(test: WelchResult, p_holm: float, compared: int, metric: str = "accuracy",
+                  sign: int = 1) -> str:
     """Welch's sentence, decided by the Holm-adjusted p (the mixed finalist was picked among
-    ``compared`` finalists tested against the reference)."""
+    ``compared`` finalists tested against the reference); for a minimised metric it says
+    that the lower one is the better."""
     level = f"{100 * (1 - ALPHA):g}% CI"
     # Said even for one comparison (nothing to correct): every face shows the p that decides.
     holm_words = (f", Holm-adjusted p = {p_holm:.3g} over {compared} finalist"
@@ -418,9 +420,10 @@ def _verdict_text(test: WelchResult, p_holm: float, compared: int) -> str:
                 f"{test.ci_high:+.4g}, p = {test.p_value:.3g}{holm_words})")
     higher, lower = ((test.label_a, test.label_b) if test.difference > 0
                      else (test.label_b, test.label_a))
+    better = "" if sign > 0 else f": {lower} is the better (a lower {metric} is better)"
     return (f"{higher} is higher than {lower} by {abs(test.difference):.4g} ({level} of "
             f"{test.label_a} - {test.label_b}: {test.ci_low:+.4g} to {test.ci_high:+.4g}, "
-            f"p = {test.p_value:.3g}{holm_words})")
+            f"p = {test.p_value:.3g}{holm_words}){better}")
 
 
 # ----------------------------------------------------------------------------- Pareto front

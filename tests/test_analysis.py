@@ -186,3 +186,11 @@ def test_the_verdict_names_the_winner_only_when_significant() -> None:
     assert reverse.outcome == "uniform" and "best uniform beats best mixed" in reverse.short
     none = decide([])
     assert none.outcome == "none" and none.short == "no verdict: no finalists were retrained"
+    # A minimised metric (an error): the lower mean wins, and the sentence says which is better.
+    lower = decide(compare_finalists([
+        _finalist(4, "relu | selu", False, [0.10, 0.11, 0.12]),
+        _finalist(0, "relu | relu", True, [0.20, 0.21, 0.22])], sign=-1), "mse")
+    assert lower.outcome == "mixed"
+    assert lower.text.startswith("relu | relu is higher than relu | selu by 0.1")
+    assert lower.text.endswith(": relu | selu is the better (a lower mse is better)")
+    assert "is the better" not in verdict.text
