@@ -33,7 +33,7 @@ from actsearch.engine.storage import heartbeat
 from actsearch.engine.suggest import suggest_candidate
 from actsearch.errors import ActsearchError
 from actsearch.models.build import build_candidate
-from actsearch.models.layout import Layer, Layout
+from actsearch.models.layout import relu_layout
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
 from actsearch.training.fit import EpochStats, scoring_of
@@ -368,10 +368,10 @@ class _Driver:
         every site; ``with_sites`` refuses a latency objective where a group lacks it)."""
         key = (depth, norm)
         if key not in self._references:
-            relu = Layout(tuple(Layer("relu") for _ in range(depth)))
             torch.manual_seed(self.seed)
             data = self.data
-            model = build_candidate(self.space, relu, data.input_shape, data.n_classes, norm)
+            model = build_candidate(self.space, relu_layout(depth), data.input_shape,
+                                    data.n_classes, norm)
             self._references[key] = model.to(data.x_train.device, data.x_train.dtype).eval()
         return self._references[key]
 

@@ -21,6 +21,7 @@ a dict batch size (as text) -> per-pair ratios).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,18 +33,17 @@ from torch import nn
 
 from actsearch.engine.record import FINALISTS_ATTR, LATENCY_ATTR
 from actsearch.errors import ActsearchError
-from actsearch.models.build import build_candidate
 from actsearch.models.layout import (
     Candidate,
-    Layer,
-    Layout,
     candidate_from_params,
     layout_params,
+    relu_layout,
     uniform_choices,
 )
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
 from actsearch.training.probes import compare_latency
+from actsearch.training.trainers import start_model
 
 __all__ = ["LATENCY_ATTR", "MARGIN", "MODES", "Measured", "default_mode", "latency_current",
            "measured_layouts", "run_latency"]
@@ -76,10 +76,8 @@ class Measured:
     candidate: Candidate
 
 
-def _model(space: SearchSpace, data: DeviceData, layout: Layout, norm: str) -> nn.Module:
-    torch.manual_seed(_SEED)
-    model = build_candidate(space, layout, data.input_shape, data.n_classes, norm)
-    return model.to(data.x_train.device, data.x_train.dtype).eval()
+def _model(space: SearchSpace, data: DeviceData, candidate: Candidate) -> nn.Module:
+    return start_model(space, data, candidate, _SEED).eval()
 
 
 def measured_layouts(study: optuna.Study, space: SearchSpace) -> list[Measured]:
@@ -153,8 +151,8 @@ def run_latency(study: optuna.Study, space: SearchSpace, data: DeviceData, *,
     def reference(candidate: Candidate) -> nn.Module:
         key = (candidate.layout.depth, candidate.norm)
         if key not in references:
-            relu = Layout(tuple(Layer("relu") for _ in range(candidate.layout.depth)))
-            references[key] = _model(space, data, relu, candidate.norm)
+            relu = dataclasses.replace(candidate, layout=relu_layout(candidate.layout.depth))
+            references[key] = _model(space, data, relu)
         return references[key]
 
     entries = _plan(measured)
@@ -164,7 +162,7 @@ def run_latency(study: optuna.Study, space: SearchSpace, data: DeviceData, *,
     for m, entry in zip(measured, entries, strict=True):
         key = (entry["layout"], entry["norm"])
         if key not in timed:
-            model = _model(space, data, m.candidate.layout, m.candidate.norm)
+            model = _model(space, data, m.candidate)
             timed[key] = {"eager": _ratios(model, reference(m.candidate), data, batch_sizes),
                           "compiled": {}}
         entry.update(timed[key])
@@ -181,8 +179,8 @@ def run_latency(study: optuna.Study, space: SearchSpace, data: DeviceData, *,
                         compiled_refs[ref_key] = torch.compile(reference(m.candidate),
                                                                dynamic=False)
                     if key not in compiled:
-                        model = torch.compile(_model(space, data, m.candidate.layout,
-                                                     m.candidate.norm), dynamic=False)
+                        model = torch.compile(_model(space, data, m.candidate),
+                                              dynamic=False)
                         compiled[key] = _ratios(model, compiled_refs[ref_key], data,
                                                 batch_sizes)
                     entry["compiled"] = compiled[key]

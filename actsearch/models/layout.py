@@ -78,6 +78,12 @@ class Layout:
         return params
 
 
+def relu_layout(depth: int) -> Layout:
+    """ReLU on each of ``depth`` layers (a factory model's: groups): the model latencies are
+    relative to, and the one a zoo factory builds when given no layout."""
+    return Layout(tuple(Layer("relu") for _ in range(depth)))
+
+
 def param_names(key: int | str, activation: str) -> tuple[str, str | None]:
     """The params of layer ``key`` (an index), or of a factory model's group ``key`` (a name):
     its activation's, and its parameter's when the activation has one."""

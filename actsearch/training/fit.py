@@ -265,19 +265,23 @@ class Run:
         if recipe.schedule == "cosine":
             for group in self.optimizer.param_groups:
                 group["lr"] = epoch_lr(recipe.lr, self.epochs_done, recipe)
-        criterion = self.scoring.loss_fn
+        criterion, optimizer = self.scoring.loss_fn, self.optimizer
         started = time.perf_counter()
         model.train()
         losses = []
+
+        def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
+            loss = criterion(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+
         if self.data.loaders is not None:
             # The user's loader as given: its batches, its order, its workers.
             sizes = []
             for xb, yb in self.data.batches("train"):
-                loss = criterion(model(xb), yb)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                losses.append(loss.detach())
+                step(xb, yb)
                 sizes.append(len(xb))
             n = sum(sizes)
             weights = torch.tensor(sizes, dtype=torch.float64, device=x.device)
@@ -287,11 +291,7 @@ class Run:
             order = torch.randperm(n, device=x.device, generator=self.generator)
             xs, ys = x[order], y[order]
             for i in range(0, n, bs):
-                loss = criterion(model(xs[i:i + bs]), ys[i:i + bs])
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                losses.append(loss.detach())
+                step(xs[i:i + bs], ys[i:i + bs])
             # One host read per epoch; it also waits for the device, so the time is honest.
             train_loss = float(epoch_loss(torch.stack(losses), n, bs))
         result.train_seconds += time.perf_counter() - started

@@ -18,7 +18,7 @@ from torch import nn
 
 from actsearch.errors import ActsearchError
 from actsearch.models.activations import create_activation, get_activation, init_layer_for
-from actsearch.models.layout import Layer, Layout, parse_layout
+from actsearch.models.layout import Layer, Layout, parse_layout, relu_layout
 from actsearch.models.sites import Site
 from actsearch.schema.documents import validate
 from actsearch.schema.space import ModelSpec
@@ -35,7 +35,7 @@ def layout_of(layout: Layout | str | None, depth: int, factory: str) -> Layout:
     if layout is None:
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise ActsearchError(f"{factory}: depth: expected an integer >= 1, got {depth!r}")
-        return Layout(tuple(Layer("relu") for _ in range(depth)))
+        return relu_layout(depth)
     if isinstance(layout, str):
         layout = parse_layout(layout)
     if not isinstance(layout, Layout) or not layout.layers:
