@@ -9,6 +9,7 @@ Optuna are imported on first use, so ``import actsearch`` and the space tools st
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 from actsearch.errors import ActsearchError
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from actsearch.models.build import build_model
     from actsearch.models.groups import GroupSpec, resolve_groups
 
-__version__ = "0.1.0"
+# Written once, in pyproject.toml; an installed package's metadata carries it.
+__version__ = _metadata.version("actsearch")
 
 __all__ = [
     "ActivationSpec",

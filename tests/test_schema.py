@@ -59,7 +59,7 @@ def test_schema_and_declaration_agree() -> None:
 
 def test_every_shipped_space_validates_against_the_schema() -> None:
     validator = jsonschema.Draft202012Validator(space_json_schema())
-    spaces = sorted((REPO / "search_spaces").glob("*.yaml"))
+    spaces = sorted((REPO / "actsearch" / "search_spaces").glob("*.yaml"))
     assert spaces
     for path in [*spaces, FIXTURES / "space-documents" / "cnn_layers.yaml"]:
         errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
@@ -104,7 +104,7 @@ def test_spaces_check_says_one_line_per_bad_file(tmp_path: Path,
         path = tmp_path / name
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
         paths.append(str(path))
-    good = str(REPO / "search_spaces" / "mnist1d_mlp.yaml")
+    good = str(REPO / "actsearch" / "search_spaces" / "mnist1d_mlp.yaml")
     assert main(["spaces", "--check", good, *paths]) == 2
     out, err = capsys.readouterr()
     assert out.count(": ok (") == 1
@@ -211,7 +211,7 @@ def test_the_old_study_still_opens() -> None:
 
 def test_shipped_spaces_name_the_schema_in_their_first_line() -> None:
     # VS Code's YAML extension reads this line; the path is relative to the space file.
-    for path in sorted((REPO / "search_spaces").glob("*.yaml")):
+    for path in sorted((REPO / "actsearch" / "search_spaces").glob("*.yaml")):
         first = path.read_text(encoding="utf-8").splitlines()[0]
         prefix = "# yaml-language-server: $schema="
         assert first.startswith(prefix), path

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from actsearch import __version__
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, ActsearchWarning
 
 __all__ = ["main"]
@@ -305,6 +306,7 @@ def _add_dtype_argument(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="actsearch", description="Search per-layer activation layouts "
                      "(ReLU, ELU with its alpha, SELU) with Optuna.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("search", help=cmd_search.__doc__, description=cmd_search.__doc__)

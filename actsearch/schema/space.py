@@ -1046,11 +1046,7 @@ def parse_space(document: Any, source: str, base: Path | None = None) -> SearchS
 
 
 def _shipped_dir() -> Path:
-    # A source checkout (or editable install) has search_spaces/ beside the package; an
-    # installed wheel carries the same files as package data under actsearch/search_spaces.
-    checkout = Path(__file__).resolve().parents[2] / "search_spaces"
-    if checkout.is_dir():
-        return checkout
+    # Package data: the same folder in a source checkout, an editable install and a wheel.
     return Path(str(resources.files("actsearch") / "search_spaces"))
 
 
