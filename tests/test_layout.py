@@ -24,6 +24,14 @@ def test_layout_string_and_parse() -> None:
         parse_layout("relu | swish2")
 
 
+def test_small_parameters_print_their_significant_digits() -> None:
+    # A leaky_relu slope under 0.005 once printed as leaky_relu(0.00).
+    assert str(Layer("leaky_relu", 0.0031)) == "leaky_relu(0.0031)"
+    assert str(Layer("leaky_relu", 0.05)) == "leaky_relu(0.05)"
+    assert str(Layer("elu", 1.0)) == "elu(1.00)"
+    assert parse_layout("leaky_relu(0.0031)").layers[0].param == 0.0031
+
+
 @pytest.mark.parametrize("space_name", ["mnist1d_mlp", "digits_mlp", "mnist1d_mlp_norm"])
 def test_params_round_trip(space_name: str) -> None:
     space = load_space(space_name)

@@ -40,7 +40,13 @@ class Layer:
     param: float | None = None
 
     def __str__(self) -> str:
-        return self.activation if self.param is None else f"{self.activation}({self.param:.2f})"
+        if self.param is None:
+            return self.activation
+        # Two decimals read well for alphas around 1; a leaky_relu slope of 0.003 needs its
+        # significant digits (two decimals printed it as 0.00).
+        small = self.param != 0 and abs(self.param) < 0.1
+        return f"{self.activation}({self.param:.2g})" if small else \
+            f"{self.activation}({self.param:.2f})"
 
 
 @dataclass(frozen=True)
