@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,6 @@ from optuna.trial import TrialState
 import actsearch
 from actsearch import ActsearchError
 from actsearch.faces.cli import main
-
-README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_search_from_python_end_to_end(write_space, tmp_path: Path) -> None:
@@ -84,17 +81,3 @@ def test_export_names_its_parameters(write_space, tmp_path: Path) -> None:
     assert info.value.parameter == "format"
     with pytest.raises(ActsearchError, match="^top: expected at least 1"):
         actsearch.export_configs(result.study, top=0, out_dir=tmp_path / "x")
-
-
-def test_readme_python_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
-    # The README's "From Python" example, as written, on a smaller budget.
-    text = README.read_text()
-    section = text[text.index("## From Python"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    assert "actsearch.search(" in code
-    small = code.replace("trials=40", "trials=8").replace("seeds=3", "seeds=2")
-    assert small != code, "the budget in the README's example changed: update this test"
-    monkeypatch.chdir(tmp_path)
-    exec(compile(small, "README.md", "exec"), {})
-    out = capsys.readouterr().out
-    assert "verdict:" in out and (tmp_path / "runs" / "from-python" / "report.html").is_file()

@@ -153,3 +153,39 @@ def test_latency_mode_is_checked(write_space, tmp_path: Path, monkeypatch,
         default_mode()
     assert main(["search", str(write_space()), "--latency", "fast"]) == 2
     assert "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def test_compiled_latency_keeps_torchs_cuda_home_line_out(monkeypatch, tmp_path: Path) -> None:
+    # A CUDA build of torch on a machine without a GPU but with a CUDA toolkit: importing
+    # torch.utils.cpp_extension (inductor does, for every CPU compile) logs "No CUDA runtime
+    # is found, using CUDA_HOME=...". Simulated here: torch claims to be a CUDA build.
+    import logging
+    import sys
+
+    import torch
+
+    from actsearch.engine.latency import _import_cpp_extension_quietly
+
+    monkeypatch.setattr(torch.cuda, "_is_compiled", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path))
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    original = sys.modules.pop("torch.utils.cpp_extension", None)
+    try:
+        import torch.utils.cpp_extension  # noqa: F401  (as inductor does)
+        assert any("No CUDA runtime is found" in m for m in seen), seen  # the line exists
+        seen.clear()
+        sys.modules.pop("torch.utils.cpp_extension")
+        level = logger.level
+        _import_cpp_extension_quietly()
+        assert seen == [] and logger.level == level
+    finally:
+        logger.removeHandler(handler)
+        if original is not None:
+            sys.modules["torch.utils.cpp_extension"] = original
+            torch.utils.cpp_extension = original

@@ -22,7 +22,6 @@ from actsearch.schema.space import (
     SCHEMA_FILE,
     DataSpec,
     SpaceFile,
-    field_table,
     load_space,
     parse_space,
     space_json_schema,
@@ -70,15 +69,6 @@ def test_every_shipped_space_validates_against_the_schema() -> None:
         assert list(validator.iter_errors(bad)), bad
         with pytest.raises(ActsearchError):
             parse_space(bad, "x.yaml")
-
-
-def test_readme_field_table_is_the_rendered_one() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    found = re.search(r"<!-- space-fields:begin[^>]*-->\n(.*?)\n<!-- space-fields:end -->",
-                      readme, re.S)
-    assert found, "README.md lacks the space-fields markers"
-    assert found.group(1) == field_table(), "regenerate: python -c 'from actsearch.schema." \
-        "space import field_table; print(field_table())'"
 
 
 def test_spaces_schema_prints_it(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -104,6 +105,7 @@ def _compiler(models: int) -> Iterator[None]:
     a clean cache afterwards."""
     import torch._dynamo as dynamo
 
+    _import_cpp_extension_quietly()
     dynamo.reset()
     try:
         with dynamo.config.patch(cache_size_limit=max(8, 4 * models),
@@ -111,6 +113,21 @@ def _compiler(models: int) -> Iterator[None]:
             yield
     finally:
         dynamo.reset()
+
+
+def _import_cpp_extension_quietly() -> None:
+    # Inductor's CPU compile imports torch.utils.cpp_extension, which looks for a CUDA toolkit
+    # once, at import, and on a CUDA build of torch without a GPU logs "No CUDA runtime is
+    # found, using CUDA_HOME=..." (harmless: nothing here builds CUDA code). Importing it
+    # first with its logger raised to ERROR keeps that line out of every search; its later
+    # warnings (a compiler's version, say) still show.
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        import torch.utils.cpp_extension  # noqa: F401
+    finally:
+        logger.setLevel(level)
 
 
 def _ratios(model: nn.Module, reference: nn.Module, data: DeviceData,

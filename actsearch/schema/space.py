@@ -5,7 +5,7 @@ and validating a file (``load_space``; every mistake is one ``ActsearchError`` l
 file, the field as a dotted path, the value found and what was expected), the defaults the
 rest of actsearch uses (``ModelSpec``, ``TrainSpec`` -- also the training recipe -- and
 ``DataSpec`` are these same classes), the document a study stores (``space_to_document``), the
-JSON Schema editors check files against (``space_json_schema``) and the README's field table
+JSON Schema editors check files against (``space_json_schema``) and the docs' field table
 (``field_table``). This module does not import torch, so `actsearch spaces` starts fast.
 """
 
