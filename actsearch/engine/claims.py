@@ -7,7 +7,7 @@ seed's luck, its initial weights and data order, cancels in the difference). The
 results and the claims' definitions are stored in the study's ``claims`` user attribute;
 ``actsearch.analysis`` tests and judges them (paired t-test, Holm across all comparisons).
 
-Terms (the README defines them the same way):
+Terms (docs/claims.md defines them the same way):
 
 - early: the first floor(d/2) of the d searched units in execution order (input side first),
   deep: the rest, so the middle one of an odd count counts as deep. A unit is a hidden layer

@@ -99,7 +99,7 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
                  max_retry: int | None = MAX_RETRY, timeout: float = STORAGE_TIMEOUT,
                  patience: float = STORAGE_PATIENCE,
                  say: Callable[[str], None] | None = None) -> optuna.storages.BaseStorage:
-    """The Optuna storage for a URL (see the README's "Storage URLs").
+    """The Optuna storage for a URL (see docs/scaling.md).
 
     Args:
         url: ``sqlite:///``, ``postgresql://``, ``mysql://`` (any SQLAlchemy driver suffix) or

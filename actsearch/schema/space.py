@@ -115,7 +115,7 @@ MAX_PARAMETERS = 10**11
 # A space's and a study's name become a folder under runs/: no path separators, no "..".
 STUDY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # Objective names a space may list, with their natural direction and exact meaning. The values
-# come from a trial's user attributes (train.py and probes.py measure them; README defines).
+# come from a trial's user attributes (train.py and probes.py measure them; docs/space-files.md defines).
 OBJECTIVES: dict[str, tuple[str, str]] = {
     "accuracy": ("max", "validation accuracy after the last epoch"),
     "latency": ("min", "batch-1 inference latency / a uniform-ReLU model's, timed in "
@@ -1147,7 +1147,7 @@ def space_json_schema() -> dict[str, Any]:
 
 
 def _kind(prop: dict[str, Any], defs: dict[str, Any]) -> str:
-    """A JSON Schema property's type in a few words, for the README's table."""
+    """A JSON Schema property's type in a few words, for the docs' table."""
     if "$ref" in prop:
         return "mapping"
     if "enum" in prop:
@@ -1171,7 +1171,7 @@ def _bounds(prop: dict[str, Any]) -> str:
 
 
 def field_table() -> str:
-    """The README's table of every space-file field, rendered from the JSON Schema."""
+    """The docs' table of every space-file field, rendered from the JSON Schema."""
     schema = space_json_schema()
     defs = schema["$defs"]
     rows = ["| field | type | default | description |", "| --- | --- | --- | --- |"]

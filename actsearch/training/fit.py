@@ -131,7 +131,7 @@ def select_device(requested: str | None = None) -> torch.device:
 
 
 def configure_threads(device: torch.device, threads: int | None = None) -> int:
-    """Set torch's CPU threads; small models train fastest on one thread (see README)."""
+    """Set torch's CPU threads; small models train fastest on one thread (docs/benchmarks.md)."""
     if threads is None:
         # Models of this size are dominated by per-op overhead: a second thread adds
         # synchronisation and, when any other process is busy, stalls (measured in bench/).

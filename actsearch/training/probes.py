@@ -56,8 +56,9 @@ __all__ = [
 # never fires (derivative exactly 0), an ELU/SELU below about -14 (alpha * exp(x) < 1e-6).
 DEAD_EPS = 1e-6
 
-# The names ``measure_all`` returns (user attribute names), with their definitions. The README
-# shows this table; the names are stable, so studies stay comparable across versions.
+# The names ``measure_all`` returns (user attribute names), with their definitions, which the
+# docs' measurements page shows; the names are stable, so studies stay comparable across
+# versions.
 METRICS: dict[str, str] = {
     "lat_b1_ms": "inference latency at batch 1: median over timed blocks, milliseconds",
     "lat_b1_iqr_ms": "interquartile range of those blocks, milliseconds",
