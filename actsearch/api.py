@@ -215,7 +215,9 @@ def search(
         kwargs: The model function's keyword arguments.
         init: ``keep`` the model's weights, or ``auto``: re-initialise the layer feeding
             each replaced site.
-        epochs, lr, batch_size: The training recipe's (default: a space file's defaults).
+        epochs: The training recipe's epochs (default: a space file's default).
+        lr: The training recipe's learning rate (default: a space file's default).
+        batch_size: The training recipe's batch size (default: a space file's default).
         loss: With ``model``: your loss, ``loss(outputs, targets)`` of a batch returning its
             mean (default: cross-entropy on class labels), as ``train.loss``.
         metric: With ``model``: your validation metric, ``metric(outputs, targets)`` of a
