@@ -25,7 +25,7 @@ from actsearch.analysis import analyze as _analyze
 from actsearch.engine.record import FINISHED, records
 from actsearch.engine.storage import load_run, space_of_study
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
-from actsearch.schema.space import SearchSpace, conv_shape_problem, load_space
+from actsearch.schema.space import SearchSpace, load_space
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,10 +35,7 @@ if TYPE_CHECKING:
     from actsearch.engine.driver import Callback
     from actsearch.models.sites import SiteReport
 
-__all__ = ["SearchResult", "analyze", "report", "search", "sites"]
-
-_DTYPES = ("float32", "float64")
-
+__all__ = ["SearchResult", "analyze", "report", "search", "sites", "worker"]
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -133,19 +130,19 @@ def search(
     timeout: float | None = None,
     study: str | None = None,
     storage: str | None = None,
-    device: str = "auto",
+    device: str | None = None,
     seed: int | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     population: int | str | None = None,
-    finalists: int = 5,
-    seeds: int = 3,
-    claim_seeds: int = 3,
+    finalists: int | None = None,
+    seeds: int | None = None,
+    claim_seeds: int | None = None,
     latency: str | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool | str = True,
-    runs_dir: str | Path = "runs",
+    runs_dir: str | Path | None = None,
     threads: int | None = None,
-    dtype: str = "float32",
+    dtype: str | None = None,
     report: bool | str | Path = False,
     console: Console | None = None,
     model: Callable[..., nn.Module] | None = None,
@@ -169,6 +166,9 @@ def search(
     comparisons, and analyses the study. Running it again with the same study resumes it:
     finished trials are kept and never repeated.
 
+    Every run parameter left out (None) takes its default from
+    ``actsearch.engine.pipeline.RunOptions``, where each is defined once.
+
     Args:
         space: A space file, the name of a shipped space (``actsearch spaces``), or a
             ``SearchSpace``; default ``mnist1d_mlp``.
@@ -178,15 +178,16 @@ def search(
         study: The study's name; default the space's name.
         storage: An Optuna storage URL (``sqlite:///``, ``journal:///``, ``postgresql://``);
             default the run folder ``runs_dir/<study>/``.
-        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (the default).
         seed: Sampler and training seed; default the space's.
-        workers: Worker processes on this host sharing the study.
+        workers: Worker processes on this host sharing the study (default 1).
         population: Candidates trained at once, or ``"auto"``; default the space's.
-        finalists: The best layouts retrained with fresh seeds after the search (0: none).
-        seeds: Fresh seeds per finalist.
+        finalists: The best layouts retrained with fresh seeds after the search (default 5;
+            0: none).
+        seeds: Fresh seeds per finalist (default 3).
         claim_seeds: Fresh seeds per arm of the claims' designed comparisons
-            (``actsearch.engine.claims``), the same in every arm (0: no claims; else at least
-            2, for a paired test).
+            (``actsearch.engine.claims``), the same in every arm (default 3; 0: no claims;
+            else at least 2, for a paired test).
         latency: After the finalists and claims, time their layouts and each activation's
             uniform layout against uniform ReLU: ``"compiled"`` (eager and under
             ``torch.compile``: seconds per model), ``"eager"`` or ``"off"``; default
@@ -195,9 +196,10 @@ def search(
             ``TrialRecord``; one may raise ``actsearch.StopSearch`` to start no more trials.
         progress: True: a live view on a terminal, a line per trial elsewhere; ``"plain"``:
             a line per trial; False: silent.
-        runs_dir: Where run folders go.
+        runs_dir: Where run folders go (default ``runs``).
         threads: CPU threads for training (default 1, fastest for small models).
-        dtype: ``float32`` or ``float64`` (populations then follow sequential runs exactly).
+        dtype: ``float32`` (the default) or ``float64`` (populations then follow sequential
+            runs exactly).
         report: Write report.html and report.md: True for the run folder, or a folder.
         console: Where progress goes (default: standard output).
         model: Your own model instead of a space: a function that returns an ``nn.Module``
@@ -230,21 +232,24 @@ def search(
         A ``SearchResult``. Ctrl-C or SIGTERM stops the trials (the running ones are marked
         failed) and the result says ``interrupted``; nothing finished is lost.
     """
-    import torch
-
-    from actsearch.engine.claims import run_claims
     from actsearch.engine.driver import run_trials
-    from actsearch.engine.finalists import finalists_current, run_finalists
-    from actsearch.engine.latency import MODES, default_mode, latency_current, run_latency
-    from actsearch.engine.storage import fail_stale_trials, make_storage, resolve_storage_url
+    from actsearch.engine.pipeline import (
+        RunOptions,
+        after_search,
+        population_size,
+        prepare,
+    )
+    from actsearch.engine.storage import fail_stale_trials, make_storage
     from actsearch.engine.study import open_study
-    from actsearch.engine.workers import run_workers
+    from actsearch.engine.workers import WorkerOptions, run_workers
     from actsearch.faces.live import LiveView
     from actsearch.faces.report import write_report
-    from actsearch.models.custom import with_sites
-    from actsearch.training.data import factory_data, load_data, read_data, to_device
-    from actsearch.training.fit import configure_threads, select_device
 
+    options = RunOptions.given(
+        trials=trials, timeout=timeout, study=study, storage=storage, device=device, seed=seed,
+        workers=workers, population=population, finalists=finalists, seeds=seeds,
+        claim_seeds=claim_seeds, latency=latency, runs_dir=runs_dir, threads=threads,
+        dtype=dtype)
     model_fn = data_fn = None
     if model is not None or data is not None:
         resolved, model_fn, data_fn = _python_space(
@@ -261,64 +266,19 @@ def search(
                 raise ActsearchError(f"{name}: only with model= (a space file says it "
                                      f"otherwise)", parameter=name)
         resolved = _resolve_space(space)
-    if workers > 1 and model_fn is not None:
-        raise ActsearchError("workers: a model given in Python cannot be imported by worker "
-                             "processes; name an importable factory in a space file "
-                             "(model.factory)", parameter="workers")
-    for name, value in (("trials", trials), ("threads", threads)):
-        _expect(name, value, value is None or _is_int(value) and value > 0, "a positive integer")
-    _expect("timeout", timeout, timeout is None or isinstance(timeout, int | float)
-            and not isinstance(timeout, bool) and timeout > 0, "a positive number of seconds")
-    _expect("workers", workers, _is_int(workers) and workers > 0, "a positive integer")
-    _expect("seeds", seeds, _is_int(seeds) and seeds > 0, "a positive integer")
-    _expect("finalists", finalists, _is_int(finalists) and finalists >= 0, "an integer >= 0")
-    latency = default_mode() if latency is None else latency
-    _expect("latency", latency, latency in MODES, " or ".join(map(repr, MODES)))
-    _expect("claim_seeds", claim_seeds, _is_int(claim_seeds) and (claim_seeds == 0
-                                                                  or claim_seeds >= 2),
-            "0 (no claims) or an integer >= 2")
-    _expect("seed", seed, seed is None or _is_int(seed) and seed >= 0, "an integer >= 0")
-    if dtype not in _DTYPES:
-        raise ActsearchError(f"dtype: expected one of {', '.join(_DTYPES)}, got {dtype!r}",
-                             parameter="dtype")
     if progress not in (True, False, "plain"):
         raise ActsearchError(f"progress: expected True, False or 'plain', got {progress!r}",
                              parameter="progress")
     say = _Say(console, progress)
-    study_name = study or resolved.name
-    url = resolve_storage_url(storage, study_name, runs_dir, workers)
-    torch_device = select_device(device)
-    used_threads = configure_threads(torch_device, threads) if torch_device.type == "cpu" \
-        else None
-    trials = trials or resolved.trials
-    timeout = timeout or resolved.timeout
-    # Read the data before the study exists: a missing or malformed file must not leave an
-    # empty study behind whose space then differs from the corrected file.
-    dataset = factory_data(resolved.data, data_fn, resolved.train.class_targets) \
-        if resolved.data.factory is not None else None
-    if dataset is not None and resolved.model.factory is None and (
-            dataset.loaders is not None or not dataset.n_classes):
-        raise ActsearchError(f"{resolved.source}: data.factory: a shipped model family "
-                             f"needs tensors of class labels (its output is one per class); "
-                             f"with DataLoaders or other targets, name your model "
-                             f"(model.factory)")
-    arrays = None if dataset is not None else read_data(resolved.data)
-    sample = dataset.x_train if dataset is not None else arrays[0]
-    # Likewise a CNN whose layers shrink this data's samples to nothing: every trial would fail.
-    problem = conv_shape_problem(resolved.model, max(resolved.depths), tuple(sample.shape[1:]))
-    if problem is not None:
-        raise ActsearchError(f"{resolved.source}: model.kernel_size: {problem}")
-    # A factory model's sites, found on two samples, before the study queues its baselines.
-    resolved = with_sites(resolved, torch.as_tensor(sample[:2], dtype=torch.float32), model_fn)
-    notes = _factory_notes(resolved, dataset)
-    size = _population_size(population or resolved.population, resolved, dataset, arrays,
-                            torch_device, dtype, trials, workers, say)
+    run = prepare(resolved, options, model_fn, data_fn)
+    resolved, study_name, url = run.space, run.study, run.url
+    size = population_size(run, options, say)
     # Without a storage URL the study lives in its own run folder: a lone sequential search
     # there samples without the constant liar (see actsearch.engine.study.make_sampler).
-    alone = size == 1 and workers == 1 and storage is None
+    alone = size == 1 and options.workers == 1 and options.storage is None
     with _quiet_optuna():
-        the_study, resolved = open_study(resolved, study_name, make_storage(url), seed=seed,
-                                         concurrent=not alone)
+        the_study, resolved = open_study(resolved, study_name, make_storage(url),
+                                         seed=options.seed, concurrent=not alone)
         lost = fail_stale_trials(the_study)  # dead processes' trials on this host: requeued
         previous = the_study.get_trials(deepcopy=False, states=FINISHED)
         shape = (f"{len(resolved.choices)} activations x "
@@ -326,106 +286,50 @@ def search(
                  else f"{sum(len(g.sites) for g in resolved.custom.groups)} sites in "
                  f"{len(resolved.custom.groups)} groups")
         say(f"actsearch: study [bold]{study_name}[/bold] in {mask_url(url)}: space "
-            f"{resolved.name}, {shape}, device {torch_device}"
-            f"{f' ({used_threads} thread)' if used_threads else ''}, "
+            f"{resolved.name}, {shape}, device {run.device}"
+            f"{f' ({run.threads} thread)' if run.threads else ''}, "
             f"{f'population {size}, ' if size > 1 else ''}"
-            f"{trials} trials{f' or {timeout:.0f}s' if timeout else ''}"
+            f"{run.trials} trials{f' or {run.timeout:.0f}s' if run.timeout else ''}"
             f"{f', resuming with {len(previous)} finished' if previous else ''}"
             f"{f', {len(lost)} trials of dead processes failed and queued again' if lost else ''}")
-        for note in notes:
+        for note in run.notes:
             say(note)
-        if len(previous) >= trials:
+        if len(previous) >= run.trials:
             say(f"nothing to run: the study already has {len(previous)} finished trials "
                 f"(ask for more than {len(previous)} trials to extend it)")
         interrupted, finished, failed, stop_reason = False, 0, 0, None
         with _sigterm_as_interrupt():
-            if workers > 1:
-                worker_args = ["--storage", url, "--study", study_name, "--trials", str(trials),
-                               "--dtype", dtype]
-                for flag, value in (("--timeout", timeout), ("--device", device),
-                                    ("--threads", threads)):
-                    if value is not None:
-                        worker_args += [flag, str(value)]
-                interrupted = run_workers(workers, worker_args) == EXIT_INTERRUPTED
-            data = to_device(dataset or load_data(resolved.data, the_study.user_attrs["seed"],
-                                                  arrays),
-                             torch_device, getattr(torch, dtype))
-            if workers == 1:
-                view = LiveView(trials, timeout, say.console,
+            if options.workers > 1:
+                worker = WorkerOptions.given(
+                    storage=url, study=study_name, trials=run.trials, timeout=run.timeout,
+                    device=options.device, threads=options.threads, dtype=options.dtype)
+                interrupted = run_workers(options.workers, worker) == EXIT_INTERRUPTED
+            data = run.data(the_study.user_attrs["seed"], options.dtype)
+            if options.workers == 1:
+                view = LiveView(run.trials, run.timeout, say.console,
                                 live=False if progress == "plain" else None,
                                 previous=records(previous),
                                 sign=1 if resolved.objectives[0][1] == "max" else -1) \
                     if progress else None
                 try:
                     with view or contextlib.nullcontext():
-                        done = run_trials(the_study, resolved, data, trials=trials,
-                                          timeout=timeout, population=size, listener=view,
+                        done = run_trials(the_study, resolved, data, trials=run.trials,
+                                          timeout=run.timeout, population=size, listener=view,
                                           callbacks=[*([view] if view else []), *callbacks],
                                           concurrent=not alone)
                     finished, failed, stop_reason = done.finished, done.failed, \
                         done.stop_reason
                 except KeyboardInterrupt:
                     interrupted = True
-            if finalists > 0 and finalists_current(the_study, finalists, seeds):
-                say("finalists: unchanged (the same best layouts, already retrained)")
-            elif not interrupted and finalists > 0:
-                try:
-                    run_finalists(the_study, resolved, data, finalists, seeds, progress=say)
-                except KeyboardInterrupt:
-                    interrupted = True
-            if not interrupted and claim_seeds > 0:
-                try:  # arms stored with these seeds already are not trained again
-                    run_claims(the_study, resolved, data, claim_seeds, progress=say)
-                except KeyboardInterrupt:
-                    interrupted = True
-            timed = finalists > 0 or claim_seeds > 0
-            if timed and latency != "off" and latency_current(the_study, resolved, latency):
-                say("latency: unchanged (the same layouts, already timed)")
-            elif not interrupted and timed and latency != "off":
-                try:
-                    run_latency(the_study, resolved, data, compile=latency == "compiled",
-                                progress=say)
-                except KeyboardInterrupt:
-                    interrupted = True
+            if not interrupted:
+                interrupted = after_search(the_study, resolved, data, options, say)
         analysis = _analyze(the_study, resolved.objectives, resolved.train.epochs)
         files: tuple[Path, ...] = ()
         if report:
-            folder = Path(runs_dir) / study_name if report is True else Path(report)
+            folder = Path(options.runs_dir) / study_name if report is True else Path(report)
             files = write_report(analysis, folder)
     return SearchResult(the_study, resolved, mask_url(url), analysis, finished, failed,
                         interrupted, stop_reason, files)
-
-
-def _population_size(value: int | str, space: SearchSpace, dataset: Any, arrays: Any,
-                     device: Any, dtype: str, trials: int, workers: int, say: Any) -> int:
-    """How many candidates train at once: the setting, or ``auto``'s measurement on a
-    sample of the data (study seed 0's split: the study does not exist yet), 1 where the
-    model cannot train as a population (said in one line) or workers share the search."""
-    import torch
-
-    from actsearch.training.data import load_data, to_device
-    from actsearch.training.population import population_problem, resolve_population
-
-    if value != "auto" and resolve_population(value).size == 1:
-        return 1
-    if workers > 1:
-        if value != "auto":
-            say("one candidate at a time: each worker trains its own trials")
-        return 1
-    if value == "auto" and trials // 4 < 2:  # auto_population's own floor, without the data
-        return 1
-    probe = to_device(dataset if dataset is not None else load_data(space.data, 0, arrays),
-                      device, getattr(torch, dtype))
-    if value == "auto":
-        choice = resolve_population(value, space, probe, trials)
-        say(choice.why)
-        return choice.size
-    size = resolve_population(value).size
-    reason = population_problem(space, probe)
-    if reason is not None:
-        say(f"one candidate at a time: {reason}")
-        return 1
-    return size
 
 
 def _python_space(space: Any, model: Any, data: Any, *, groups: dict[str, Any] | None,
@@ -492,28 +396,28 @@ def _python_space(space: Any, model: Any, data: Any, *, groups: dict[str, Any] |
     return resolved, model, data_fn
 
 
-def _factory_notes(space: SearchSpace, dataset: Any) -> list[str]:
-    """What a search of a factory model or data leaves out, one line each."""
-    from actsearch.models.layout import uniform_choices
+def worker(storage: str, study: str, *, trials: int | None = None,
+           timeout: float | None = None, device: str | None = None, threads: int | None = None,
+           dtype: str | None = None, workers: int | None = None,
+           worker_index: int | None = None, heartbeat_interval: int | None = None,
+           grace_period: int | None = None, storage_timeout: float | None = None,
+           storage_patience: float | None = None, quiet: bool | None = None) -> int:
+    """Run trials of an existing study as a worker (what ``actsearch worker`` runs): one
+    process, or ``workers`` processes on this host; start one per machine or GPU on the same
+    storage. Every parameter left out takes its default from
+    ``actsearch.engine.workers.WorkerOptions``, which describes each.
 
-    notes = []
-    if dataset is not None and not dataset.has_test:
-        notes.append(f"data.factory returned no test split: test {space.objectives[0][0]} "
-                     f"is measured on the validation split")
-    if dataset is not None and dataset.loaders is not None:
-        notes.append("data.factory returned DataLoaders: training and evaluation iterate them "
-                     "as given (their batch size, order and workers; train.batch_size does "
-                     "not apply), one model at a time")
-    if space.objectives[0][0] != "accuracy":
-        notes.append(f"metric {space.objectives[0][0]} ({space.objectives[0][1]}imise): "
-                     f"trials are ranked, pruned and compared by it; the robustness and "
-                     f"convergence probes measure accuracy and are not measured")
-    if space.custom is not None:
-        left_out = uniform_choices(space)[1]
-        if left_out:
-            notes.append(f"baselines: no uniform {', '.join(left_out)}: not a choice of every "
-                         f"group")
-    return notes
+    Returns:
+        The exit code: 0 done, 130 stopped by SIGINT/SIGTERM, 1 stopped early (a run of
+        failures, or the storage unreachable for longer than its patience).
+    """
+    from actsearch.engine.workers import WorkerOptions, run
+
+    return run(WorkerOptions.given(
+        storage=storage, study=study, trials=trials, timeout=timeout, device=device,
+        threads=threads, dtype=dtype, workers=workers, worker_index=worker_index,
+        heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+        storage_timeout=storage_timeout, storage_patience=storage_patience, quiet=quiet))
 
 
 class _Say:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actsearch.engine.storage import make_storage  # noqa: E402
 from actsearch.engine.study import FINISHED, open_study  # noqa: E402
-from actsearch.engine.workers import run_workers  # noqa: E402
+from actsearch.engine.workers import WorkerOptions, run_workers  # noqa: E402
 from actsearch.errors import mask_url  # noqa: E402
 from actsearch.schema.space import parse_space  # noqa: E402
 
@@ -70,8 +70,8 @@ def main() -> int:
             storage = make_storage(url)
             study, _ = open_study(space, name, storage)
             started = time.perf_counter()
-            code = run_workers(n, ["--storage", url, "--study", name, "--trials",
-                                   str(args.trials), "--device", "cpu", "--quiet"])
+            code = run_workers(n, WorkerOptions(url, name, trials=args.trials, device="cpu",
+                                                quiet=True))
             seconds = time.perf_counter() - started
             if code != 0:
                 print(f"{n} workers: exit status {code}")

@@ -16,7 +16,8 @@ import torch
 import actsearch.engine.claims as claims_module
 from actsearch.analysis import analyze_claims
 from actsearch.api import search
-from actsearch.engine.claims import WITHOUT_NORM, design, model_variant, run_claims
+from actsearch.engine.claims import WITHOUT_NORM, design, run_claims
+from actsearch.engine.pipeline import variant_space
 from actsearch.engine.record import CLAIMS_ATTR
 from actsearch.errors import ActsearchError
 from actsearch.models.custom import with_sites
@@ -168,11 +169,12 @@ def test_arms_share_seeds_and_a_resume_trains_none_again(write_space, tmp_path: 
 
     monkeypatch.setattr(claims_module, "train_seeds", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_claims(study, space, data, seeds=2)
+        run_claims(study, space, data, seeds=2, variant=variant_space)
     assert len(study.user_attrs[CLAIMS_ATTR]["arms"]) == 2  # stored arm by arm
     monkeypatch.setattr(claims_module, "train_seeds", counting)
     lines: list[str] = []
-    document = run_claims(study, space, data, seeds=2, progress=lines.append)
+    document = run_claims(study, space, data, seeds=2, variant=variant_space,
+                          progress=lines.append)
     assert study.user_attrs[CLAIMS_ATTR] == document and len(document["arms"]) == 4
     assert len(trained) == 4 and len(lines) == 2  # the resume trained only the last two
     assert len({tuple(seeds) for _, seeds in trained}) == 1  # the same seeds in every arm
@@ -183,9 +185,10 @@ def test_arms_share_seeds_and_a_resume_trains_none_again(write_space, tmp_path: 
     assert results["relu-early-elu-deep"].comparisons[0].n == 2
 
     trained.clear()
-    assert run_claims(study, space, data, seeds=2) == document
+    assert run_claims(study, space, data, seeds=2, variant=variant_space) == document
     assert trained == []  # every arm was stored with these seeds: nothing retrained
-    run_claims(study, space, data, seeds=3)  # more seeds: new pairs, every arm again
+    # More seeds: new pairs, every arm again.
+    run_claims(study, space, data, seeds=3, variant=variant_space)
     assert len(trained) == 4
 
 
@@ -193,7 +196,7 @@ def test_run_claims_needs_two_seeds(write_space, tmp_path: Path) -> None:
     space = load_space(write_space())
     study = optuna.create_study()
     with pytest.raises(ValueError, match="seeds"):
-        run_claims(study, space, None, seeds=1)  # type: ignore[arg-type]
+        run_claims(study, space, None, seeds=1, variant=variant_space)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------- factory models' claims
@@ -292,10 +295,10 @@ def test_the_norm_claim_builds_the_model_with_and_without_norm() -> None:
         model = arm_space.custom.build(layout)
         return sum(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
 
-    plain = model_variant(space, WITHOUT_NORM)
+    plain = variant_space(space, WITHOUT_NORM)
     assert plain.custom.kwargs["norm"] == "none" and space.custom.kwargs["norm"] == "batch"
     assert norms(space) > 0 and norms(plain) == 0
-    assert model_variant(space, "") is space
+    assert variant_space(space, "") is space
 
 
 def test_a_variant_whose_sites_differ_is_one_line() -> None:
@@ -306,7 +309,7 @@ def test_a_variant_whose_sites_differ_is_one_line() -> None:
     bad = with_sites(dataclasses.replace(bad, custom=None), torch.zeros(2, 40))
     with pytest.raises(ActsearchError, match=r"claims\.without_norm: the model built with .* has "
                                              r"groups .*; expected the same") as info:
-        model_variant(bad, WITHOUT_NORM)
+        variant_space(bad, WITHOUT_NORM)
     assert "\n" not in str(info.value)
 
 

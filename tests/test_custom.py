@@ -284,14 +284,14 @@ def test_actsearch_sites_of_a_factory_space_shows_its_model_and_groups(
 
 
 def test_a_worker_imports_the_same_factory_from_the_stored_study(tmp_path: Path) -> None:
-    from actsearch.engine.workers import run_worker
+    from actsearch.engine.workers import WorkerOptions, run_worker
 
     space = tiny(EXAMPLES / "functional_mlp" / "space.yaml")
     first = actsearch.search(space, trials=4, finalists=0, progress=False, runs_dir=tmp_path)
     url = f"sqlite:///{tmp_path / 'functional_mlp' / 'study.db'}"
     sigterm = signal.getsignal(signal.SIGTERM)  # a worker takes SIGTERM as Ctrl-C
     try:
-        assert run_worker(url, "functional_mlp", trials=6, quiet=True) == 0
+        assert run_worker(WorkerOptions(url, "functional_mlp", trials=6, quiet=True)) == 0
     finally:
         signal.signal(signal.SIGTERM, sigterm)
     trials = first.study.get_trials(deepcopy=False)

@@ -61,7 +61,6 @@ import optuna
 from actsearch.engine.latency import BIG_BATCH, MARGIN
 from actsearch.engine.record import CLAIMS_ATTR
 from actsearch.errors import ActsearchError
-from actsearch.models.custom import with_sites
 from actsearch.models.groups import SiteGroup
 from actsearch.models.layout import candidate_from_params, layout_params, uniform_choices
 from actsearch.schema.space import SearchSpace
@@ -70,7 +69,7 @@ from actsearch.training.population import train_seeds
 from actsearch.training.probes import activation_stats, site_stats
 
 __all__ = ["CLAIMS_ATTR", "SHARP", "SMOOTH", "WITHOUT_NORM", "Arm", "Claim", "Comparison",
-           "design", "model_variant", "run_claims"]
+           "design", "run_claims"]
 
 SHARP = ("relu", "leaky_relu")  # ReLU-like: piecewise linear, a kink at zero
 SMOOTH = ("elu", "selu", "celu", "gelu", "silu")
@@ -320,27 +319,6 @@ def _design_factory(space: SearchSpace) -> tuple[list[Claim], _Arms]:
     return claims, arms
 
 
-def model_variant(space: SearchSpace, variant: str) -> SearchSpace:
-    """The space whose trials build an arm's model: the space itself, or for WITHOUT_NORM its
-    factory called with ``claims.without_norm``'s keyword arguments over ``model.kwargs``, its
-    sites found again and tied into the same groups."""
-    if not variant:
-        return space
-    if variant != WITHOUT_NORM or space.claims.without_norm is None or space.custom is None:
-        raise ValueError(f"no model variant {variant!r} in space {space.name!r}")
-    kwargs = {**space.model.kwargs, **space.claims.without_norm.kwargs}
-    plain = dataclasses.replace(space, model=dataclasses.replace(space.model, kwargs=kwargs),
-                                custom=None)
-    found = with_sites(plain, space.custom.example_input, space.custom.factory)
-    before = [g.name for g in space.custom.groups]
-    after = [g.name for g in found.custom.groups]
-    if after != before:
-        raise ActsearchError(f"{space.source}: claims.without_norm: the model built with "
-                             f"{kwargs} has groups {', '.join(after)}; expected the same as "
-                             f"with model.kwargs ({', '.join(before)})")
-    return found
-
-
 def _arm_norm(space: SearchSpace, arm: Arm, norm: str) -> str:
     """What the arms table says of an arm's normalisation: a shipped family's norm; a factory
     model's, the keyword arguments ``claims.without_norm`` changes (``norm=batch`` in the
@@ -375,11 +353,14 @@ def _unit_stats(model: Any, probe: Any, labels: Any, by_site: bool) -> tuple[flo
     return _mean([s.dead_fraction for s in stats]), _mean([abs(s.mean) for s in stats])
 
 
-def run_claims(study: optuna.Study, space: SearchSpace, data: DeviceData, seeds: int = 3,
+def run_claims(study: optuna.Study, space: SearchSpace, data: DeviceData, seeds: int,
+               variant: Callable[[SearchSpace, str], SearchSpace],
                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train the arms of the applicable claims with ``seeds`` fresh seeds (the same in every
     arm) and store them as the study's ``claims`` attribute, after each arm: a resumed run
-    trains only the arms not yet stored with these seeds and params.
+    trains only the arms not yet stored with these seeds and params. ``variant(space, name)``
+    is the space whose trials build an arm's model variant (``engine.pipeline.variant_space``:
+    the model without its normalisation, its sites found again).
 
     Returns:
         The stored document: ``seeds``, ``claims`` (key, statement, reason when not
@@ -406,7 +387,7 @@ def run_claims(study: optuna.Study, space: SearchSpace, data: DeviceData, seeds:
             document["arms"][a.name] = previous  # trained before this resume
             continue
         if a.variant not in variants:  # the model without norm: its sites found once
-            variants[a.variant] = model_variant(space, a.variant)
+            variants[a.variant] = variant(space, a.variant)
         arm_space = variants[a.variant]
         candidate = candidate_from_params(a.params, arm_space)
         runs = train_seeds(arm_space, data, candidate, seed_list)

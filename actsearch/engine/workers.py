@@ -1,8 +1,10 @@
 """Scale out and survive faults: worker processes on one study, and trials of dead workers.
 
-A worker is ``actsearch worker --storage URL --study NAME``: it loads the study's stored
-space and runs trials until the study holds the requested number of finished trials.
-:func:`run_workers` starts N of them on one host (``actsearch search --workers N``).
+A worker (``actsearch worker --storage URL --study NAME``, or ``actsearch.worker``) loads the
+study's stored space and runs trials until the study holds the requested number of finished
+trials. What it runs is a typed ``WorkerOptions``; :func:`run_workers` starts N worker
+processes on one host (``actsearch search --workers N``), each as
+``python -m actsearch.engine.workers OPTIONS.json``.
 Storages, heartbeats and retries are in :mod:`actsearch.engine.storage`, exact budgets in
 :mod:`actsearch.engine.budget`; the fault handling inside a trial is in
 :mod:`actsearch.engine.driver`.
@@ -19,14 +21,19 @@ worker that comes back to find its trial failed by another one drops its result 
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -46,10 +53,101 @@ from actsearch.engine.study import make_sampler, open_study
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
 
 __all__ = [
-    "run_from_args",
+    "WorkerOptions",
+    "main",
+    "run",
     "run_worker",
     "run_workers",
 ]
+
+
+def _positive(name: str, value: Any, kind: type | tuple[type, ...] = int) -> None:
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)
+                              or value <= 0):
+        raise ActsearchError(f"{name}: expected a positive "
+                             f"{'integer' if kind is int else 'number'}, got {value!r}",
+                             parameter=name)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What a worker runs. Each default is written here and nowhere else.
+
+    Attributes:
+        storage: The study's storage URL (journal://, sqlite://, postgresql://, ...).
+        study: An existing actsearch study in that storage.
+        trials: Finished trials the study should hold; None: the space's budget.
+        timeout: Stop starting trials after this many seconds.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        threads: CPU threads for torch; None: 1 (a worker of several on a host: the cores
+            shared between them).
+        dtype: ``float32`` or ``float64``.
+        workers: Worker processes to start on this host (1: this process).
+        worker_index: Varies the sampler's seed between workers; None: from the pid.
+        heartbeat_interval: Seconds between heartbeats on database storages.
+        grace_period: Seconds without a heartbeat before a trial counts as lost.
+        storage_timeout: Seconds after which a database call on a dead link fails (then it
+            is retried) instead of hanging.
+        storage_patience: Seconds for which an unreachable database is retried before the
+            worker gives up.
+        quiet: No line per trial.
+    """
+
+    storage: str
+    study: str
+    trials: int | None = None
+    timeout: float | None = None
+    device: str = "auto"
+    threads: int | None = None
+    dtype: str = "float32"
+    workers: int = 1
+    worker_index: int | None = None
+    heartbeat_interval: int = HEARTBEAT_INTERVAL
+    grace_period: int = GRACE_PERIOD
+    storage_timeout: float = STORAGE_TIMEOUT
+    storage_patience: float = STORAGE_PATIENCE
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("storage", "study", "device"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ActsearchError(f"{name}: expected a non-empty string, got "
+                                     f"{getattr(self, name)!r}", parameter=name)
+        for name in ("trials", "threads", "workers", "heartbeat_interval", "grace_period"):
+            _positive(name, getattr(self, name))
+        for name in ("timeout", "storage_timeout", "storage_patience"):
+            _positive(name, getattr(self, name), (int, float))
+        if self.worker_index is not None and not isinstance(self.worker_index, int):
+            raise ActsearchError(f"worker_index: expected an integer, got "
+                                 f"{self.worker_index!r}", parameter="worker_index")
+        if self.dtype not in ("float32", "float64"):
+            raise ActsearchError(f"dtype: expected one of float32, float64, got "
+                                 f"{self.dtype!r}", parameter="dtype")
+
+    @classmethod
+    def given(cls, **values: Any) -> WorkerOptions:
+        """The options with what a caller gave; a value of None takes the default."""
+        return cls(**{name: value for name, value in values.items() if value is not None})
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> WorkerOptions:
+        """Options written by ``to_json``; a bad file is one error naming it and the field."""
+        try:
+            values = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ActsearchError(f"{path}: expected a worker's options as JSON ({e})") from None
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(values, dict) or set(values) - fields:
+            unknown = sorted(set(values) - fields) if isinstance(values, dict) else values
+            raise ActsearchError(f"{path}: unknown worker options {unknown!r}; expected "
+                                 f"some of {', '.join(sorted(fields))}")
+        try:
+            return cls(**values)
+        except (ActsearchError, TypeError) as e:
+            raise ActsearchError(f"{path}: {e}") from None
 
 
 # --- running trials ---------------------------------------------------------------------------
@@ -72,42 +170,16 @@ class _TrialLines:
               flush=True)
 
 
-def run_worker(storage: str, study_name: str, *, trials: int | None = None,
-               timeout: float | None = None, device: str | None = None,
-               threads: int | None = None, worker_index: int | None = None,
-               heartbeat_interval: int | None = None, grace_period: int = GRACE_PERIOD,
-               storage_timeout: float = STORAGE_TIMEOUT,
-               storage_patience: float = STORAGE_PATIENCE,
-               quiet: bool = False, dtype: str = "float32") -> int:
-    """One worker: load the stored study, run trials until it holds ``trials`` finished.
-
-    Args:
-        storage: The study's storage URL (journal://, sqlite://, postgresql://, ...).
-        study_name: An existing actsearch study in that storage.
-        trials: Finished trials the study should hold (default: the space's budget).
-        timeout: Stop starting trials after this many seconds.
-        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
-        threads: CPU threads for torch.
-        worker_index: Varies the sampler's seed between workers (default: from the pid).
-        heartbeat_interval: Seconds between heartbeats on database storages (default 10).
-        grace_period: Seconds without a heartbeat before a trial counts as lost.
-        storage_timeout: Seconds after which a database call on a dead link fails (then it
-            is retried) instead of hanging.
-        storage_patience: Seconds for which an unreachable database is retried before the
-            worker gives up.
-        quiet: No line per trial.
-        dtype: ``float32`` or ``float64``.
+def run_worker(options: WorkerOptions) -> int:
+    """One worker: load the stored study, run trials until it holds ``options.trials``.
 
     Returns:
         The exit code: 0 done, 130 stopped by SIGINT/SIGTERM, 1 stopped early (a run of
         failures, or the storage unreachable for longer than its patience). User mistakes
         raise :class:`ActsearchError`.
     """
-    import torch
-
     from actsearch.engine.driver import run_trials
-    from actsearch.models.custom import with_sites
-    from actsearch.training.data import study_data, to_device
+    from actsearch.engine.pipeline import stored_run
     from actsearch.training.fit import configure_threads, select_device
 
     if threading_main():
@@ -115,7 +187,8 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
         # running trial failed, finished trials are already stored.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    index = os.getpid() if worker_index is None else worker_index
+    storage, study_name = options.storage, options.study
+    index = os.getpid() if options.worker_index is None else options.worker_index
     prefix = f"[worker {index} {worker_id()}]"
 
     def say(line: str) -> None:  # outages and dropped trials, whatever --quiet says
@@ -124,9 +197,9 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     # Workers share the study with other processes: on every database storage, SQLite files
     # included, a running trial sends heartbeats so that a surviving worker can fail and
     # retry it if this process dies (a lone search relies on the pid check on resume).
-    store = make_storage(storage, heartbeat_interval=heartbeat_interval or HEARTBEAT_INTERVAL,
-                         grace_period=grace_period, timeout=storage_timeout,
-                         patience=storage_patience, say=say)
+    store = make_storage(storage, heartbeat_interval=options.heartbeat_interval,
+                         grace_period=options.grace_period, timeout=options.storage_timeout,
+                         patience=options.storage_patience, say=say)
     names = study_names(store, mask_url(storage))
     if study_name not in names:  # with the hint a worker needs: create the study first
         raise ActsearchError(f"study: no study {study_name!r} in {mask_url(storage)}; "
@@ -139,22 +212,19 @@ def run_worker(storage: str, study_name: str, *, trials: int | None = None,
     study.sampler = make_sampler(space, study.user_attrs.get("seed", space.seed)
                                  + len(study.trials) + 104_729 * (index + 1))
     lost = fail_stale_trials(study)
-    torch_device = select_device(device)
+    torch_device = select_device(options.device)
     if torch_device.type == "cpu":
-        configure_threads(torch_device, threads)
-    dataset = study_data(space.data, study.user_attrs["seed"],
-                         classes=space.train.class_targets)
-    data = to_device(dataset, torch_device, getattr(torch, dtype))
+        configure_threads(torch_device, options.threads)
     # A factory model's sites, found as the search that created the study found them.
-    space = with_sites(space, torch.as_tensor(dataset.x_train[:2]))
-    target = trials or space.trials
-    if not quiet:
+    space, _, data = stored_run(study, space, torch_device, options.dtype)
+    target = options.trials or space.trials
+    if not options.quiet:
         print(f"{prefix} study {study_name} in {mask_url(storage)}: {target} trials, device "
               f"{torch_device}{f', failed {len(lost)} stale trials' if lost else ''}",
               flush=True)
     try:
-        done = run_trials(study, space, data, trials=target, timeout=timeout,
-                          callbacks=[] if quiet else [_TrialLines(prefix)], say=say)
+        done = run_trials(study, space, data, trials=target, timeout=options.timeout,
+                          callbacks=[] if options.quiet else [_TrialLines(prefix)], say=say)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except StorageUnreachable as e:
@@ -180,20 +250,20 @@ def _cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_workers(n: int, worker_args: Sequence[str], *, gpus: int | None = None,
+def run_workers(n: int, options: WorkerOptions, *, gpus: int | None = None,
                 cores: int | None = None, env: Mapping[str, str] | None = None,
-                command: Sequence[str] = (sys.executable, "-m", "actsearch", "worker")) -> int:
+                command: Sequence[str] = (sys.executable, "-m", "actsearch.engine.workers")
+                ) -> int:
     """Start ``n`` worker processes on one study, wait for them, return an exit status.
 
-    Each worker runs ``command + worker_args + --worker-index I``; ``worker_args`` are the
-    arguments of ``actsearch worker`` (``--storage URL --study NAME`` and optionally
-    ``--trials``, ``--timeout``, ``--device``, ``--threads``). Create the study first
-    (``open_study``) so that workers do not race to create it and enqueue baselines twice.
+    Each worker runs ``command OPTIONS.json``: ``options`` with its own ``worker_index`` (and
+    ``workers`` 1), written to a temporary file. Create the study first (``open_study``) so
+    that workers do not race to create it and enqueue baselines twice.
 
     With several GPUs each worker gets one (``CUDA_VISIBLE_DEVICES``, round robin); otherwise
-    each gets ``max(1, cores // n)`` CPU threads unless ``--threads`` is among the arguments.
-    SIGINT and SIGTERM are forwarded as SIGTERM (each worker fails its running trial and
-    exits); a second signal kills them.
+    each gets ``max(1, cores // n)`` CPU threads unless ``options.threads`` says. SIGINT and
+    SIGTERM are forwarded as SIGTERM (each worker fails its running trial and exits); a
+    second signal kills them.
 
     Returns:
         0 when every worker succeeded, 130 when stopped by a signal, else the first failing
@@ -201,35 +271,41 @@ def run_workers(n: int, worker_args: Sequence[str], *, gpus: int | None = None,
     """
     if n < 1:
         raise ActsearchError(f"workers: expected at least 1, got {n}", parameter="workers")
-    args = list(worker_args)
     if gpus is None:
         import torch
 
-        on_cpu = "--device" in args and args[args.index("--device") + 1] == "cpu"
+        on_cpu = options.device == "cpu"
         gpus = 0 if on_cpu or not torch.cuda.is_available() else torch.cuda.device_count()
     threads = max(1, (cores or _cpu_cores()) // n)
     base_env = dict(os.environ if env is None else env)
     procs: list[subprocess.Popen[bytes]] = []
-    for i in range(n):
-        child_env = dict(base_env)
-        child_args = [*args, "--worker-index", str(i)]
-        if gpus > 1:
-            child_env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
-        elif "--threads" not in args:
-            child_args += ["--threads", str(threads)]
-            # Also caps the OpenMP/MKL pools torch starts before set_num_threads runs.
-            child_env.setdefault("OMP_NUM_THREADS", str(threads))
-            child_env.setdefault("MKL_NUM_THREADS", str(threads))
-        # Own process group: a terminal's Ctrl-C reaches only us, and we stop each worker
-        # once (two SIGINTs would interrupt a worker while it records the failed trial).
-        try:
-            procs.append(subprocess.Popen([*command, *child_args], env=child_env,
-                                          process_group=0))
-        except OSError as e:  # e.g. out of processes: stop those already started
-            for p in procs:
-                p.kill()
-            raise ActsearchError(f"workers {n}: cannot start worker {i} ({e})",
-                                 parameter="workers") from None
+    with tempfile.TemporaryDirectory(prefix="actsearch-workers-") as folder:
+        for i in range(n):
+            child_env = dict(base_env)
+            child = dataclasses.replace(options, workers=1, worker_index=i)
+            if gpus > 1:
+                child_env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
+            elif options.threads is None:
+                child = dataclasses.replace(child, threads=threads)
+                # Also caps the OpenMP/MKL pools torch starts before set_num_threads runs.
+                child_env.setdefault("OMP_NUM_THREADS", str(threads))
+                child_env.setdefault("MKL_NUM_THREADS", str(threads))
+            path = Path(folder) / f"worker-{i}.json"
+            path.write_text(child.to_json(), encoding="utf-8")
+            # Own process group: a terminal's Ctrl-C reaches only us, and we stop each worker
+            # once (two SIGINTs would interrupt a worker while it records the failed trial).
+            try:
+                procs.append(subprocess.Popen([*command, str(path)], env=child_env,
+                                              process_group=0))
+            except OSError as e:  # e.g. out of processes: stop those already started
+                for p in procs:
+                    p.kill()
+                raise ActsearchError(f"workers {n}: cannot start worker {i} ({e})",
+                                     parameter="workers") from None
+        return _wait(procs)
+
+
+def _wait(procs: list[subprocess.Popen[bytes]]) -> int:
     signals_seen: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -259,34 +335,27 @@ def run_workers(n: int, worker_args: Sequence[str], *, gpus: int | None = None,
     return 0
 
 
-# --- command line ----------------------------------
-
-
-def _child_argv(args: argparse.Namespace) -> list[str]:
-    argv = ["--storage", args.storage, "--study", args.study,
-            "--grace-period", str(args.grace_period)]
-    for flag, value in (("--trials", args.trials), ("--timeout", args.timeout),
-                        ("--device", args.device), ("--threads", args.threads),
-                        ("--heartbeat-interval", args.heartbeat_interval),
-                        ("--storage-timeout", args.storage_timeout),
-                        ("--storage-patience", args.storage_patience)):
-        if value is not None:
-            argv += [flag, str(value)]
-    return argv + ["--dtype", args.dtype] + (["--quiet"] if args.quiet else [])
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run ``actsearch worker`` for parsed arguments; user mistakes raise ActsearchError."""
+def run(options: WorkerOptions) -> int:
+    """``actsearch worker``: this process as one worker, or ``options.workers`` processes."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*experimental.*")
-        if args.workers > 1:
-            return run_workers(args.workers, _child_argv(args))
-        return run_worker(args.storage, args.study, trials=args.trials, timeout=args.timeout,
-                          device=args.device, threads=args.threads,
-                          worker_index=args.worker_index,
-                          heartbeat_interval=args.heartbeat_interval,
-                          grace_period=args.grace_period,
-                          storage_timeout=args.storage_timeout or STORAGE_TIMEOUT,
-                          storage_patience=args.storage_patience or STORAGE_PATIENCE,
-                          quiet=args.quiet,
-                          dtype=args.dtype)
+        if options.workers > 1:
+            return run_workers(options.workers, options)
+        return run_worker(options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m actsearch.engine.workers OPTIONS.json``: one worker process, as
+    ``run_workers`` starts it; a user mistake is one line on stderr (exit 2)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if len(args) != 1:
+            raise ActsearchError("usage: python -m actsearch.engine.workers OPTIONS.json")
+        return run(WorkerOptions.from_file(args[0]))
+    except ActsearchError as e:
+        print(f"actsearch worker: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

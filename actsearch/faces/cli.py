@@ -63,7 +63,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 
     result = search(
         args.space, trials=args.trials, timeout=args.timeout, study=args.study,
-        storage=args.storage, device=args.device or "auto", seed=args.seed,
+        storage=args.storage, device=args.device, seed=args.seed,
         workers=args.workers, population=args.population, finalists=args.finalists,
         seeds=args.seeds, claim_seeds=args.claim_seeds, latency=args.latency,
         progress="plain" if args.plain else True, runs_dir=args.runs_dir,
@@ -258,9 +258,14 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     """Run trials of an existing study: start one per machine or GPU on the same storage."""
-    from actsearch.engine.workers import run_from_args
+    from actsearch.api import worker
 
-    return run_from_args(args)
+    return worker(args.storage, args.study, trials=args.trials, timeout=args.timeout,
+                  device=args.device, threads=args.threads, dtype=args.dtype,
+                  workers=args.workers, worker_index=args.worker_index,
+                  heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
+                  storage_timeout=args.storage_timeout,
+                  storage_patience=args.storage_patience, quiet=args.quiet or None)
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
@@ -298,7 +303,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_dtype_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+    p.add_argument("--dtype", choices=("float32", "float64"),
                    help="training precision (default: float32; in float64 populations follow "
                    "one-at-a-time training exactly)")
 
@@ -322,16 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "space's)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1, fastest for "
                    "small models)")
-    p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
+    p.add_argument("--runs-dir", help="where run folders go (default: runs)")
     p.add_argument("--plain", action="store_true", help="plain log lines instead of a live view")
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes on this "
+    p.add_argument("--workers", type=_positive_int, help="worker processes on this "
                    "host, one per GPU when there are several (default: 1)")
-    p.add_argument("--finalists", type=int, default=5, metavar="K", help="retrain the best K "
+    p.add_argument("--finalists", type=int, metavar="K", help="retrain the best K "
                    "layouts and the best uniform one with fresh seeds after the search "
                    "(default: 5; 0: skip)")
-    p.add_argument("--seeds", type=_positive_int, default=3, metavar="S", help="fresh seeds "
+    p.add_argument("--seeds", type=_positive_int, metavar="S", help="fresh seeds "
                    "per finalist (default: 3)")
-    p.add_argument("--claim-seeds", type=_natural, default=3, metavar="S", help="fresh seeds per "
+    p.add_argument("--claim-seeds", type=_natural, metavar="S", help="fresh seeds per "
                    "arm of the claims' designed comparisons, the same in every arm (default: 3; "
                    "0: skip)")
     p.add_argument("--latency", choices=("compiled", "eager", "off"), help="after the "
@@ -353,12 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive_float, help="stop starting trials after S seconds")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1)")
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes to start "
+    p.add_argument("--workers", type=_positive_int, help="worker processes to start "
                    "on this host (default: 1, this process)")
     p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     p.add_argument("--heartbeat-interval", type=_positive_int, help="seconds between "
                    "heartbeats on database storages (default: 10)")
-    p.add_argument("--grace-period", type=_positive_int, default=30, help="seconds without a "
+    p.add_argument("--grace-period", type=_positive_int, help="seconds without a "
                    "heartbeat before a trial is retried (default: 30)")
     p.add_argument("--storage-timeout", type=_positive_float, metavar="S",
                    help="database servers: seconds after which a call on a dead link fails "

@@ -115,7 +115,8 @@ MAX_PARAMETERS = 10**11
 # A space's and a study's name become a folder under runs/: no path separators, no "..".
 STUDY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # Objective names a space may list, with their natural direction and exact meaning. The values
-# come from a trial's user attributes (train.py and probes.py measure them; docs/space-files.md defines).
+# come from a trial's user attributes (train.py and probes.py measure them; the docs' space-file
+# page lists them from here).
 OBJECTIVES: dict[str, tuple[str, str]] = {
     "accuracy": ("max", "validation accuracy after the last epoch"),
     "latency": ("min", "batch-1 inference latency / a uniform-ReLU model's, timed in "

@@ -67,6 +67,7 @@ __all__ = [
     "PopulationChoice",
     "PopulationTrainer",
     "SeedRun",
+    "auto_measures",
     "auto_population",
     "handwritten",
     "population_problem",
@@ -601,7 +602,7 @@ def auto_population(space: SearchSpace, data: DeviceData,
     space cannot train as a population, or when K members do not train a candidate-epoch
     ``_PAYS`` times faster than one at a time.
     """
-    if trials is not None and trials // 4 < 2:  # nothing to measure
+    if not auto_measures(trials):  # nothing to measure
         return PopulationChoice(1, f"population auto: 1 (a quarter of {trials} trials)")
     reason = population_problem(space, data)
     if reason is not None:
@@ -661,6 +662,12 @@ def auto_population(space: SearchSpace, data: DeviceData,
                                    f"that pays)")
     return PopulationChoice(size, f"population auto: {size} ({timing}: {gain:.1f}x as fast per "
                                   f"candidate; {', '.join(caps)})")
+
+
+def auto_measures(trials: int | None) -> bool:
+    """Whether ``auto`` measures populations for a budget of ``trials``: a quarter of it (the
+    largest population ``auto`` takes) must hold at least two members."""
+    return trials is None or trials // 4 >= 2
 
 
 def resolve_population(value: int | str, space: SearchSpace | None = None,
