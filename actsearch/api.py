@@ -25,7 +25,7 @@ from actsearch.analysis import analyze as _analyze
 from actsearch.engine.record import FINISHED, records
 from actsearch.engine.storage import load_run, space_of_study
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
-from actsearch.schema.space import SearchSpace, load_space
+from actsearch.schema.space import SearchSpace, list_shipped_spaces, load_space, space_json_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from actsearch.engine.driver import Callback
     from actsearch.models.sites import SiteReport
 
-__all__ = ["SearchResult", "analyze", "report", "search", "sites", "worker"]
+__all__ = ["SearchResult", "analyze", "check_space", "dashboard", "list_shipped_spaces",
+           "report", "search", "site_groups", "sites", "space_json_schema", "worker"]
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -470,6 +471,65 @@ def report(study_or_run: optuna.Study | str | Path, *, out: str | Path | None = 
         folder = Path(out) if out is not None else (
             run if run is not None and run.is_dir() else Path(runs_dir) / study.study_name)
         return write_report(analysis, folder)
+
+
+def check_space(path: str | Path) -> str:
+    """Validate a space file, and a data file it names, without running any factory; its one
+    ``ok`` line (a mistake raises ``ActsearchError`` naming the file and the field)."""
+    from actsearch.engine.pipeline import check_sample_shape
+
+    space = load_space(Path(path))
+    if space.data.factory is not None or space.model.factory is not None:
+        # Checked without running the factories: they are the user's code.
+        model = f"factory {space.model.factory}" if space.model.factory else space.model.family
+        data = f"factory {space.data.factory}" if space.data.factory else space.data.name
+        return (f"{path}: ok ({space.name}: {model}, {len(space.choices)} activations, "
+                f"{len(space.groups)} groups, data {data}; the factories are not run)")
+    data = space.data.name
+    if space.data.path is not None:  # a user file: read and check it too
+        from actsearch.training.data import read_data
+
+        x, y, _, _ = read_data(space.data)
+        check_sample_shape(space, tuple(x.shape[1:]))
+        data += f" {space.data.path}: {len(x)} samples, {len(set(y.tolist()))} classes"
+    return (f"{path}: ok ({space.name}: {space.model.family}, {len(space.choices)} "
+            f"activations, depth {'/'.join(map(str, space.depths))}, data {data})")
+
+
+def dashboard(run_or_study: str | Path, *, storage: str | None = None,
+              runs_dir: str | Path = "runs", host: str = "127.0.0.1", port: int = 8080,
+              refresh: float | None = None) -> None:
+    """Serve a study in optuna-dashboard with actsearch's graphs and a summary note, until
+    stopped (Ctrl-C). ``run_or_study`` as for ``analyze``; ``refresh``: redraw the graphs
+    every so many seconds, for a study that is still running."""
+    from actsearch.engine.storage import resolve_run
+    from actsearch.faces.dashboard import serve_dashboard
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url, study_name = resolve_run(str(run_or_study), storage, runs_dir)
+    serve_dashboard(url, study_name, host, port, refresh)
+
+
+def site_groups(target: str | Path | SearchSpace, report: SiteReport,
+                groups: dict[str, Sequence[str]] | None = None) -> dict[str, str]:
+    """Each site's group: a space's own groups (a space file's or a shipped space's, named
+    as it names them; a shipped family's, one per hidden layer, named as the layer's trial
+    param), or ``groups`` (name -> site patterns) over a factory's sites; a site no group
+    picks is its own group."""
+    from actsearch.models.custom import group_specs
+    from actsearch.models.groups import resolve_groups
+
+    is_space = isinstance(target, SearchSpace) or ":" not in str(target) or \
+        Path(target).suffix in (".yaml", ".yml")
+    if not groups and is_space:
+        space = _resolve_space(target)
+        try:
+            resolved = resolve_groups(report, group_specs(space, report), choices=space.choices)
+        except ActsearchError as e:
+            raise ActsearchError(f"{space.source}: {e}") from None
+    else:
+        resolved = resolve_groups(report, dict(groups or {}))
+    return {site: group.name for group in resolved for site in group.sites}
 
 
 def _space_model(space: SearchSpace) -> tuple[nn.Module, tuple[int, ...]]:

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from actsearch.schema.space import SearchSpace
     from actsearch.training.data import Arrays, Dataset, DeviceData
 
-__all__ = ["DTYPES", "Prepared", "RunOptions", "after_search", "population_size", "prepare",
-           "stored_run", "variant_space"]
+__all__ = ["DTYPES", "Prepared", "RunOptions", "after_search", "check_sample_shape",
+           "population_size", "prepare", "stored_run", "variant_space"]
 
 DTYPES = ("float32", "float64")
 
@@ -178,7 +178,6 @@ def prepare(space: SearchSpace, options: RunOptions,
 
     from actsearch.engine.storage import resolve_storage_url
     from actsearch.models.custom import with_sites
-    from actsearch.schema.space import conv_shape_problem
     from actsearch.training.data import factory_data, read_data
     from actsearch.training.fit import configure_threads, select_device
 
@@ -202,15 +201,22 @@ def prepare(space: SearchSpace, options: RunOptions,
                              f"(model.factory)")
     arrays = None if dataset is not None else read_data(space.data)
     sample = dataset.x_train if dataset is not None else arrays[0]
-    # Likewise a CNN whose layers shrink this data's samples to nothing: every trial would fail.
-    problem = conv_shape_problem(space.model, max(space.depths), tuple(sample.shape[1:]))
-    if problem is not None:
-        raise ActsearchError(f"{space.source}: model.kernel_size: {problem}")
+    check_sample_shape(space, tuple(sample.shape[1:]))  # likewise: before the study exists
     # A factory model's sites, found on two samples, before the study queues its baselines.
     space = with_sites(space, torch.as_tensor(sample[:2], dtype=torch.float32), model_fn)
     return Prepared(space, study, url, device, threads, dataset, arrays,
                     options.trials or space.trials, options.timeout or space.timeout,
                     tuple(_notes(space, dataset)))
+
+
+def check_sample_shape(space: SearchSpace, shape: tuple[int, ...]) -> None:
+    """Refuse a CNN whose layers shrink samples of this shape to nothing (every trial would
+    fail); reading a space could not check it against data it had not read."""
+    from actsearch.schema.space import conv_shape_problem
+
+    problem = conv_shape_problem(space.model, max(space.depths), shape)
+    if problem is not None:
+        raise ActsearchError(f"{space.source}: model.kernel_size: {problem}")
 
 
 def _notes(space: SearchSpace, dataset: Dataset | None) -> list[str]:

@@ -86,7 +86,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
     """List the shipped search spaces, validate space files (--check), or print their JSON
     Schema (--schema)."""
-    from actsearch.schema.space import list_shipped_spaces, space_json_schema
+    from actsearch.api import check_space, list_shipped_spaces, space_json_schema
 
     if args.schema:
         import json
@@ -97,7 +97,7 @@ def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
         bad = 0
         for name in args.check:
             try:
-                line = _check_space(name)
+                line = check_space(name)
             except ActsearchError as e:  # one line per bad file; the others still checked
                 print(f"actsearch: error: {e.for_cli()}", file=sys.stderr)
                 bad += 1
@@ -111,31 +111,6 @@ def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _check_space(name: str) -> str:
-    """Validate one space file (and a data file it names); its ``ok`` line."""
-    from actsearch.schema.space import conv_shape_problem, load_space
-
-    space = load_space(Path(name))
-    if space.data.factory is not None or space.model.factory is not None:
-        # Checked without running the factories: they are the user's code.
-        model = f"factory {space.model.factory}" if space.model.factory else space.model.family
-        data = f"factory {space.data.factory}" if space.data.factory else space.data.name
-        return (f"{name}: ok ({space.name}: {model}, {len(space.choices)} activations, "
-                f"{len(space.groups)} groups, data {data}; the factories are not run)")
-    data = space.data.name
-    if space.data.path is not None:  # a user file: read and check it too
-        from actsearch.training.data import read_data
-
-        x, y, _, _ = read_data(space.data)
-        # Reading the space could not check a CNN's shape against data it had not read.
-        problem = conv_shape_problem(space.model, max(space.depths), tuple(x.shape[1:]))
-        if problem is not None:
-            raise ActsearchError(f"{space.source}: model.kernel_size: {problem}")
-        data += f" {space.data.path}: {len(x)} samples, {len(set(y.tolist()))} classes"
-    return (f"{name}: ok ({space.name}: {space.model.family}, {len(space.choices)} activations, "
-            f"depth {'/'.join(map(str, space.depths))}, data {data})")
-
-
 def cmd_sites(args: argparse.Namespace, console: Console) -> int:
     """List a model's activation sites: a space's model, or a factory's (module:function or
     path/to/file.py:function, with --input-shape)."""
@@ -143,8 +118,7 @@ def cmd_sites(args: argparse.Namespace, console: Console) -> int:
 
     from rich.table import Table
 
-    from actsearch.api import sites
-    from actsearch.models.groups import resolve_groups
+    from actsearch.api import site_groups, sites
 
     kwargs = None
     if args.kwargs is not None:
@@ -163,23 +137,13 @@ def cmd_sites(args: argparse.Namespace, console: Console) -> int:
         groups[name] = patterns.split(",")
     report = sites(args.target, input_shape=args.input_shape, kwargs=kwargs,
                    split_shared=not args.tied)
-    if not groups and (":" not in args.target or Path(args.target).suffix in (".yaml", ".yml")):
-        # A space's own groups (a space file's or a shipped space's, named as it names them; a
-        # shipped family's, one per hidden layer, named as the layer's trial param).
-        from actsearch.models.custom import group_specs
-        from actsearch.schema.space import load_space
+    try:
+        group_of = site_groups(args.target, report, groups)
+    except ActsearchError as e:  # the library's groups.NAME is the flag's --group NAME
+        if not groups:
+            raise
+        raise ActsearchError(f"--group {str(e).removeprefix('groups.')}") from None
 
-        space = load_space(args.target)
-        try:
-            resolved = resolve_groups(report, group_specs(space, report), choices=space.choices)
-        except ActsearchError as e:
-            raise ActsearchError(f"{space.source}: {e}") from None
-    else:
-        try:
-            resolved = resolve_groups(report, groups)
-        except ActsearchError as e:  # the library's groups.NAME is the flag's --group NAME
-            raise ActsearchError(f"--group {str(e).removeprefix('groups.')}") from None
-    group_of = {site: group.name for group in resolved for site in group.sites}
     table = Table(title=f"{len(report)} activation sites of {args.target}", title_justify="left",
                   caption="output shape: with an example batch of 2", caption_justify="left")
     for column in ("site", "kind", "calls", "output shape", "activation", "group"):
@@ -283,14 +247,10 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
     """Serve a study in optuna-dashboard, with actsearch's graphs and a summary note."""
-    import optuna
+    from actsearch.api import dashboard
 
-    from actsearch.engine.storage import resolve_run
-    from actsearch.faces.dashboard import serve_dashboard
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage, study_name = resolve_run(args.run_or_study, args.storage, args.runs_dir)
-    serve_dashboard(storage, study_name, args.host, args.port, args.refresh)
+    dashboard(args.run_or_study, storage=args.storage, runs_dir=args.runs_dir, host=args.host,
+              port=args.port, refresh=args.refresh)
     return 0
 
 
