@@ -632,7 +632,7 @@ def _resolve_run(run_or_study: str | Path, storage: str | None,
                                  f"a run folder (runs/<study>) or a study name")
         else:
             raise ActsearchError(f"{text}: neither a run folder nor the name of a study with "
-                                 f"a run folder in {runs_dir}/; pass --storage URL for a study "
+                                 f"a run folder in {runs_dir}/; give the storage URL of a study "
                                  f"stored elsewhere")
     opened = make_storage(storage)
     names = study_names(opened, mask_url(storage))

@@ -204,7 +204,7 @@ def run_worker(options: WorkerOptions) -> int:
     if study_name not in names:  # with the hint a worker needs: create the study first
         raise ActsearchError(f"study: no study {study_name!r} in {mask_url(storage)}; "
                              f"studies there: {', '.join(names) or 'none'}; create it first "
-                             f"with 'actsearch search SPACE --storage URL --study NAME'",
+                             f"with a search of that storage and study name",
                              parameter="study")
     study, space = open_study(None, study_name, store)
     # Workers that start together see the same trial count, so open_study gives them the
