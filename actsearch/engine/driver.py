@@ -139,9 +139,6 @@ def run_trials(
             ``TrialBudget``); False for a lone search on its own run folder.
         say: Where the line about a dropped trial goes (default: this module's logger).
     """
-    if trials < 1:
-        raise ActsearchError(f"trials: expected a positive integer, got {trials}",
-                             parameter="trials")
     if max_failures_in_a_row < 1:
         raise ActsearchError(f"max_failures_in_a_row: expected a positive integer, got "
                              f"{max_failures_in_a_row}", parameter="max_failures_in_a_row")

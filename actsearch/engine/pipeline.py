@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from actsearch.training.data import Arrays, Dataset, DeviceData
 
 __all__ = ["DTYPES", "Prepared", "RunOptions", "after_search", "check_sample_shape",
-           "population_size", "prepare", "stored_run", "variant_space"]
+           "population_size", "prepare", "stored_run", "trial_budget", "variant_space"]
 
 DTYPES = ("float32", "float64")
 
@@ -205,8 +205,14 @@ def prepare(space: SearchSpace, options: RunOptions,
     # A factory model's sites, found on two samples, before the study queues its baselines.
     space = with_sites(space, torch.as_tensor(sample[:2], dtype=torch.float32), model_fn)
     return Prepared(space, study, url, device, threads, dataset, arrays,
-                    options.trials or space.trials, options.timeout or space.timeout,
+                    trial_budget(options.trials, space), options.timeout or space.timeout,
                     tuple(_notes(space, dataset)))
+
+
+def trial_budget(trials: int | None, space: SearchSpace) -> int:
+    """The finished trials a study should hold: as asked (checked by ``RunOptions`` or
+    ``WorkerOptions``), else the space's budget (``budget.trials``, on resume the file's)."""
+    return trials or space.trials
 
 
 def check_sample_shape(space: SearchSpace, shape: tuple[int, ...]) -> None:

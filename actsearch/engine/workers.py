@@ -179,7 +179,7 @@ def run_worker(options: WorkerOptions) -> int:
         raise :class:`ActsearchError`.
     """
     from actsearch.engine.driver import run_trials
-    from actsearch.engine.pipeline import stored_run
+    from actsearch.engine.pipeline import stored_run, trial_budget
     from actsearch.training.fit import configure_threads, select_device
 
     if threading_main():
@@ -217,7 +217,7 @@ def run_worker(options: WorkerOptions) -> int:
         configure_threads(torch_device, options.threads)
     # A factory model's sites, found as the search that created the study found them.
     space, _, data = stored_run(study, space, torch_device, options.dtype)
-    target = options.trials or space.trials
+    target = trial_budget(options.trials, space)
     if not options.quiet:
         print(f"{prefix} study {study_name} in {mask_url(storage)}: {target} trials, device "
               f"{torch_device}{f', failed {len(lost)} stale trials' if lost else ''}",
