@@ -22,7 +22,7 @@ from rich.console import Console
 
 from actsearch.analysis import Analysis, BestUniform, LayoutRow
 from actsearch.analysis import analyze as _analyze
-from actsearch.engine.record import FINISHED, records
+from actsearch.engine.record import FINISHED, records, study_seed
 from actsearch.engine.storage import load_run, space_of_study
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
 from actsearch.schema.space import SearchSpace, list_shipped_spaces, load_space, space_json_schema
@@ -305,7 +305,7 @@ def search(
                     storage=url, study=study_name, trials=run.trials, timeout=run.timeout,
                     device=options.device, threads=options.threads, dtype=options.dtype)
                 interrupted = run_workers(options.workers, worker) == EXIT_INTERRUPTED
-            data = run.data(the_study.user_attrs["seed"], options.dtype)
+            data = run.data(study_seed(the_study, resolved), options.dtype)
             if options.workers == 1:
                 view = LiveView(run.trials, run.timeout, say.console,
                                 live=False if progress == "plain" else None,

@@ -59,7 +59,7 @@ from typing import Any
 import optuna
 
 from actsearch.engine.latency import BIG_BATCH, MARGIN
-from actsearch.engine.record import CLAIMS_ATTR
+from actsearch.engine.record import CLAIMS_ATTR, study_seed
 from actsearch.errors import ActsearchError
 from actsearch.models.groups import SiteGroup
 from actsearch.models.layout import candidate_from_params, layout_params, uniform_choices
@@ -372,7 +372,7 @@ def run_claims(study: optuna.Study, space: SearchSpace, data: DeviceData, seeds:
     if seeds < 2:
         raise ValueError(f"seeds: a paired comparison needs at least 2, got {seeds}")
     claims, arms = design(space)
-    base = int(study.user_attrs.get("seed", space.seed)) + _SEED_OFFSET
+    base = study_seed(study, space) + _SEED_OFFSET
     seed_list = [base + j for j in range(seeds)]
     stored = study.user_attrs.get(CLAIMS_ATTR) or {}
     done = stored.get("arms", {}) if stored.get("seeds") == seed_list else {}

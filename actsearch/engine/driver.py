@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from actsearch.engine.budget import TrialBudget
 from actsearch.engine.pruning import EpochPruning
-from actsearch.engine.record import FINISHED, TrialRecord, worker_id
+from actsearch.engine.record import FINISHED, TrialRecord, study_seed, worker_id
 from actsearch.engine.storage import heartbeat
 from actsearch.engine.suggest import suggest_candidate
 from actsearch.errors import ActsearchError
@@ -160,7 +160,7 @@ class _Driver:
         self.trainer = make_trainer(space, data, population)
         self.pruning = EpochPruning(study, space)
         self.scoring = scoring_of(space)  # the probes' loss; a metric of one's own skips some
-        self.seed = int(study.user_attrs.get("seed", space.seed))
+        self.seed = study_seed(study, space)
         self.multi = len(space.objectives) > 1
         self.measure = measure or self.multi
         self.running: dict[int, _Running] = {}

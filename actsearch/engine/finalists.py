@@ -18,7 +18,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from actsearch.engine.record import FINALISTS_ATTR, TrialRecord, instability, records
+from actsearch.engine.record import FINALISTS_ATTR, TrialRecord, instability, records, study_seed
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.space import SearchSpace
 from actsearch.stats import describe
@@ -92,7 +92,7 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
     """
     if k < 1 or seeds < 1:
         raise ValueError("k and seeds must be at least 1")
-    base = int(study.user_attrs.get("seed", space.seed)) + _SEED_OFFSET
+    base = study_seed(study, space) + _SEED_OFFSET
     results = []
     metric = space.objectives[0][0]
     for trial in select_finalists(study, k):

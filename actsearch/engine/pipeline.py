@@ -289,10 +289,11 @@ def stored_run(study: optuna.Study, space: SearchSpace, device: torch.device | N
     its splits (the study's split seed), and those splits on ``device`` (None: not moved)."""
     import torch
 
+    from actsearch.engine.record import study_seed
     from actsearch.models.custom import with_sites
     from actsearch.training.data import study_data, to_device
 
-    split_seed = int(study.user_attrs.get("seed", space.seed))
+    split_seed = study_seed(study, space)
     dataset = study_data(space.data, split_seed, classes=space.train.class_targets)
     space = with_sites(space, torch.as_tensor(dataset.x_train[:2]))
     data = None if device is None else to_device(dataset, device, getattr(torch, dtype))

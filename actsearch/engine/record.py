@@ -4,7 +4,8 @@ A trial's results live in Optuna as user attributes (so optuna-dashboard, Optuna
 and any script can read them). This module is the only place that names them: writers fill a
 :class:`TrialRecord` and call :meth:`TrialRecord.write`; readers (analysis, report, graphs,
 dashboard, export, finalists, workers, the live view) call :meth:`TrialRecord.from_frozen`.
-The attribute names are those actsearch has always written, so older studies still open.
+The attribute names are those actsearch has always written, so older studies still open. The
+study's own seed is read one way too (:func:`study_seed`).
 
 No torch here: the report and the dashboard read records without loading it.
 """
@@ -16,9 +17,14 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    import optuna
+
+    from actsearch.schema.space import SearchSpace
 
 __all__ = [
     "BASELINE_ATTR",
@@ -29,10 +35,12 @@ __all__ = [
     "LATENCY_ATTR",
     "OBJECTIVE_SOURCES",
     "OVER_BUDGET_ATTR",
+    "SEED_ATTR",
     "STORED",
     "TrialRecord",
     "WORKER_ATTR",
     "instability",
+    "study_seed",
     "records",
     "worker_id",
 ]
@@ -223,3 +231,13 @@ OBJECTIVE_SOURCES: dict[str, Callable[[TrialRecord, dict[str, Any]], object]] = 
     "dead_units": lambda r, probes: probes.get("dead_frac_max"),
     "instability": lambda r, probes: instability(probes),
 }
+
+
+SEED_ATTR = "seed"  # the study's seed: its sampler's, every trial's training and the splits'
+
+
+def study_seed(study: optuna.Study, space: SearchSpace) -> int:
+    """The seed a study was created with; a study stored before actsearch recorded it ran
+    with its space's (``sampler.seed``)."""
+    return int(study.user_attrs.get(SEED_ATTR, space.seed))
+

@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from actsearch.engine.record import BASELINE_ATTR
+from actsearch.engine.record import BASELINE_ATTR, SEED_ATTR
 from actsearch.engine.storage import (
     FINISHED,
     SPACE_ATTR,
@@ -114,7 +114,7 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
                                     scoring=space.scoring)
         if space != stored:  # workers elsewhere read the budget from the stored space
             probe.set_user_attr(SPACE_ATTR, space_to_document(space))
-        seed = probe.user_attrs.get("seed", space.seed if seed is None else seed)
+        seed = probe.user_attrs.get(SEED_ATTR, space.seed if seed is None else seed)
         n_before = len(probe.get_trials(deepcopy=False))
     # On resume, offset the seed by the trials already run: the same seed would replay the
     # sampler's random start-up suggestions and repeat finished trials.
@@ -130,7 +130,7 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
                                 sampler=sampler, pruner=pruner, load_if_exists=True)
     if created:
         study.set_user_attr(SPACE_ATTR, space_to_document(space))
-        study.set_user_attr("seed", seed)
+        study.set_user_attr(SEED_ATTR, seed)
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # The dashboard and Optuna's plots label axes with these.

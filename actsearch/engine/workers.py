@@ -38,7 +38,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from actsearch.engine.record import TrialRecord, worker_id
+from actsearch.engine.record import TrialRecord, study_seed, worker_id
 from actsearch.engine.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
@@ -209,7 +209,7 @@ def run_worker(options: WorkerOptions) -> int:
     study, space = open_study(None, study_name, store)
     # Workers that start together see the same trial count, so open_study gives them the
     # same sampler seed: they would all propose the same layouts. Vary it by worker.
-    study.sampler = make_sampler(space, study.user_attrs.get("seed", space.seed)
+    study.sampler = make_sampler(space, study_seed(study, space)
                                  + len(study.trials) + 104_729 * (index + 1))
     lost = fail_stale_trials(study)
     torch_device = select_device(options.device)
