@@ -30,10 +30,12 @@ RANKS = [
     ("actsearch.api", 8),
     ("actsearch.__main__", 9), ("actsearch", 9),
 ]
+# The claims' terms (engine/terms.py) are read by the engine and the report alike: neither
+# Optuna nor torch.
 NO_OPTUNA = ("actsearch.models", "actsearch.zoo", "actsearch.training", "actsearch.schema",
-             "actsearch.stats", "actsearch.errors")
+             "actsearch.stats", "actsearch.errors", "actsearch.engine.terms")
 NO_TORCH = ("actsearch.errors", "actsearch.stats", "actsearch.schema", "actsearch.analysis",
-            "actsearch.engine.record", "actsearch.engine.storage")
+            "actsearch.engine.record", "actsearch.engine.storage", "actsearch.engine.terms")
 # The analysis is one module per view (docs/architecture.md): none grows past this.
 ANALYSIS_MAX_LINES = 400
 # The registry names activations for space files and loads torch only to build one: there,

@@ -1,7 +1,7 @@
 """The folklore's claims judged: each designed comparison tested by a paired t-test over seeds
 (or, for latency, over block pairs), Holm's method over every comparison of the study, and a
 verdict per comparison and per claim (``analyze_claims``). The designs and their arms'
-training are ``actsearch.engine.claims``'."""
+training are ``actsearch.engine.claims``'; the terms they use, ``actsearch.engine.terms``'."""
 
 from __future__ import annotations
 
@@ -10,12 +10,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from actsearch.stats import POWER, describe, holm, judge, paired_test, seeds_needed
+from actsearch.stats import ALPHA, POWER, describe, holm, judge, paired_test, seeds_needed
 
-__all__ = ["CLAIM_TEST", "LATENCY_METRIC", "ArmRow", "ClaimResult", "Claims", "ComparisonResult",
-           "analyze_claims"]
+__all__ = ["CLAIM_TEST", "LATENCY_METRIC", "METHOD", "ArmRow", "ClaimResult", "Claims",
+           "ComparisonResult", "analyze_claims"]
 
 CLAIM_TEST = "paired t-test over seeds,"
+# How the claims are tested and judged (``analyze_claims``), in words: the report prints it under
+# the claims table, after the terms (``actsearch.engine.terms.TERMS``).
+METHOD = ("Each arm trains with the same fresh seeds, so each comparison is paired by seed (a "
+          "paired t-test of the per-seed contrast; the normalisation claim's contrast is (ELU "
+          "- ReLU without norm) - (ELU - ReLU with it)). Holm's method adjusts the p-values of "
+          f"all the comparisons together; supported: Holm p < {ALPHA:g} with the claimed sign, "
+          f"contradicted: Holm p < {ALPHA:g} against it, not resolved otherwise, with the seeds "
+          f"per arm a paired t-test at Holm's strictest level ({ALPHA:g} / comparisons) would "
+          f"need for {POWER:.0%} power if the effect and spread seen were true. A claim holds "
+          "when all its comparisons do, falls when any falls. The latency claim is an "
+          "equivalence: per alternating block pair, log(ELU's latency / ReLU's) - log(1 + "
+          "margin), whose mean is below 0 (supported) when ELU costs less than the margin; its "
+          "effect and interval are printed as ratios.")
 # A comparison whose metric is "latency:<mode>:<batch>" reads the ``latency`` attribute
 # (``actsearch.engine.latency``): the arm's per block pair ratios against uniform ReLU.
 LATENCY_METRIC = "latency:"
