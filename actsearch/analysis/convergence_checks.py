@@ -1,5 +1,8 @@
 """Convergence checks: did the uniform baselines and the finalists stop improving by the end
 of training, or overfit? Read off their validation curves (the finalists' one per seed).
+
+This is the only sense of "convergence" in actsearch; how fast a run got there is a probe of
+its own (``actsearch.training.probes.convergence_speed``).
 """
 
 from __future__ import annotations
