@@ -30,10 +30,14 @@ RANKS = [
     ("actsearch.api", 8),
     ("actsearch.__main__", 9), ("actsearch", 9),
 ]
+# The claims' terms (engine/terms.py) are read by the engine and the report alike: neither
+# Optuna nor torch.
 NO_OPTUNA = ("actsearch.models", "actsearch.zoo", "actsearch.training", "actsearch.schema",
-             "actsearch.stats", "actsearch.errors")
+             "actsearch.stats", "actsearch.errors", "actsearch.engine.terms")
 NO_TORCH = ("actsearch.errors", "actsearch.stats", "actsearch.schema", "actsearch.analysis",
-            "actsearch.engine.record", "actsearch.engine.storage")
+            "actsearch.engine.record", "actsearch.engine.storage", "actsearch.engine.terms")
+# The analysis is one module per view (docs/architecture.md): none grows past this.
+ANALYSIS_MAX_LINES = 400
 # The registry names activations for space files and loads torch only to build one: there,
 # imports inside functions do not count towards the torch rule.
 TORCH_WHEN_CALLED = ("actsearch.models.activations",)
@@ -140,3 +144,25 @@ def test_the_rules_can_fail() -> None:
     assert "actsearch.faces.live" in _imports("actsearch.api")  # imported inside search()
     assert "actsearch.api" not in _imports("actsearch.engine.driver")
     assert _rank("actsearch.faces.report") < _rank("actsearch.api") < _rank("actsearch.faces.cli")
+
+
+def _analysis_modules() -> list[str]:
+    return [m for m in MODULES if m == "actsearch.analysis" or m.startswith("actsearch.analysis.")]
+
+
+def test_the_analysis_is_a_package_of_short_modules() -> None:
+    modules = _analysis_modules()
+    assert MODULES["actsearch.analysis"].name == "__init__.py" and len(modules) > 1
+    long = {m: n for m in modules
+            if (n := len(MODULES[m].read_text().splitlines())) > ANALYSIS_MAX_LINES}
+    assert not long, (f"analysis modules over {ANALYSIS_MAX_LINES} lines: {long}; split them by "
+                      f"view (docs/architecture.md)")
+
+
+def test_the_rules_cover_the_analysis_package() -> None:
+    # Every module of the package has the analysis's rank and its no-torch rule, so the
+    # parametrized tests above check each one of them.
+    for module in _analysis_modules():
+        assert _rank(module) == _rank("actsearch.analysis") == 6, module
+        assert module.startswith(NO_TORCH), module
+    assert "actsearch.analysis.core" in _imports("actsearch.analysis")

@@ -15,7 +15,7 @@ from actsearch.training.probes import (
     METRICS,
     activation_stats,
     compare_latency,
-    convergence,
+    convergence_speed,
     divergence,
     gradient_flow,
     measure_all,
@@ -185,15 +185,15 @@ def test_latency_restores_training_mode() -> None:
     assert model.training
 
 
-def test_convergence_on_a_hand_made_curve() -> None:
+def test_convergence_speed_on_a_hand_made_curve() -> None:
     # 95% of the final 0.9 is 0.855: first reached at epoch 4.
-    conv = convergence([0.2, 0.5, 0.8, 0.86, 0.84, 0.9], [2.0, 1.0, 0.6, 0.5, 0.5, 0.4])
+    conv = convergence_speed([0.2, 0.5, 0.8, 0.86, 0.84, 0.9], [2.0, 1.0, 0.6, 0.5, 0.5, 0.4])
     assert conv.epochs_to_target == 4
     assert conv.val_loss_auc == pytest.approx(5.0 / 6)
-    assert convergence([0.5], [1.0]).epochs_to_target == 1
-    empty = convergence([], [])
+    assert convergence_speed([0.5], [1.0]).epochs_to_target == 1
+    empty = convergence_speed([], [])
     assert empty.epochs_to_target is None and math.isnan(empty.val_loss_auc)
-    assert convergence([0.1, 0.2], [1.0, math.nan]).val_loss_auc == math.inf
+    assert convergence_speed([0.1, 0.2], [1.0, math.nan]).val_loss_auc == math.inf
 
 
 def test_divergence_signals() -> None:

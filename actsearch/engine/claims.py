@@ -7,24 +7,8 @@ seed's luck, its initial weights and data order, cancels in the difference). The
 results and the claims' definitions are stored in the study's ``claims`` user attribute;
 ``actsearch.analysis`` tests and judges them (paired t-test, Holm across all comparisons).
 
-Terms (docs/claims.md defines them the same way):
-
-- early: the first floor(d/2) of the d searched units in execution order (input side first),
-  deep: the rest, so the middle one of an odd count counts as deep. A unit is a hidden layer
-  of a shipped family, or a group of a factory model's sites (each site its own group when
-  the space declares none; groups by stage make early the first stage). A factory model's
-  groups must follow one another in execution order: groups whose sites interleave (a gate
-  group and a signal group spanning every block) have no early and deep.
-- sharp: ReLU-like units (``SHARP``); smooth: ``SMOOTH``. The arms use ReLU for sharp and ELU
-  for smooth.
-- gating path: the sites of a factory model's groups marked ``role: gate`` (a GLU's gate
-  activation); main signal path: those marked ``role: signal``.
-- without normalisation: a shipped family's ``norm: none``; a factory model built with the
-  space's ``claims.without_norm`` keyword arguments (``{norm: none}``) over ``model.kwargs``.
-- costs little: the latency of the network with ELU at every site is within ``MARGIN`` (10%)
-  of the same network with ReLU, eager and under ``torch.compile``, at batch 1 and at a large
-  batch (timed by ``actsearch.engine.latency`` after the arms are trained; an equivalence
-  claim: supported when the ratio is significantly below 1 + margin).
+Terms (early and deep, sharp and smooth, gating path, without normalisation, costs
+little): ``actsearch.engine.terms``, which the report prints too.
 
 The claims and their arms:
 
@@ -60,6 +44,7 @@ import optuna
 
 from actsearch.engine.latency import BIG_BATCH, MARGIN
 from actsearch.engine.record import CLAIMS_ATTR, study_seed
+from actsearch.engine.terms import SHARP, SMOOTH
 from actsearch.errors import ActsearchError
 from actsearch.models.groups import SiteGroup
 from actsearch.models.layout import candidate_from_params, layout_params, uniform_choices
@@ -71,8 +56,6 @@ from actsearch.training.probes import activation_stats, site_stats
 __all__ = ["CLAIMS_ATTR", "SHARP", "SMOOTH", "WITHOUT_NORM", "Arm", "Claim", "Comparison",
            "design", "run_claims"]
 
-SHARP = ("relu", "leaky_relu")  # ReLU-like: piecewise linear, a kink at zero
-SMOOTH = ("elu", "selu", "celu", "gelu", "silu")
 WITHOUT_NORM = "without_norm"  # an arm's model variant: the space's claims.without_norm
 _SEED_OFFSET = 1_000_003  # claim seeds differ from the search's and the finalists' seeds
 _PROBE_SAMPLES = 512  # validation samples the dead-unit and centring probes look at

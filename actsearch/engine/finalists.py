@@ -109,7 +109,7 @@ def run_finalists(study: optuna.Study, space: SearchSpace, data: DeviceData, k: 
             "seeds": seed_list,
             "test_acc": [round(a, 6) for a in test],
             "val_acc": [round(a, 6) for a in val],
-            # Per seed, for the report's convergence check (actsearch.analysis.convergence).
+            # Per seed, for the report's convergence check (actsearch.analysis.convergence_checks).
             "val_acc_curves": [[round(h.val_acc, 4) for h in r.result.history] for r in runs],
             "val_loss_curves": [[round(h.val_loss, 4) for h in r.result.history] for r in runs],
             "diverged": sum(r.result.status == "diverged" for r in runs),

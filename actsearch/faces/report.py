@@ -21,7 +21,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from actsearch.analysis import Analysis, BestUniform, StudySummary, failure_reasons
+from actsearch.analysis.claims import METHOD
 from actsearch.engine.record import records
+from actsearch.engine.terms import TERMS
 
 __all__ = ["failure_line", "print_analysis", "write_report"]
 
@@ -153,25 +155,6 @@ def _values(stored: Any) -> list[Any]:
     return list(stored.values()) if isinstance(stored, dict) else list(stored or [])
 
 
-_TERMS = ("early: the first floor(d/2) of the d hidden layers (a factory model's: of its d "
-          "groups of sites, which must follow one another), input side first; deep: the rest. "
-          "sharp: relu, leaky_relu; smooth: elu, selu, celu, gelu, silu. Gating paths: a "
-          "factory model's groups marked role: gate; main signal path: role: signal. Without "
-          "normalisation: norm none (a factory model: built with claims.without_norm). Each "
-          "arm trains with the same fresh seeds, so each comparison is paired by seed (a "
-          "paired t-test of "
-          "the per-seed contrast; the normalisation claim's contrast is (ELU - ReLU without "
-          "norm) - (ELU - ReLU with it)). Holm's method adjusts the p-values of all the "
-          "comparisons together; supported: Holm p < 0.05 with the claimed sign, "
-          "contradicted: Holm p < 0.05 against it, not resolved otherwise, with the seeds per "
-          "arm a paired t-test at Holm's strictest level (0.05 / comparisons) would need for "
-          "80% power if the effect and spread seen were true. A claim holds when all its "
-          "comparisons do, falls when any falls. The latency claim is an equivalence: per "
-          "alternating block pair, log(ELU's latency / ReLU's) - log(1 + margin), whose mean "
-          "is below 0 (supported) when ELU costs less than the margin; its effect and interval "
-          "are printed as ratios.")
-
-
 def _claim_tables(analysis: Analysis) -> list[_Table]:
     claims, metric = analysis.claims, analysis.metric
     if not claims.ran:
@@ -192,7 +175,7 @@ def _claim_tables(analysis: Analysis) -> list[_Table]:
             for a in claims.arms]
     tables = [_Table(f"claims: designed comparisons over {claims.seeds} fresh seeds per arm",
                    ["claim", "comparison", "seeds", "effect", "95% CI", "p (paired t)",
-                    "p (Holm)", "verdict", "note"], rows, _TERMS),
+                    "p (Holm)", "verdict", "note"], rows, f"{TERMS} {METHOD}"),
             _Table(f"claim arms: test {metric} over the claim seeds",
                    ["arm", "layout", "norm", "seeds", "mean", "95% CI"], arms)]
     return tables

@@ -1,5 +1,5 @@
-"""Measurements of a trained model: speed (latency, convergence) and stability (activation
-statistics, dead units, gradient flow, divergence, robustness).
+"""Measurements of a trained model: speed (latency, speed of convergence) and stability
+(activation statistics, dead units, gradient flow, divergence, robustness).
 
 Every function states its exact definition in its docstring; ``measure_all`` runs them all and
 returns plain JSON values for Optuna user attributes, under the names of ``METRICS``.
@@ -34,7 +34,7 @@ __all__ = [
     "DEAD_EPS",
     "METRICS",
     "ActivationStats",
-    "Convergence",
+    "ConvergenceSpeed",
     "Divergence",
     "GradientFlow",
     "Latency",
@@ -43,7 +43,7 @@ __all__ = [
     "SiteStats",
     "activation_stats",
     "compare_latency",
-    "convergence",
+    "convergence_speed",
     "divergence",
     "gradient_flow",
     "measure_all",
@@ -264,15 +264,16 @@ def compare_latency(model: nn.Module, reference: nn.Module, example: torch.Tenso
 
 
 @dataclass(frozen=True)
-class Convergence:
-    """How fast a run converged (see ``convergence``)."""
+class ConvergenceSpeed:
+    """How fast a run converged (see ``convergence_speed``); whether it had converged by the
+    end is the analysis's convergence check (``actsearch.analysis.convergence_checks``)."""
 
     epochs_to_target: int | None  # 1-based; None for an empty or non-finite curve
     val_loss_auc: float  # nan for an empty curve, inf when any loss is non-finite
 
 
-def convergence(val_acc_curve: Sequence[float], val_loss_curve: Sequence[float],
-                fraction: float = 0.95) -> Convergence:
+def convergence_speed(val_acc_curve: Sequence[float], val_loss_curve: Sequence[float],
+                      fraction: float = 0.95) -> ConvergenceSpeed:
     """Convergence speed from per-epoch validation curves.
 
     Definitions: ``epochs_to_target`` is the first epoch (1-based) whose validation accuracy
@@ -291,7 +292,7 @@ def convergence(val_acc_curve: Sequence[float], val_loss_curve: Sequence[float],
         auc = math.fsum(val_loss_curve) / len(val_loss_curve)
     else:
         auc = math.inf
-    return Convergence(epochs, auc)
+    return ConvergenceSpeed(epochs, auc)
 
 
 # --------------------------------------------------------------------------- stability
@@ -634,9 +635,9 @@ def measure_all(model: nn.Module, x_probe: torch.Tensor, y_probe: torch.Tensor,
     out["lat_big_batch"] = big_batch
 
     accuracy = scoring.metric is None
-    conv = convergence(val_acc_curve or [], val_loss_curve or [])
-    out["epochs_to_95"] = conv.epochs_to_target if accuracy else None
-    out["val_loss_auc"] = _json(conv.val_loss_auc)
+    speed = convergence_speed(val_acc_curve or [], val_loss_curve or [])
+    out["epochs_to_95"] = speed.epochs_to_target if accuracy else None
+    out["val_loss_auc"] = _json(speed.val_loss_auc)
 
     # The same keys in the same order either way: a shipped space's stored probes unchanged.
     if by_site:
