@@ -310,7 +310,7 @@ def search(
                 view = LiveView(run.trials, run.timeout, say.console,
                                 live=False if progress == "plain" else None,
                                 previous=records(previous),
-                                sign=1 if resolved.objectives[0][1] == "max" else -1) \
+                                sign=resolved.metric.sign) \
                     if progress else None
                 try:
                     with view or contextlib.nullcontext():

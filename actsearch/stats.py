@@ -259,20 +259,16 @@ def judge(effect: float, p_adjusted: float, claimed_sign: int, alpha: float = AL
     return "supported" if effect * claimed_sign > 0 else "contradicted"
 
 
-def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+def pareto_front(points: Sequence[Sequence[float]], signs: Sequence[int]) -> list[int]:
     """Indices (ascending) of the non-dominated points.
 
     A point dominates another when it is at least as good in every objective and strictly
-    better in one, "good" per objective being ``maximize`` or ``minimize``. Equal points do
-    not dominate each other, so duplicates on the front are all kept. Points with a
+    better in one, "good" per objective by its sign: +1 higher is better, -1 lower is. Equal
+    points do not dominate each other, so duplicates on the front are all kept. Points with a
     non-finite value are never on the front (a failed measurement is not a trade-off).
     """
-    signs = []
-    for d in directions:
-        key = str(d).lower()
-        if key not in ("maximize", "minimize"):
-            raise ValueError(f"direction must be 'maximize' or 'minimize', got {d!r}")
-        signs.append(1.0 if key == "maximize" else -1.0)
+    if any(s not in (1, -1) for s in signs):
+        raise ValueError(f"signs must be 1 or -1, got {list(signs)}")
     if len(points) == 0:
         return []
     p = np.asarray(points, dtype=float)
@@ -313,7 +309,7 @@ class LayerPreference:
 
 
 def layer_preference(layouts: Sequence[Sequence[str]], values: Sequence[float],
-                     direction: str = "maximize",
+                     sign: int = 1,
                      top_fraction: float = 0.25) -> list[LayerPreference]:
     """Per depth, the share of each activation among the best trials.
 
@@ -325,21 +321,20 @@ def layer_preference(layouts: Sequence[Sequence[str]], values: Sequence[float],
     Args:
         layouts: One list of activation names per trial, input side first.
         values: The trials' objective values, in the same order.
-        direction: ``maximize`` or ``minimize``.
+        sign: +1 when higher values are better, -1 when lower are.
         top_fraction: The share of trials that counts as top (0.25: the top quartile).
     """
     if len(layouts) != len(values):
         raise ValueError(f"got {len(layouts)} layouts but {len(values)} values")
-    if str(direction).lower() not in ("maximize", "minimize"):
-        raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+    if sign not in (1, -1):
+        raise ValueError(f"sign must be 1 or -1, got {sign!r}")
     if not 0 < top_fraction <= 1:
         raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
     kept = [(list(lay), float(v)) for lay, v in zip(layouts, values, strict=True)
             if math.isfinite(float(v))]
     if not kept:
         return []
-    sign = -1.0 if str(direction).lower() == "maximize" else 1.0
-    order = sorted(range(len(kept)), key=lambda i: sign * kept[i][1])  # stable: input order
+    order = sorted(range(len(kept)), key=lambda i: -sign * kept[i][1])  # stable: input order
     top = [kept[i][0] for i in order[:max(1, math.ceil(top_fraction * len(kept)))]]
     everyone = [lay for lay, _ in kept]
     names = sorted({a for lay in everyone for a in lay})

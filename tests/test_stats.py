@@ -77,18 +77,18 @@ def test_pareto_front_of_hand_made_points() -> None:
     points = [(0.90, 10.0), (0.80, 5.0), (0.85, 12.0), (0.70, 4.0), (0.80, 6.0),
               (0.90, 10.0), (math.nan, 1.0)]
     # 2 is dominated by 0, 4 by 1; 5 duplicates 0 (kept); 6 has no accuracy.
-    assert pareto_front(points, ["maximize", "minimize"]) == [0, 1, 3, 5]
+    assert pareto_front(points, [1, -1]) == [0, 1, 3, 5]
     # Reversed: 0 is dominated by 2 (lower and higher), 1 by 4.
-    assert pareto_front(points[:5], ["minimize", "maximize"]) == [2, 3, 4]
-    assert pareto_front([], ["maximize"]) == []
-    assert pareto_front([(3.0,), (1.0,), (3.0,)], ["MAXIMIZE"]) == [0, 2]
+    assert pareto_front(points[:5], [-1, 1]) == [2, 3, 4]
+    assert pareto_front([], [1]) == []
+    assert pareto_front([(3.0,), (1.0,), (3.0,)], [1]) == [0, 2]
 
 
 def test_pareto_front_rejects_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="direction"):
-        pareto_front([(1.0, 2.0)], ["maximize", "up"])
+    with pytest.raises(ValueError, match="signs must be 1 or -1"):
+        pareto_front([(1.0, 2.0)], [1, 0])
     with pytest.raises(ValueError, match="one per direction"):
-        pareto_front([(1.0, 2.0)], ["maximize"])
+        pareto_front([(1.0, 2.0)], [1])
 
 
 def test_layer_preference_of_hand_made_trials() -> None:
@@ -108,7 +108,7 @@ def test_layer_preference_of_hand_made_trials() -> None:
 
 def test_layer_preference_minimize_and_varying_depth() -> None:
     layouts = [["relu"], ["selu", "elu"], ["elu", "elu"], ["relu", "relu"]]
-    prefs = layer_preference(layouts, [1.0, 2.0, 3.0, 4.0], "minimize", top_fraction=0.5)
+    prefs = layer_preference(layouts, [1.0, 2.0, 3.0, 4.0], -1, top_fraction=0.5)
     assert prefs[0].top == {"elu": 0.0, "relu": 0.5, "selu": 0.5}
     assert prefs[1].n_top == 1 and prefs[1].top["elu"] == 1.0  # only trial 1 is that deep
     assert layer_preference([], []) == []

@@ -170,7 +170,7 @@ def analyze_records(study_name: str, recs: Sequence[TrialRecord],
     reference = best_uniform(rows, comparisons, metric)
     preferences = layer_preference([r.activations for r in complete],
                                    [r.accuracy for r in complete],
-                                   "maximize" if sign > 0 else "minimize",
+                                   sign,
                                    top_fraction=TOP_FRACTION)
     heatmap = _heatmap([by_number[row.number] for row in ranked], preferences,
                        _activation_choices(complete))

@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial
 
 from actsearch.analysis.rows import LayoutRow, _rank_key, _row, metric_name, metric_sign
 from actsearch.engine.record import TrialRecord, records
+from actsearch.schema.space import Metric
 from actsearch.stats import pareto_front
 
 __all__ = ["ParetoInfo", "ParetoPoint", "pareto_rows"]
@@ -34,13 +35,8 @@ class ParetoInfo:
     """
 
     names: tuple[str, ...]  # the axes
-    directions: tuple[str, ...]  # "max" or "min" per axis
+    signs: tuple[int, ...]  # +1 for a maximised axis, -1 for a minimised one
     points: list[ParetoPoint]  # trials with finite values on every axis, in trial order
-
-    @property
-    def signs(self) -> tuple[int, ...]:
-        """+1 for a maximised axis, -1 for a minimised one."""
-        return tuple(1 if d == "max" else -1 for d in self.directions)
 
     @property
     def front(self) -> list[ParetoPoint]:
@@ -54,20 +50,19 @@ def _pareto_info(recs: Sequence[TrialRecord], objectives: Sequence[tuple[str, st
     sign = metric_sign(objectives)
     if len(objectives) > 1:
         names = tuple(n for n, _ in objectives)
-        directions = tuple(d for _, d in objectives)
+        signs = tuple(Metric.of(o).sign for o in objectives)
         pairs = [(r, tuple(float(v) for v in r.values)) for r in complete
                  if r.values is not None]
     else:
         name = metric_name(objectives)
         names = ("val acc" if name == "accuracy" else f"val {name}", "train s")
-        directions = (objectives[0][1] if objectives else "max", "min")
+        signs = (sign, -1)  # the metric in its direction; training time: lower is better
         pairs = [(r, (r.accuracy, math.nan if r.train_seconds is None
                       else float(r.train_seconds))) for r in complete]
     # A failed measurement is not a trade-off: such trials are not drawn at all.
     pairs = [(r, v) for r, v in pairs if all(math.isfinite(x) for x in v)]
-    front = set(pareto_front([v for _, v in pairs],
-                             ["maximize" if d == "max" else "minimize" for d in directions]))
-    return ParetoInfo(names, directions, [ParetoPoint(_row(r, sign), v, i in front)
+    front = set(pareto_front([v for _, v in pairs], signs))
+    return ParetoInfo(names, signs, [ParetoPoint(_row(r, sign), v, i in front)
                                           for i, (r, v) in enumerate(pairs)])
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actsearch.engine.record import TrialRecord
+from actsearch.schema.space import Metric
 
 __all__ = ["LayoutRow", "choices_of", "metric_name", "metric_sign", "with_choices"]
 
@@ -41,7 +42,7 @@ class LayoutRow:
 
 def metric_sign(objectives: Sequence[tuple[str, str]]) -> int:
     """+1 when the first objective, the validation metric, is maximised; -1 when minimised."""
-    return 1 if not objectives or objectives[0][1] == "max" else -1
+    return Metric.of(objectives[0]).sign if objectives else 1
 
 
 def metric_name(objectives: Sequence[tuple[str, str]]) -> str:

@@ -143,7 +143,7 @@ def design(space: SearchSpace) -> tuple[list[Claim], list[Arm]]:
     else:
         claims, arms = _design_family(space)
     claims.append(_latency(space))
-    if space.objectives[0][1] != "max":
+    if not space.metric.maximize:
         # "More accurate" is a lower test metric where the space minimises its own
         # (train.metric): every test_acc contrast's claimed sign follows.
         claims = [dataclasses.replace(c, comparisons=[

@@ -237,8 +237,9 @@ def _notes(space: SearchSpace, dataset: Dataset | None) -> list[str]:
         notes.append("data.factory returned DataLoaders: training and evaluation iterate them "
                      "as given (their batch size, order and workers; train.batch_size does "
                      "not apply), one model at a time")
-    if space.objectives[0][0] != "accuracy":
-        notes.append(f"metric {space.objectives[0][0]} ({space.objectives[0][1]}imise): "
+    if space.metric.name != "accuracy":
+        notes.append(f"metric {space.metric.name} "
+                     f"({'maximise' if space.metric.maximize else 'minimise'}): "
                      f"trials are ranked, pruned and compared by it; the robustness and "
                      f"convergence probes measure accuracy and are not measured")
     if space.custom is not None:

@@ -70,7 +70,7 @@ class CurveMedianPruner:
         settings = space.pruner.settings
         return cls(settings.get("n_startup_trials", 5), settings.get("n_warmup_steps", 0),
                    enabled=space.pruner.name != "none",
-                   maximize=space.objectives[0][1] == "max")
+                   maximize=space.metric.maximize)
 
     def better(self, a: float, b: float) -> float:
         """The better of two values of the validation metric."""

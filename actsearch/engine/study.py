@@ -23,7 +23,7 @@ from actsearch.engine.storage import (
 )
 from actsearch.errors import ActsearchError, mask_url
 from actsearch.models.layout import uniform_candidates
-from actsearch.schema.space import STUDY_NAME, SearchSpace, space_to_document
+from actsearch.schema.space import STUDY_NAME, Metric, SearchSpace, space_to_document
 
 __all__ = [
     "FINISHED",
@@ -119,7 +119,7 @@ def open_study(space: SearchSpace | None, study_name: str, storage: Any,
     # On resume, offset the seed by the trials already run: the same seed would replay the
     # sampler's random start-up suggestions and repeat finished trials.
     sampler = make_sampler(space, seed + n_before, concurrent)
-    directions = [{"max": "maximize", "min": "minimize"}[d] for _, d in space.objectives]
+    directions = [Metric.of(o).optuna_direction for o in space.objectives]
     # Several objectives: Optuna refuses trial.report, so its pruner stays idle and the
     # objective prunes on stored curves (actsearch.engine.pruning).
     try:

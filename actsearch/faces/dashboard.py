@@ -34,6 +34,7 @@ from actsearch.analysis import Analysis, analyze
 from actsearch.engine.storage import make_storage, resolve_run, space_of_study
 from actsearch.errors import ActsearchError
 from actsearch.faces.graphs import FIGURE_TITLES, all_figures
+from actsearch.schema.space import Metric
 
 __all__ = [
     "DashboardServer",
@@ -54,11 +55,11 @@ def analyze_study(study: optuna.Study) -> Analysis:
         objectives, epochs = list(space.objectives), space.train.epochs
     except ActsearchError:
         if len(study.directions) == 1:
-            objectives = [("accuracy", "max")]
+            objectives = [Metric("accuracy").objective]
         else:
             names = study.metric_names or [f"objective {i}"
                                            for i in range(len(study.directions))]
-            objectives = [(n, "max" if d == StudyDirection.MAXIMIZE else "min")
+            objectives = [Metric(n, d == StudyDirection.MAXIMIZE).objective
                           for n, d in zip(names, study.directions, strict=True)]
         epochs = 0
     # No fANOVA: the note does not show importances, and it is redrawn while a study runs.

@@ -495,6 +495,42 @@ _METRIC_NAME = re.compile(r"[A-Za-z_]\w*")
 ACCURACY = ("accuracy", "max")
 
 
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """An objective's name and direction, in the one encoding the rest of actsearch reads.
+
+    Space files write a direction as ``max``/``min`` (objectives) or ``maximize``/``minimize``
+    (``train.metric``), Optuna as ``maximize``/``minimize``: those words are translated here,
+    and everything else asks ``maximize`` or ``sign``.
+    """
+
+    name: str
+    maximize: bool = True
+
+    @classmethod
+    def of(cls, objective: tuple[str, str]) -> Metric:
+        """From a space's objective, ``(name, "max" | "min")``."""
+        name, direction = objective
+        if direction not in ("max", "min"):
+            raise ValueError(f"objective {name}: direction {direction!r}, expected max or min")
+        return cls(name, direction == "max")
+
+    @property
+    def sign(self) -> int:
+        """+1 when higher is better, -1 when lower is: ``sign * value`` is better higher."""
+        return 1 if self.maximize else -1
+
+    @property
+    def objective(self) -> tuple[str, str]:
+        """As a space's objective: ``(name, "max" | "min")``."""
+        return self.name, "max" if self.maximize else "min"
+
+    @property
+    def optuna_direction(self) -> str:
+        """Optuna's word for it (``create_study(directions=...)``)."""
+        return "maximize" if self.maximize else "minimize"
+
+
 @dataclass(frozen=True, config=_CONFIG)
 class MetricSection(_Section):
     """Your own validation metric (``train.metric``): what trials are ranked, pruned and
@@ -989,6 +1025,11 @@ class SearchSpace:
     # The loss and metric functions given in Python (``actsearch.training.fit.Scoring``);
     # None: ``train.loss`` and ``train.metric`` are imported where they are needed.
     scoring: Any = dataclasses.field(default=None, compare=False, repr=False)
+
+    @property
+    def metric(self) -> Metric:
+        """What trials are ranked, pruned and compared by: the first objective."""
+        return Metric.of(self.objectives[0])
 
     @property
     def depths(self) -> list[int]:
