@@ -13,10 +13,10 @@ from optuna.trial import TrialState
 from torch.utils.data import DataLoader, TensorDataset
 
 import actsearch
+from actsearch.engine.export import export_configs, load_model, train_config
 from actsearch.engine.record import FINALISTS_ATTR, records
 from actsearch.engine.storage import space_of_study
 from actsearch.errors import ActsearchError
-from actsearch.faces.export import export_configs, load_model, train_config
 from actsearch.models.custom import with_sites
 from actsearch.models.layout import candidate_from_params, uniform_choices
 from actsearch.schema.space import (

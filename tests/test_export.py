@@ -11,9 +11,7 @@ import yaml
 from conftest import DELETE, search, space_document
 from optuna.trial import TrialState
 
-from actsearch.engine.storage import load_run, space_of_study
-from actsearch.errors import ActsearchError
-from actsearch.faces.export import (
+from actsearch.engine.export import (
     SCHEMA_VERSION,
     export_configs,
     load_model,
@@ -21,6 +19,8 @@ from actsearch.faces.export import (
     select_trials,
     train_config,
 )
+from actsearch.engine.storage import load_run, space_of_study
+from actsearch.errors import ActsearchError
 from actsearch.models.build import build_model
 from actsearch.models.layout import candidate_from_params
 from actsearch.training.data import load_data, to_device
