@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ from actsearch.engine.export import (
     train_config,
 )
 from actsearch.engine.storage import load_run, space_of_study
-from actsearch.errors import ActsearchError
+from actsearch.errors import ActsearchError, ActsearchWarning
+from actsearch.faces.cli import main
 from actsearch.models.build import build_model
 from actsearch.models.layout import candidate_from_params
 from actsearch.training.data import load_data, to_device
@@ -295,6 +297,79 @@ def test_onnx_without_the_extra_names_it(tiny: tuple[optuna.Study, Path], tmp_pa
     with pytest.raises(ActsearchError, match=r"missing: onnxscript.*actsearch\[onnx\]"):
         export_configs(tiny[0], out_dir=tmp_path, fmt="onnx", device="cpu")
     assert not list(tmp_path.iterdir())  # refused before writing anything
+
+
+# ------------------------------------------------------------------------ exporting again
+
+
+def _export(run: Path, out: Path, *flags: str) -> None:
+    # As a user would: the CLI, into the same folder each time.
+    assert main(["export", str(run), "--top", "2", "--out", str(out), "--device", "cpu",
+                 *flags]) == 0
+
+
+def _loads_the_trained_model(study: optuna.Study, path: Path) -> None:
+    """load_model gives the trial's trained model, without a warning."""
+    number = yaml.safe_load(path.read_text())["provenance"]["trial"]
+    [trial] = [t for t in study.get_trials() if t.number == number]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ActsearchWarning)
+        loaded = load_model(path)
+    x = torch.randn(16, 20, generator=torch.Generator().manual_seed(1))
+    trained = _retrained_trial_model(study, trial)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), trained(x))
+
+
+def test_exporting_again_keeps_the_weights_an_earlier_export_wrote(
+        tiny: tuple[optuna.Study, Path], tmp_path: Path) -> None:
+    study, exported = tiny
+    run, out = exported.parent.parent, tmp_path / "out"
+    _export(run, out, "--weights")
+    first = {p.name: yaml.safe_load(p.read_text())["weights"] for p in out.glob("*.yaml")}
+    saved = {p.name: p.read_bytes() for p in out.glob("*.pt")}
+    assert len(first) == len(saved) == 2
+    _export(run, out)  # without --weights: the configs still name them
+    _export(run, out, "--format", "json")  # another format beside them names them too
+    configs = sorted([*out.glob("*.yaml"), *out.glob("*.json")])
+    assert len(configs) == 4
+    for path in configs:
+        assert yaml.safe_load(path.read_text())["weights"] == first[f"{path.stem}.yaml"]
+        _loads_the_trained_model(study, path)
+    assert {p.name: p.read_bytes() for p in out.glob("*.pt")} == saved  # nothing rewritten
+    assert list(yaml.safe_load(configs[0].read_text()))[-1] == "weights"  # in its place
+
+
+def test_exporting_onnx_after_weights_keeps_both(tiny: tuple[optuna.Study, Path],
+                                                 tmp_path: Path) -> None:
+    study, exported = tiny
+    run, out = exported.parent.parent, tmp_path / "out"
+    _export(run, out, "--weights")
+    _export(run, out, "--format", "onnx")
+    _export(run, out)  # and a plain export after both keeps both
+    for path in out.glob("*.yaml"):
+        document = yaml.safe_load(path.read_text())
+        assert list(document)[-2:] == ["weights", "onnx"]
+        config = read_config(path)
+        assert config.weights == path.with_suffix(".pt")
+        assert config.onnx == path.with_suffix(".onnx") and config.onnx.is_file()
+        _loads_the_trained_model(study, path)
+
+
+def test_exporting_again_keeps_only_what_is_still_the_trials(tiny: tuple[optuna.Study, Path],
+                                                             tmp_path: Path) -> None:
+    study, exported = tiny
+    run, out = exported.parent.parent, tmp_path / "out"
+    _export(run, out, "--weights")
+    changed, other = sorted(out.glob("*.yaml"))
+    # A weights file that changed since is not the one its config recorded: dropped...
+    state = torch.load(changed.with_suffix(".pt"), weights_only=True)
+    torch.save({k: v + 1.0 for k, v in state.items()}, changed.with_suffix(".pt"))
+    # ...and so are weights recorded for another model under the same name.
+    _edit(other, lambda d: d["provenance"].update(seed=d["provenance"]["seed"] + 1))
+    _export(run, out)
+    for path in (changed, other):
+        assert "weights" not in yaml.safe_load(path.read_text())
 
 
 # ------------------------------------------------------------------------ bad files

@@ -13,12 +13,14 @@ retrained with the trial's own seed exactly as the search trained it (``trainers
 then ``fit``); training is deterministic on one device, so the retrained model is the trial's
 model, and the export checks that by comparing validation accuracies. Weights go beside the
 config as a state dict (``<name>.pt``, loadable with ``torch.load(..., weights_only=True)``)
-whose sha256 the config records, so a swapped or edited weights file is detected.
+whose sha256 the config records, so a swapped or edited weights file is detected. Exporting
+again into the same folder keeps what an earlier export of the same trial wrote there (its
+weights, its ONNX model) while the files are there unchanged.
 
 The parts, in the order an export runs them:
 
 - ``write``: selecting trials (``select_trials``), each trial's document, writing the files
-  (``export_configs``);
+  (``export_configs``) and keeping an earlier export's weights;
 - ``retrain``: a trial's model trained again, checked against the trial, saved as weights or
   as ONNX (checked with ONNX Runtime);
 - ``read``: ``read_config``, ``load_model`` and ``train_config``; a config's model is built by

@@ -1,8 +1,10 @@
 """Writing exported configs: the trials chosen, each one's document, the files.
 
 ``export_configs`` is the one entry: it selects the best trials (``select_trials``), writes
-each one's config (``config_document``), and retrains it when weights or an ONNX model are
-asked for (``retrain``).
+each one's config (``config_document``), retrains it when weights or an ONNX model are asked
+for (``retrain``), and keeps what an earlier export of the same trial wrote into the folder
+(``_kept_files``): exporting again without weights, or as another format, never leaves a
+weights file its config no longer names.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.engine.driver import trial_seed
+from actsearch.engine.export.read import sha256
 from actsearch.engine.export.retrain import (
     check_reproduced,
     require_onnx,
@@ -39,6 +42,7 @@ from actsearch.schema.config import (
     factory_model_document,
     recipe_document,
 )
+from actsearch.schema.documents import read_document
 from actsearch.schema.space import IN_PYTHON, SearchSpace
 from actsearch.training.data import study_data, to_device
 from actsearch.training.fit import recipe_for, select_device
@@ -46,6 +50,11 @@ from actsearch.training.fit import recipe_for, select_device
 __all__ = ["FORMATS", "config_document", "export_configs", "select_trials"]
 
 FORMATS = ("yaml", "json", "onnx")
+# The files beside a config that an export writes, in the order their blocks follow the rest.
+_FILE_BLOCKS = ("weights", "onnx")
+# What says which model a config is: an earlier config of the same trial that agrees on all of
+# it described the same trained model (metrics and versions may have changed since).
+_SAME_PROVENANCE = ("study", "trial", "seed", "layout")
 
 
 # ----------------------------------------------------------------------------- selecting
@@ -186,6 +195,52 @@ def _write_document(document: dict[str, Any], path: Path, fmt: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+# ----------------------------------------------------------------------------- earlier exports
+
+
+def _same_model(earlier: dict[str, Any], document: dict[str, Any]) -> bool:
+    """Whether an earlier config describes the same trained model as ``document``: the same
+    trial of the same study, with the same architecture, layout, recipe, data and seed."""
+    def model_part(d: dict[str, Any]) -> dict[str, Any]:
+        provenance = d.get("provenance")
+        if not isinstance(provenance, dict):
+            return {}
+        kept = {k: v for k, v in d.items()
+                if k not in ("metrics", "provenance", *_FILE_BLOCKS)}
+        return {**kept, "provenance": {k: provenance.get(k) for k in _SAME_PROVENANCE}}
+
+    # The new document as it reads back from its file (lists, not tuples; plain numbers).
+    return model_part(earlier) == model_part(json.loads(json.dumps(document)))
+
+
+def _kept_files(document: dict[str, Any], folder: Path, name: str) -> dict[str, Any]:
+    """The ``weights`` and ``onnx`` blocks an earlier export of the same trial wrote into
+    ``folder`` (as ``<name>.yaml`` or ``<name>.json``) that this export does not write again,
+    where their files are still there and unchanged (sha256): kept, so that an export never
+    drops what an earlier one wrote."""
+    kept: dict[str, Any] = {}
+    for path in (folder / f"{name}.yaml", folder / f"{name}.json"):
+        if not path.is_file():
+            continue
+        try:
+            earlier = read_document(path, "config", json_too=True)
+        except ActsearchError:  # not a config this export can read: it is overwritten
+            continue
+        if not isinstance(earlier, dict) or not _same_model(earlier, document):
+            continue
+        for key in _FILE_BLOCKS:
+            block = earlier.get(key)
+            if key in document or key in kept or not isinstance(block, dict):
+                continue
+            file = block.get("file")
+            # Only a file beside the config, as an export writes it.
+            if not isinstance(file, str) or Path(file).name != file:
+                continue
+            if (folder / file).is_file() and sha256(folder / file) == block.get("sha256"):
+                kept[key] = block
+    return kept
+
+
 # ----------------------------------------------------------------------------- exporting
 
 
@@ -194,6 +249,10 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
                    *, device: str | torch.device | None = None,
                    strict: bool = True) -> list[Path]:
     """Write one config file per selected trial; returns the config paths, best first.
+
+    Exporting again into the same folder keeps what an earlier export of the same trial wrote
+    there: a config written without weights (or as another format) still names the weights
+    file (and ONNX model) an earlier export saved, while that file is unchanged.
 
     Args:
         study: The study (it is only read).
@@ -250,6 +309,10 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
                 document["weights"] = save_weights(model, out / f"{name}.pt", val_acc)
             if fmt == "onnx":
                 document["onnx"] = save_onnx(model, data.x_val[:16], out / f"{name}.onnx")
+        # Read before the config is overwritten: what an earlier export of this trial wrote.
+        document.update(_kept_files(document, out, name))
+        document = {**{k: v for k, v in document.items() if k not in _FILE_BLOCKS},
+                    **{k: document[k] for k in _FILE_BLOCKS if k in document}}
         _write_document(document, config_path, fmt)
         paths.append(config_path)
     return paths
