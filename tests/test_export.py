@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -144,7 +145,10 @@ def test_json_export_without_weights(write_space, tmp_path: Path) -> None:
                                            "optuna"}
     config = read_config(path)
     assert config.weights is None and str(config.layout) == document["provenance"]["layout"]
-    assert isinstance(load_model(path), torch.nn.Sequential)
+    # The config records the trained model's test accuracy: an untrained one says so.
+    with pytest.warns(ActsearchWarning, match=r"no weights: .*\.pt not found; the model is "
+                      r"untrained"):
+        assert isinstance(load_model(path), torch.nn.Sequential)
 
 
 def test_cnn_with_per_layer_shapes_round_trips(write_space, tmp_path: Path) -> None:
@@ -178,7 +182,8 @@ def test_a_config_without_padding_means_same(config: Path) -> None:
 
     _edit(config, to_cnn)
     assert "padding" not in yaml.safe_load(config.read_text())["architecture"]
-    convs = [m for m in load_model(config) if isinstance(m, torch.nn.Conv1d)]
+    with pytest.warns(ActsearchWarning, match="the model is untrained"):
+        convs = [m for m in load_model(config) if isinstance(m, torch.nn.Conv1d)]
     assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [((5,), (2,), (2,))] * 2
 
 
@@ -370,6 +375,8 @@ def test_exporting_again_keeps_only_what_is_still_the_trials(tiny: tuple[optuna.
     _export(run, out)
     for path in (changed, other):
         assert "weights" not in yaml.safe_load(path.read_text())
+        with pytest.warns(ActsearchWarning, match=r"\.pt is not named by it"):
+            load_model(path)
 
 
 # ------------------------------------------------------------------------ bad files
@@ -439,9 +446,43 @@ def test_weights_file_with_other_shapes(config: Path) -> None:
                     r"the architecture expects \(4, 20\)")
 
 
-def test_missing_weights_file(config: Path) -> None:
-    config.with_suffix(".pt").unlink()
-    _one_line_error(config, r"weights\.file: weights file .* not found")
+def _one_line_warning(path: Path, match: str) -> torch.nn.Module:
+    with pytest.warns(ActsearchWarning, match=match) as caught:
+        model = load_model(path)
+    [warning] = [w for w in caught if issubclass(w.category, ActsearchWarning)]
+    message = str(warning.message)
+    assert "\n" not in message and message.startswith(str(path))
+    return model
+
+
+def test_missing_weights_file_builds_an_untrained_model_with_a_warning(config: Path) -> None:
+    weights = config.with_suffix(".pt")
+    trained = load_model(config)
+    weights.unlink()
+    model = _one_line_warning(config, rf"weights\.file: {re.escape(str(weights))} not found; "
+                              rf"the model is untrained \(the config records the trained "
+                              rf"one's: test accuracy \d\.\d{{4}}\)")
+    x = torch.randn(8, *read_config(config).input_shape)
+    with torch.no_grad():
+        assert not model.training and not torch.equal(model(x), trained(x))
+
+
+def test_metrics_without_weights_build_an_untrained_model_with_a_warning(config: Path) -> None:
+    weights = config.with_suffix(".pt")
+    _edit(config, lambda d: d.pop("weights"))
+    # The weights an earlier export wrote are beside it, but nothing says they are its own.
+    _one_line_warning(config, rf"no weights: {re.escape(str(weights))} is not named by it; "
+                      r"the model is untrained .*; export with weights \(--weights\)")
+    weights.unlink()
+    _one_line_warning(config, rf"no weights: {re.escape(str(weights))} not found; the model is "
+                      r"untrained \(the config records the trained one's: test accuracy")
+
+
+def test_a_config_that_records_no_trained_model_builds_one_quietly(config: Path) -> None:
+    _edit(config, lambda d: (d.pop("weights"), d.pop("metrics")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not load_model(config).training
 
 
 def test_yaml_that_constructs_objects_is_refused(config: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ as the space of its one candidate (``ExportedConfig.space``), and retraining sta
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from actsearch.errors import ActsearchError
+from actsearch.errors import ActsearchError, ActsearchWarning
 from actsearch.models.activations import get_activation
 from actsearch.models.build import build_candidate
 from actsearch.models.custom import CustomModel
@@ -183,11 +184,31 @@ def _layer(entry: LayerEntry) -> Layer:
     return Layer(get_activation(entry.activation).name, next(iter(entry.param.values()), None))
 
 
+def _missing_weights(config: ExportedConfig) -> str | None:
+    """Why ``load_model`` can only give an untrained model where the config promises a trained
+    one (it names weights that are gone, or records a test metric without weights), in one
+    line naming the missing file; None when nothing is missing."""
+    test = config.metrics.get("test_acc")
+    metric = config.metrics.get("metric", "accuracy")
+    recorded = isinstance(test, int | float) and not isinstance(test, bool)
+    records = f" (the config records the trained one's: test {metric} {test:.4f})" \
+        if recorded else ""
+    if config.weights is not None:
+        if config.weights.is_file():
+            return None
+        return (f"{config.source}: weights.file: {config.weights} not found; the model is "
+                f"untrained{records}")
+    if not recorded:  # a config that never promised a trained model
+        return None
+    beside = Path(config.source).with_suffix(".pt")
+    why = "is not named by it" if beside.is_file() else "not found"
+    return (f"{config.source}: no weights: {beside} {why}; the model is untrained{records}; "
+            f"export with weights (--weights) to load them")
+
+
 def _load_weights(config: ExportedConfig, model: nn.Module) -> None:
     assert config.weights is not None
     where = f"{config.source}: weights.file"
-    if not config.weights.is_file():
-        raise ActsearchError(f"{where}: weights file {config.weights} not found")
     if sha256(config.weights) != config.weights_sha256:
         raise ActsearchError(f"{where}: {config.weights.name} does not match weights.sha256 "
                              f"(a different or modified weights file)")
@@ -219,13 +240,19 @@ def load_model(path: str | Path, trust_code: bool = False) -> nn.Module:
     """Rebuild the plain ``nn.Module`` of an exported config, in eval mode.
 
     Loads the weights when the config names a weights file (checked against its sha256 and
-    the architecture's shapes); without one the network is freshly initialised. A factory
-    model's config (schema 2) imports and calls the factory, so it is refused unless
-    ``trust_code=True``; its model is the factory's with the config's activation at each site.
+    the architecture's shapes). Without them the network is freshly initialised, and where
+    the config promises a trained model (it names a weights file that is gone, or records a
+    test metric but no weights) an ``ActsearchWarning`` says so in one line, naming the
+    missing file. A factory model's config (schema 2) imports and calls the factory, so it is
+    refused unless ``trust_code=True``; its model is the factory's with the config's
+    activation at each site.
     """
     config = read_config(path)
     model = config.build(trust_code)
-    if config.weights is not None:
+    missing = _missing_weights(config)
+    if missing is not None:
+        warnings.warn(missing, ActsearchWarning, stacklevel=2)
+    elif config.weights is not None:
         _load_weights(config, model)
     return model.eval()
 
