@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from actsearch.analysis import Analysis
     from actsearch.api import SearchResult, analyze, report, search, sites
     from actsearch.engine.driver import StopSearch
+    from actsearch.engine.export import export_configs, load_model, read_config, train_config
     from actsearch.engine.record import TrialRecord
-    from actsearch.faces.export import export_configs, load_model, train_config
     from actsearch.models.apply import InitReport, apply_layout
     from actsearch.models.build import build_model
     from actsearch.models.groups import GroupSpec, resolve_groups
@@ -61,6 +61,7 @@ __all__ = [
     "load_model",
     "load_space",
     "parse_layout",
+    "read_config",
     "register_activation",
     "report",
     "resolve_groups",
@@ -84,9 +85,10 @@ _LAZY = {
     "build_model": "actsearch.models.build",
     "StopSearch": "actsearch.engine.driver",
     "TrialRecord": "actsearch.engine.record",
-    "export_configs": "actsearch.faces.export",
-    "load_model": "actsearch.faces.export",
-    "train_config": "actsearch.faces.export",
+    "export_configs": "actsearch.engine.export",
+    "load_model": "actsearch.engine.export",
+    "read_config": "actsearch.engine.export",
+    "train_config": "actsearch.engine.export",
 }
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +13,7 @@ import yaml
 from conftest import DELETE, search, space_document
 from optuna.trial import TrialState
 
-from actsearch.engine.storage import load_run, space_of_study
-from actsearch.errors import ActsearchError
-from actsearch.faces.export import (
+from actsearch.engine.export import (
     SCHEMA_VERSION,
     export_configs,
     load_model,
@@ -21,6 +21,9 @@ from actsearch.faces.export import (
     select_trials,
     train_config,
 )
+from actsearch.engine.storage import load_run, space_of_study
+from actsearch.errors import ActsearchError, ActsearchWarning
+from actsearch.faces.cli import main
 from actsearch.models.build import build_model
 from actsearch.models.layout import candidate_from_params
 from actsearch.training.data import load_data, to_device
@@ -142,7 +145,10 @@ def test_json_export_without_weights(write_space, tmp_path: Path) -> None:
                                            "optuna"}
     config = read_config(path)
     assert config.weights is None and str(config.layout) == document["provenance"]["layout"]
-    assert isinstance(load_model(path), torch.nn.Sequential)
+    # The config records the trained model's test accuracy: an untrained one says so.
+    with pytest.warns(ActsearchWarning, match=r"no weights: .*\.pt not found; the model is "
+                      r"untrained"):
+        assert isinstance(load_model(path), torch.nn.Sequential)
 
 
 def test_cnn_with_per_layer_shapes_round_trips(write_space, tmp_path: Path) -> None:
@@ -176,7 +182,8 @@ def test_a_config_without_padding_means_same(config: Path) -> None:
 
     _edit(config, to_cnn)
     assert "padding" not in yaml.safe_load(config.read_text())["architecture"]
-    convs = [m for m in load_model(config) if isinstance(m, torch.nn.Conv1d)]
+    with pytest.warns(ActsearchWarning, match="the model is untrained"):
+        convs = [m for m in load_model(config) if isinstance(m, torch.nn.Conv1d)]
     assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [((5,), (2,), (2,))] * 2
 
 
@@ -297,6 +304,81 @@ def test_onnx_without_the_extra_names_it(tiny: tuple[optuna.Study, Path], tmp_pa
     assert not list(tmp_path.iterdir())  # refused before writing anything
 
 
+# ------------------------------------------------------------------------ exporting again
+
+
+def _export(run: Path, out: Path, *flags: str) -> None:
+    # As a user would: the CLI, into the same folder each time.
+    assert main(["export", str(run), "--top", "2", "--out", str(out), "--device", "cpu",
+                 *flags]) == 0
+
+
+def _loads_the_trained_model(study: optuna.Study, path: Path) -> None:
+    """load_model gives the trial's trained model, without a warning."""
+    number = yaml.safe_load(path.read_text())["provenance"]["trial"]
+    [trial] = [t for t in study.get_trials() if t.number == number]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ActsearchWarning)
+        loaded = load_model(path)
+    x = torch.randn(16, 20, generator=torch.Generator().manual_seed(1))
+    trained = _retrained_trial_model(study, trial)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), trained(x))
+
+
+def test_exporting_again_keeps_the_weights_an_earlier_export_wrote(
+        tiny: tuple[optuna.Study, Path], tmp_path: Path) -> None:
+    study, exported = tiny
+    run, out = exported.parent.parent, tmp_path / "out"
+    _export(run, out, "--weights")
+    first = {p.name: yaml.safe_load(p.read_text())["weights"] for p in out.glob("*.yaml")}
+    saved = {p.name: p.read_bytes() for p in out.glob("*.pt")}
+    assert len(first) == len(saved) == 2
+    _export(run, out)  # without --weights: the configs still name them
+    _export(run, out, "--format", "json")  # another format beside them names them too
+    configs = sorted([*out.glob("*.yaml"), *out.glob("*.json")])
+    assert len(configs) == 4
+    for path in configs:
+        assert yaml.safe_load(path.read_text())["weights"] == first[f"{path.stem}.yaml"]
+        _loads_the_trained_model(study, path)
+    assert {p.name: p.read_bytes() for p in out.glob("*.pt")} == saved  # nothing rewritten
+    assert list(yaml.safe_load(configs[0].read_text()))[-1] == "weights"  # in its place
+
+
+def test_exporting_onnx_after_weights_keeps_both(tiny: tuple[optuna.Study, Path],
+                                                 tmp_path: Path) -> None:
+    study, exported = tiny
+    run, out = exported.parent.parent, tmp_path / "out"
+    _export(run, out, "--weights")
+    _export(run, out, "--format", "onnx")
+    _export(run, out)  # and a plain export after both keeps both
+    for path in out.glob("*.yaml"):
+        document = yaml.safe_load(path.read_text())
+        assert list(document)[-2:] == ["weights", "onnx"]
+        config = read_config(path)
+        assert config.weights == path.with_suffix(".pt")
+        assert config.onnx == path.with_suffix(".onnx") and config.onnx.is_file()
+        _loads_the_trained_model(study, path)
+
+
+def test_exporting_again_keeps_only_what_is_still_the_trials(tiny: tuple[optuna.Study, Path],
+                                                             tmp_path: Path) -> None:
+    study, exported = tiny
+    run, out = exported.parent.parent, tmp_path / "out"
+    _export(run, out, "--weights")
+    changed, other = sorted(out.glob("*.yaml"))
+    # A weights file that changed since is not the one its config recorded: dropped...
+    state = torch.load(changed.with_suffix(".pt"), weights_only=True)
+    torch.save({k: v + 1.0 for k, v in state.items()}, changed.with_suffix(".pt"))
+    # ...and so are weights recorded for another model under the same name.
+    _edit(other, lambda d: d["provenance"].update(seed=d["provenance"]["seed"] + 1))
+    _export(run, out)
+    for path in (changed, other):
+        assert "weights" not in yaml.safe_load(path.read_text())
+        with pytest.warns(ActsearchWarning, match=r"\.pt is not named by it"):
+            load_model(path)
+
+
 # ------------------------------------------------------------------------ bad files
 
 
@@ -364,9 +446,43 @@ def test_weights_file_with_other_shapes(config: Path) -> None:
                     r"the architecture expects \(4, 20\)")
 
 
-def test_missing_weights_file(config: Path) -> None:
-    config.with_suffix(".pt").unlink()
-    _one_line_error(config, r"weights\.file: weights file .* not found")
+def _one_line_warning(path: Path, match: str) -> torch.nn.Module:
+    with pytest.warns(ActsearchWarning, match=match) as caught:
+        model = load_model(path)
+    [warning] = [w for w in caught if issubclass(w.category, ActsearchWarning)]
+    message = str(warning.message)
+    assert "\n" not in message and message.startswith(str(path))
+    return model
+
+
+def test_missing_weights_file_builds_an_untrained_model_with_a_warning(config: Path) -> None:
+    weights = config.with_suffix(".pt")
+    trained = load_model(config)
+    weights.unlink()
+    model = _one_line_warning(config, rf"weights\.file: {re.escape(str(weights))} not found; "
+                              rf"the model is untrained \(the config records the trained "
+                              rf"one's: test accuracy \d\.\d{{4}}\)")
+    x = torch.randn(8, *read_config(config).input_shape)
+    with torch.no_grad():
+        assert not model.training and not torch.equal(model(x), trained(x))
+
+
+def test_metrics_without_weights_build_an_untrained_model_with_a_warning(config: Path) -> None:
+    weights = config.with_suffix(".pt")
+    _edit(config, lambda d: d.pop("weights"))
+    # The weights an earlier export wrote are beside it, but nothing says they are its own.
+    _one_line_warning(config, rf"no weights: {re.escape(str(weights))} is not named by it; "
+                      r"the model is untrained .*; export with weights \(--weights\)")
+    weights.unlink()
+    _one_line_warning(config, rf"no weights: {re.escape(str(weights))} not found; the model is "
+                      r"untrained \(the config records the trained one's: test accuracy")
+
+
+def test_a_config_that_records_no_trained_model_builds_one_quietly(config: Path) -> None:
+    _edit(config, lambda d: (d.pop("weights"), d.pop("metrics")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not load_model(config).training
 
 
 def test_yaml_that_constructs_objects_is_refused(config: Path, tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ import torch
 import yaml
 
 import actsearch
+from actsearch.engine.export import export_configs, load_model, read_config, train_config
 from actsearch.engine.storage import space_of_study
-from actsearch.errors import ActsearchError
+from actsearch.errors import ActsearchError, ActsearchWarning
 from actsearch.faces.cli import main
-from actsearch.faces.export import export_configs, load_model, read_config, train_config
 from actsearch.models.custom import with_sites
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.config import FACTORY_SCHEMA
@@ -130,6 +130,25 @@ def test_a_weights_file_that_does_not_fit_is_one_line(config: Path) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d, tmp: d["model"].update(factory=f"{tmp / 'three.py'}:make"),
+     r"model\.factory: '.*three\.py:make' returned int, expected a torch nn\.Module"),
+    (lambda d, tmp: d["sites"].update({"no.such.site": {"activation": "relu"}}),
+     r"no\.such\.site"),
+])
+def test_a_model_the_config_cannot_build_is_one_line_naming_it(config: Path, tmp_path: Path,
+                                                               change, message: str) -> None:
+    # Built through build_candidate, as every candidate is; the message names the config.
+    (tmp_path / "three.py").write_text("def make(**kwargs):\n    return 3\n")
+    document = yaml.safe_load(config.read_text())
+    change(document, tmp_path)
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    for loader in (load_model, train_config):
+        with pytest.raises(ActsearchError, match=rf"^{config}: .*{message}") as info:
+            loader(config, trust_code=True)
+        assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize(("change", "field"), [
     (lambda d: d["model"].update(init="sometimes"), r"model\.init"),
     (lambda d: d["model"].pop("factory"), r"model\.factory: missing field"),
@@ -155,8 +174,10 @@ def test_onnx_of_a_functional_sites_model_matches_onnxruntime(tmp_path: Path) ->
     [path] = export_configs(study, out_dir=tmp_path / "out", fmt="onnx", device="cpu")
     onnx = read_config(path).onnx
     assert onnx is not None and onnx.is_file()
-    # The model with its functional sites rewritten is a torch.fx GraphModule.
-    model = load_model(path, trust_code=True)
+    # The model with its functional sites rewritten is a torch.fx GraphModule; without
+    # weights, an untrained one (which load_model says).
+    with pytest.warns(ActsearchWarning, match=r"no weights: .*\.pt not found"):
+        model = load_model(path, trust_code=True)
     assert isinstance(model, torch.fx.GraphModule)
     # No weights file: the ONNX model is the trained one, so compare against a retrain.
     trained = _trial_model(study, yaml.safe_load(path.read_text())["provenance"]["trial"])

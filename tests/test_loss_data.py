@@ -21,10 +21,10 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 import actsearch
 from actsearch.engine.claims import design
+from actsearch.engine.export import export_configs, train_config
 from actsearch.engine.pruning import CurveMedianPruner, EpochPruning
 from actsearch.engine.record import FINALISTS_ATTR, records
 from actsearch.errors import ActsearchError
-from actsearch.faces.export import export_configs, train_config
 from actsearch.models.factory import load_factory
 from actsearch.schema.space import (
     NOT_MEASURED,

@@ -9,9 +9,9 @@ import optuna
 from optuna.trial import TrialState
 
 import actsearch
+from actsearch.engine.export import read_config
 from actsearch.engine.record import STORED, TrialRecord
 from actsearch.engine.storage import space_of_study
-from actsearch.faces.export import read_config
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v0.1-tiny" / "study.db"
 

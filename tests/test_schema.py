@@ -14,9 +14,9 @@ import optuna
 import pytest
 import yaml
 
+from actsearch.engine.export import load_model, read_config
 from actsearch.errors import ActsearchError, ActsearchWarning
 from actsearch.faces.cli import main
-from actsearch.faces.export import load_model, read_config
 from actsearch.schema.space import (
     KNOWN_SAMPLES,
     SCHEMA_FILE,

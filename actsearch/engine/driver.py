@@ -17,6 +17,7 @@ partition, a stopped process) is dropped with one line: it was run again elsewhe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,14 +33,20 @@ from actsearch.engine.record import FINISHED, TrialRecord, study_seed, worker_id
 from actsearch.engine.storage import heartbeat
 from actsearch.engine.suggest import suggest_candidate
 from actsearch.errors import ActsearchError
-from actsearch.models.build import build_candidate
-from actsearch.models.layout import relu_layout
+from actsearch.models.layout import Candidate, relu_layout
 from actsearch.schema.space import SearchSpace
 from actsearch.training.data import DeviceData
 from actsearch.training.fit import EpochStats, scoring_of
 from actsearch.training.population import PopulationTrainer, population_problem
 from actsearch.training.probes import probe_model
-from actsearch.training.trainers import Job, Member, SequentialTrainer, Trainer, describe_error
+from actsearch.training.trainers import (
+    Job,
+    Member,
+    SequentialTrainer,
+    Trainer,
+    describe_error,
+    start_model,
+)
 
 __all__ = [
     "MAX_FAILURES_IN_A_ROW",
@@ -348,8 +355,7 @@ class _Driver:
         record.write(member.tag, ["test_acc"])
         if not self.measure:
             return member.result.history[-1].val_acc
-        depth, norm = member.candidate.layout.depth, member.candidate.norm
-        reference = self._reference(depth, norm) if self.wants_reference else None
+        reference = self._reference(member.candidate) if self.wants_reference else None
         record.probes = probe_model(member.model, self.data, self.data.x_train.device,
                                     member.result, reference,
                                     by_site=self.space.custom is not None,
@@ -360,16 +366,14 @@ class _Driver:
             return member.result.history[-1].val_acc
         return record.objective_values(self.space.objectives)
 
-    def _reference(self, depth: int, norm: str) -> torch.nn.Module:
+    def _reference(self, candidate: Candidate) -> torch.nn.Module:
         """The uniform-ReLU model latencies are relative to (a factory model's: ReLU at
-        every site; ``with_sites`` refuses a latency objective where a group lacks it)."""
-        key = (depth, norm)
+        every site; ``with_sites`` refuses a latency objective where a group lacks it): the
+        candidate's depth and norm with ReLU everywhere, started from the search's seed."""
+        key = (candidate.layout.depth, candidate.norm)
         if key not in self._references:
-            torch.manual_seed(self.seed)
-            data = self.data
-            model = build_candidate(self.space, relu_layout(depth), data.input_shape,
-                                    data.n_classes, norm)
-            self._references[key] = model.to(data.x_train.device, data.x_train.dtype).eval()
+            relu = dataclasses.replace(candidate, layout=relu_layout(candidate.layout.depth))
+            self._references[key] = start_model(self.space, self.data, relu, self.seed).eval()
         return self._references[key]
 
     # --- faults ---------------------------------------------------------------------------

@@ -175,8 +175,8 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """Export the best layouts of a study as config files (with weights or as ONNX on request)."""
     import optuna
 
+    from actsearch.engine.export import export_configs
     from actsearch.engine.storage import load_run
-    from actsearch.faces.export import export_configs
     from actsearch.training.fit import configure_threads, select_device
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -200,7 +200,7 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
     """Retrain an exported config from scratch and report its test accuracy."""
-    from actsearch.faces.export import read_config, train_config
+    from actsearch.engine.export import read_config, train_config
     from actsearch.training.fit import configure_threads, select_device
 
     config = read_config(args.config)

@@ -1,5 +1,10 @@
-"""Build any space's candidate model: the one place trainers, populations, the driver and
-export get a network from.
+"""Build any space's candidate model: the one place a network comes from.
+
+``build_candidate`` is the one builder, and the only place that tells a shipped family from a
+factory model; ``trainers.start_model`` (seeded: trainers, populations, the driver's
+reference model, latency, export's retraining and ``train_config``) and an exported config's
+model (``engine.export``: weights replace its init) call it. ``base_model`` is a space's
+model before any layout, for listing its sites.
 
 A shipped family (``model.family``) is built by its factory in ``actsearch.zoo`` with the
 layout passed in at build time (weights drawn in the order they always were: the same seed
@@ -17,12 +22,13 @@ from torch import nn
 
 from actsearch.errors import ActsearchError
 from actsearch.models.activations import activation_names, get_activation
-from actsearch.models.layout import Layout
+from actsearch.models.factory import load_factory
+from actsearch.models.layout import Layout, parse_layout
 from actsearch.schema.space import ModelSpec, SearchSpace
 from actsearch.zoo.cnn import cnn1d, cnn2d
 from actsearch.zoo.mlp import mlp
 
-__all__ = ["FAMILY_FACTORIES", "build_candidate", "build_model", "family_kwargs",
+__all__ = ["FAMILY_FACTORIES", "base_model", "build_candidate", "build_model", "family_kwargs",
            "hidden_activations"]
 
 # Each family's zoo factory (a space file may name it as ``model.factory`` too).
@@ -80,6 +86,28 @@ def build_candidate(space: SearchSpace, layout: Layout, input_shape: tuple[int, 
         raise ActsearchError(f"space {space.name!r}: a factory model is built once its sites "
                              f"are found (actsearch.models.custom.with_sites)")
     return space.custom.build(layout)
+
+
+def base_model(space: SearchSpace, input_shape: tuple[int, ...],
+               n_classes: int = 2) -> nn.Module:
+    """The model a space's trials start from before any candidate's layout, for listing its
+    sites: a family's at its first depth with every layer the first choice, a factory
+    model's as its factory builds it (its sites are not found yet, so no layout applies).
+
+    Args:
+        space: The space (a factory is imported from its stored, absolute path).
+        input_shape: One sample's shape.
+        n_classes: Output logits; the head follows the last site, so its size changes no
+            site (two will do).
+    """
+    if space.model.factory is not None:
+        model = load_factory(space.model.factory)(**space.model.kwargs)
+        if not isinstance(model, nn.Module):
+            raise ActsearchError(f"{space.source}: model.factory: {space.model.factory!r} "
+                                 f"returned {type(model).__name__}, expected a torch nn.Module")
+        return model
+    layout = parse_layout(" | ".join([space.choices[0]] * space.depths[0]))
+    return build_model(space.model, layout, input_shape, n_classes)
 
 
 def hidden_activations(model: nn.Sequential) -> list[nn.Module]:

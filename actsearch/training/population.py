@@ -7,12 +7,13 @@ are all ``x > 0 ? pos * x : neg * expm1(x)``). A small model leaves a GPU nearly
 population fills it with one launch per op instead of K.
 
 Each member keeps what ``fit`` gives a candidate trained alone: its initial weights
-(``torch.manual_seed(seed); build_candidate(...)``), its data order (its own generator, one
-``randperm`` per epoch), its own Adam moments and step count, its own learning rate and cosine
-phase, its own per-epoch validation. So a member follows the trajectory it would follow alone,
-up to floating-point rounding (checked in float64 in tests/test_population.py), and a slot
-freed by a pruned candidate can take a new one mid-run. Members join and leave only between
-epochs; all of them share the step grid because the data set (hence the batch sizes) is shared.
+(``trainers.start_model``: the global generator seeded, then ``build_candidate``), its data
+order (its own generator, one ``randperm`` per epoch), its own Adam moments and step count, its
+own learning rate and cosine phase, its own per-epoch validation. So a member follows the
+trajectory it would follow alone, up to floating-point rounding (checked in float64 in
+tests/test_population.py), and a slot freed by a pruned candidate can take a new one mid-run.
+Members join and leave only between epochs; all of them share the step grid because the data
+set (hence the batch sizes) is shared.
 
 ``Population`` is one stack of one depth; its bookkeeping and training loop are those of
 ``batched.MemberStacks``, as ``StackedPopulation``'s are. ``PopulationTrainer`` is the
@@ -40,7 +41,6 @@ from torch import nn
 
 from actsearch.errors import ActsearchError
 from actsearch.models.activations import SELU_ALPHA, SELU_SCALE
-from actsearch.models.build import build_candidate
 from actsearch.models.layout import Candidate, Layout
 from actsearch.schema.space import SearchSpace
 from actsearch.training.batched import (
@@ -60,6 +60,7 @@ from actsearch.training.trainers import (
     Trainer,
     free_memory,
     is_out_of_memory,
+    start_model,
 )
 
 __all__ = [
@@ -81,6 +82,11 @@ __all__ = [
 # Activations the hand-written MLP population mixes: x > 0 ? pos * x : neg * expm1(x).
 _ELU_FORM = ("relu", "elu", "selu")
 _EVAL_BATCH = 4096  # as train.evaluate
+
+
+def _without_norm(candidate: Candidate) -> Candidate:
+    # The hand-written stack has no norm layers: its members are built without one.
+    return dataclasses.replace(candidate, norm="none")
 
 
 def handwritten(space: SearchSpace) -> bool:
@@ -191,9 +197,7 @@ class Population(MemberStacks):
     def _start(self, member: Member) -> Slot:
         """A new member's state: exactly the standalone model's init (the same global seed,
         the same build) and fit.Run's generator."""
-        torch.manual_seed(member.seed)
-        model = build_candidate(self.space, member.candidate.layout, self.data.input_shape,
-                                self.data.n_classes, "none")
+        model = start_model(self.space, self.data, _without_norm(member.candidate), member.seed)
         row = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
         generator = torch.Generator(device=self.device).manual_seed(member.seed)
         # Every activation as x > 0 ? pos * x : neg * expm1(x): ReLU has neg 0, ELU neg
@@ -269,10 +273,13 @@ class Population(MemberStacks):
         return [(lo / n, c / n) for lo, c in zip(loss.tolist(), correct.tolist(), strict=True)]
 
     def to_model(self, member: Member) -> nn.Sequential:
-        """A standalone model (``build_candidate``'s) holding the member's current weights."""
+        """A standalone model (the one ``start_model`` gives) holding the member's current
+        weights; the global generator is left as it was."""
         row = self._flat[self.members.index(member)].detach()
-        model = build_candidate(self.space, member.candidate.layout, self.data.input_shape,
-                                self.data.n_classes, "none").to(self.device, self.dtype)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            model = start_model(self.space, self.data, _without_norm(member.candidate),
+                                member.seed)
         with torch.no_grad():
             offset = 0
             for p in model.parameters():

@@ -150,8 +150,11 @@ def free_memory() -> None:
 def start_model(space: SearchSpace, data: DeviceData, candidate: Candidate,
                 seed: int) -> nn.Module:
     """A candidate's model as it starts training alone: the global generator seeded with
-    ``seed``, then ``build_candidate``, on the data's device and dtype. Populations build
-    each member this way too, so it starts where it would alone."""
+    ``seed``, then ``build_candidate``, on the data's device and dtype.
+
+    The one seeded start: populations build each member this way too, so it starts where it
+    would alone, and so do the driver's reference model, latency timing and export (a
+    trial's retraining, ``train_config``), so that they train the trial's own model."""
     torch.manual_seed(seed)
     model = build_candidate(space, candidate.layout, data.input_shape, data.n_classes,
                             candidate.norm)
