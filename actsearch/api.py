@@ -25,7 +25,7 @@ from actsearch.analysis import analyze as _analyze
 from actsearch.engine.record import FINISHED, records, study_seed
 from actsearch.engine.storage import load_run, space_of_study
 from actsearch.errors import EXIT_INTERRUPTED, ActsearchError, mask_url
-from actsearch.schema.space import SearchSpace, list_shipped_spaces, load_space, space_json_schema
+from actsearch.schema.space import SearchSpace, load_space
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from actsearch.engine.driver import Callback
     from actsearch.models.sites import SiteReport
 
-__all__ = ["SearchResult", "analyze", "check_space", "dashboard", "list_shipped_spaces",
-           "report", "search", "site_groups", "sites", "space_json_schema", "worker"]
+__all__ = ["SearchResult", "analyze", "check_space", "dashboard", "export", "report", "search",
+           "site_groups", "sites", "space_schema", "train", "worker"]
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -473,6 +473,54 @@ def report(study_or_run: optuna.Study | str | Path, *, out: str | Path | None = 
         return write_report(analysis, folder)
 
 
+def export(run_or_study: optuna.Study | str | Path, *, top: int = 1,
+           out: str | Path | None = None, fmt: str = "yaml", weights: bool = False,
+           storage: str | None = None, runs_dir: str | Path = "runs",
+           device: str | None = None, threads: int | None = None) -> list[Path]:
+    """Export a study's best complete trials as config files (what ``actsearch export`` runs):
+    ``export_configs`` into ``out``, by default ``exports/`` beside the study (its run folder
+    or ``.db`` file's folder, else ``runs_dir/<study>``). Retraining (``weights``, ONNX) runs on
+    ``device`` with ``threads`` CPU threads."""
+    from actsearch.engine.export import export_configs
+    from actsearch.training.fit import configure_threads, select_device
+
+    with _quiet_optuna():
+        study = _load(run_or_study, storage, runs_dir)
+    if out is None:  # beside the study: runs/<study>/exports
+        run = None if isinstance(run_or_study, optuna.Study) else Path(run_or_study)
+        folder = None if run is None else run if run.is_dir() else \
+            run.parent if run.is_file() else None
+        out = (folder or Path(runs_dir) / study.study_name) / "exports"
+    torch_device = select_device(device)
+    if torch_device.type == "cpu" and (weights or fmt == "onnx"):
+        configure_threads(torch_device, threads)
+    return export_configs(study, top=top, out_dir=out, fmt=fmt, weights=weights,
+                          device=torch_device)
+
+
+def train(config: str | Path, *, seed: int | None = None, device: str | None = None,
+          threads: int | None = None, trust_code: bool = False) -> tuple[Any, Any]:
+    """Retrain an exported config from scratch (what ``actsearch train`` runs): the config as
+    read (``read_config``) and the run (``train_config``: its seed, epochs, status, time,
+    validation and test metric)."""
+    from actsearch.engine.export import read_config, train_config
+    from actsearch.training.fit import configure_threads, select_device
+
+    read = read_config(config)
+    torch_device = select_device(device)
+    if torch_device.type == "cpu":
+        configure_threads(torch_device, threads)
+    return read, train_config(config, seed=seed, device=torch_device, trust_code=trust_code)
+
+
+def space_schema() -> dict[str, Any]:
+    """The JSON Schema of space files (``actsearch spaces --schema``; shipped as
+    ``actsearch/schema/space.schema.json``), for editors."""
+    from actsearch.schema.space import space_json_schema
+
+    return space_json_schema()
+
+
 def check_space(path: str | Path) -> str:
     """Validate a space file, and a data file it names, without running any factory; its one
     ``ok`` line (a mistake raises ``ActsearchError`` naming the file and the field)."""
@@ -535,8 +583,7 @@ def site_groups(target: str | Path | SearchSpace, report: SiteReport,
 def _space_model(space: SearchSpace) -> tuple[nn.Module, tuple[int, ...]]:
     """The model a space's trials start from (its first depth, every layer its first
     choice) and one sample's shape."""
-    from actsearch.models.build import build_model
-    from actsearch.models.layout import parse_layout
+    from actsearch.models.build import base_model
     from actsearch.schema.space import KNOWN_INPUT_SHAPES
 
     shape = KNOWN_INPUT_SHAPES.get(space.data.name)
@@ -548,14 +595,7 @@ def _space_model(space: SearchSpace) -> tuple[nn.Module, tuple[int, ...]]:
         from actsearch.training.data import read_data
 
         shape = tuple(read_data(space.data)[0].shape[1:])
-    if space.model.factory is not None:  # the user's model, as the factory builds it
-        from actsearch.models.factory import load_factory
-
-        model = load_factory(space.model.factory)(**space.model.kwargs)
-        return model, shape
-    layout = parse_layout(" | ".join([space.choices[0]] * space.depths[0]))
-    # The classifier head follows the last site: its size changes no site, so two classes do.
-    return build_model(space.model, layout, shape, 2), shape
+    return base_model(space, shape), shape
 
 
 def sites(model: str | Path | SearchSpace | nn.Module | Callable[..., nn.Module],

@@ -285,9 +285,10 @@ def population_size(prepared: Prepared, options: RunOptions,
 
 
 def stored_run(study: optuna.Study, space: SearchSpace, device: torch.device | None = None,
-               dtype: str = "float32") -> tuple[SearchSpace, Dataset, DeviceData | None]:
+               dtype: str | None = None) -> tuple[SearchSpace, Dataset, DeviceData | None]:
     """A stored study's space with its sites found as the search that created it found them,
-    its splits (the study's split seed), and those splits on ``device`` (None: not moved)."""
+    its splits (the study's split seed), and those splits on ``device`` (None: not moved) in
+    ``dtype`` (None: as the data set holds them)."""
     import torch
 
     from actsearch.engine.record import study_seed
@@ -297,7 +298,8 @@ def stored_run(study: optuna.Study, space: SearchSpace, device: torch.device | N
     split_seed = study_seed(study, space)
     dataset = study_data(space.data, split_seed, classes=space.train.class_targets)
     space = with_sites(space, torch.as_tensor(dataset.x_train[:2]))
-    data = None if device is None else to_device(dataset, device, getattr(torch, dtype))
+    data = None if device is None else to_device(dataset, device,
+                                                 getattr(torch, dtype) if dtype else None)
     return space, dataset, data
 
 

@@ -86,12 +86,13 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
     """List the shipped search spaces, validate space files (--check), or print their JSON
     Schema (--schema)."""
-    from actsearch.api import check_space, list_shipped_spaces, space_json_schema
+    from actsearch import list_shipped_spaces
+    from actsearch.api import check_space, space_schema
 
     if args.schema:
         import json
 
-        print(json.dumps(space_json_schema(), indent=2))
+        print(json.dumps(space_schema(), indent=2))
         return 0
     if args.check:
         bad = 0
@@ -173,24 +174,11 @@ def _shape(text: str) -> tuple[int, ...]:
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """Export the best layouts of a study as config files (with weights or as ONNX on request)."""
-    import optuna
+    from actsearch.api import export
 
-    from actsearch.engine.export import export_configs
-    from actsearch.engine.storage import load_run
-    from actsearch.training.fit import configure_threads, select_device
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = load_run(args.run_or_study, storage=args.storage, runs_dir=args.runs_dir)
-    out = args.out
-    if out is None:  # beside the study: runs/<study>/exports
-        run = Path(args.run_or_study)
-        folder = run if run.is_dir() else run.parent if run.is_file() else None
-        out = (folder or Path(args.runs_dir) / study.study_name) / "exports"
-    device = select_device(args.device)
-    if device.type == "cpu" and (args.weights or args.format == "onnx"):
-        configure_threads(device, args.threads)
-    paths = export_configs(study, top=args.top, out_dir=out, fmt=args.format,
-                           weights=args.weights, device=device)
+    paths = export(args.run_or_study, top=args.top, out=args.out, fmt=args.format,
+                   weights=args.weights, storage=args.storage, runs_dir=args.runs_dir,
+                   device=args.device, threads=args.threads)
     for path in paths:
         onnx = path.with_suffix(".onnx")
         extra = f" and {onnx}" if args.format == "onnx" and onnx.is_file() else ""
@@ -200,14 +188,10 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
     """Retrain an exported config from scratch and report its test accuracy."""
-    from actsearch.engine.export import read_config, train_config
-    from actsearch.training.fit import configure_threads, select_device
+    from actsearch.api import train
 
-    config = read_config(args.config)
-    device = select_device(args.device)
-    if device.type == "cpu":
-        configure_threads(device, args.threads)
-    run = train_config(args.config, seed=args.seed, device=device, trust_code=args.trust_code)
+    config, run = train(args.config, seed=args.seed, device=args.device, threads=args.threads,
+                        trust_code=args.trust_code)
     exported = config.metrics.get("test_acc")
     metric = config.recipe.objective[0]  # accuracy, or the recipe's own metric
     console.print(

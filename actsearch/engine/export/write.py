@@ -28,10 +28,10 @@ from actsearch.engine.export.retrain import (
     save_onnx,
     save_weights,
 )
-from actsearch.engine.record import FINALISTS_ATTR, TrialRecord
+from actsearch.engine.pipeline import stored_run
+from actsearch.engine.record import FINALISTS_ATTR, TrialRecord, study_seed
 from actsearch.errors import ActsearchError
 from actsearch.models.activations import get_activation
-from actsearch.models.custom import with_sites
 from actsearch.models.groups import group_layout
 from actsearch.models.layout import Layer, candidate_from_params
 from actsearch.schema.config import (
@@ -44,7 +44,6 @@ from actsearch.schema.config import (
 )
 from actsearch.schema.documents import read_document
 from actsearch.schema.space import IN_PYTHON, SearchSpace
-from actsearch.training.data import study_data, to_device
 from actsearch.training.fit import recipe_for, select_device
 
 __all__ = ["FORMATS", "config_document", "export_configs", "select_trials"]
@@ -85,9 +84,11 @@ def select_trials(study: optuna.Study, top: int = 1) -> list[FrozenTrial]:
 
 
 def _versions() -> dict[str, str]:
-    from actsearch import __version__
+    # The installed package's version (the top package reads the same), not an import of the
+    # top package from inside it.
+    from importlib.metadata import version
 
-    return {"actsearch": str(__version__), "torch": str(torch.__version__),
+    return {"actsearch": version("actsearch"), "torch": str(torch.__version__),
             "optuna": str(optuna.__version__)}
 
 
@@ -134,7 +135,7 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
                 "finalist_seeds": entry["seeds"], "finalist_test_acc": entry["test_acc"],
                 "finalist_test_acc_mean": entry["mean"], "finalist_test_acc_std": entry["std"],
                 "finalist_test_acc_ci95": [entry["ci_low"], entry["ci_high"]]})
-    study_seed = int(study.user_attrs.get("seed", space.seed))
+    seed = study_seed(study, space)
     if space.custom is None:
         network = {
             "schema_version": FAMILY_SCHEMA,
@@ -155,13 +156,13 @@ def config_document(study: optuna.Study, space: SearchSpace, trial: FrozenTrial,
     return {
         **network,
         "recipe": recipe_document(recipe),
-        "data": data_document(space.data, study_seed, fingerprint),
+        "data": data_document(space.data, seed, fingerprint),
         "metrics": metrics,
         "provenance": {
             "study": study.study_name,
             "trial": trial.number,
             "seed": int(record.seed if record.seed is not None
-                        else trial_seed(study_seed, trial.number)),
+                        else trial_seed(seed, trial.number)),
             "layout": str(candidate.layout),
             **_versions(),
         },
@@ -283,14 +284,11 @@ def export_configs(study: optuna.Study, space: SearchSpace | None = None, top: i
                                  f"it; export needs an importable factory: 'module:function' "
                                  f"in a space file", parameter="study")
     trials = select_trials(study, top)
-    split_seed = int(study.user_attrs.get("seed", space.seed))
-    dataset = study_data(space.data, split_seed, classes=space.train.class_targets)
-    # A factory model's sites, found as the search found them (its groups name the params).
-    space = with_sites(space, torch.as_tensor(dataset.x_train[:2]))
     again = weights or fmt == "onnx"
     # A plain config needs no device: only retraining (weights, ONNX) asks for one.
     torch_device = select_device(None if device is None else str(device)) if again else None
-    data = to_device(dataset, torch_device) if again else None
+    # A factory model's sites, found as the search found them (its groups name the params).
+    space, dataset, data = stored_run(study, space, torch_device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
