@@ -153,10 +153,6 @@ class Prepared:
     timeout: float | None
     notes: tuple[str, ...]
 
-    def sample(self) -> Any:
-        """The training inputs (a data factory's, else the named set's), for shapes."""
-        return self.dataset.x_train if self.dataset is not None else self.arrays[0]
-
     def data(self, split_seed: int, dtype: str) -> DeviceData:
         """The splits on the device: a data factory's as returned, a named data set split
         with the study's seed."""

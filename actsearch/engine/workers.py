@@ -38,6 +38,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from actsearch.engine.pipeline import DTYPES
 from actsearch.engine.record import TrialRecord, study_seed, worker_id
 from actsearch.engine.storage import (
     GRACE_PERIOD,
@@ -120,8 +121,8 @@ class WorkerOptions:
         if self.worker_index is not None and not isinstance(self.worker_index, int):
             raise ActsearchError(f"worker_index: expected an integer, got "
                                  f"{self.worker_index!r}", parameter="worker_index")
-        if self.dtype not in ("float32", "float64"):
-            raise ActsearchError(f"dtype: expected one of float32, float64, got "
+        if self.dtype not in DTYPES:
+            raise ActsearchError(f"dtype: expected one of {', '.join(DTYPES)}, got "
                                  f"{self.dtype!r}", parameter="dtype")
 
     @classmethod
