@@ -92,3 +92,27 @@ def test_a_shape_that_shrinks_to_nothing_names_the_field() -> None:
     assert message.startswith("model.kernel_size: conv layer 2 of 2 has no output")
     assert "sizes 12 -> 4 -> 0; kernel_size [5, 7], stride 2, padding 0)" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "mnist1d_cnn", "mnist1d_resnet"])
+def test_base_model_is_a_spaces_model_before_any_layout(name: str) -> None:
+    # A family's at its first depth with every layer the first choice; a factory model's as
+    # its factory builds it (mnist1d_resnet names actsearch.zoo.resnet:resnet1d).
+    from actsearch.models.build import base_model
+    from actsearch.models.factory import load_factory
+    from actsearch.schema.space import load_space
+
+    space = load_space(name)
+    shape = (64,) if name == "digits_mlp" else (40,)
+    torch.manual_seed(0)
+    got = base_model(space, shape)
+    torch.manual_seed(0)
+    if space.model.factory is None:
+        layout = parse_layout(" | ".join([space.choices[0]] * space.depths[0]))
+        want = build_model(space.model, layout, shape, 2)
+    else:
+        want = load_factory(space.model.factory)(**space.model.kwargs)
+    assert type(got) is type(want)
+    state = want.state_dict()
+    assert list(got.state_dict()) == list(state)
+    assert all(torch.equal(v, state[k]) for k, v in got.state_dict().items())
