@@ -82,6 +82,7 @@ def _assert_faces_agree(faces: dict[str, dict], verdict: str, best_uniform: tupl
         assert "beats" not in faces["note"]["text"] and "beats" not in graph["title"]
 
 
+@pytest.mark.slow  # end to end
 def test_report_note_and_graphs_agree_on_a_searched_study(write_space, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     space = write_space({"budget.trials": 8})

@@ -15,6 +15,7 @@ from actsearch.faces.cli import main
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+@pytest.mark.slow  # end to end
 def test_search_from_python_end_to_end(write_space, tmp_path: Path) -> None:
     seen: list[actsearch.TrialRecord] = []
     result = actsearch.search(

@@ -375,6 +375,7 @@ def test_a_model_vmap_cannot_batch_trains_one_at_a_time_and_says_why() -> None:
     assert choice.size == 1 and choice.why == f"population auto: 1 ({reason})"
 
 
+@pytest.mark.slow  # times real epochs
 def test_auto_population_on_the_cpu_picks_one_unless_it_pays(monkeypatch) -> None:
     import actsearch.training.population as population
 

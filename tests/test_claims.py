@@ -338,6 +338,7 @@ _TINY = {"mnist1d_gated": {"channels": 8, "hidden": 8, "depth": 2},
          "mnist1d_resnet_bn": {"width": 4, "blocks": 1}}
 
 
+@pytest.mark.slow  # end to end, three model families
 @pytest.mark.parametrize("name", sorted(_TINY))
 def test_each_shipped_factory_space_reports_its_claims(name: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,6 +36,7 @@ def tiny(path: Path, epochs: int = 1) -> SearchSpace:
     return dataclasses.replace(space, train=dataclasses.replace(space.train, epochs=epochs))
 
 
+@pytest.mark.slow  # end to end, the examples' models
 @pytest.mark.parametrize("example", ["resnet_digits", "functional_mlp", "gated"])
 def test_each_example_searches_end_to_end(example: str, tmp_path: Path) -> None:
     space = tiny(EXAMPLES / example / "space.yaml")
@@ -114,6 +115,7 @@ def test_a_latency_objective_needs_relu_in_every_group(tmp_path: Path) -> None:
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow  # three searches
 def test_the_same_seed_gives_the_same_trials_and_a_resume_adds_to_them(tmp_path: Path) -> None:
     space = tiny(EXAMPLES / "functional_mlp" / "space.yaml")
     runs = [actsearch.search(space, trials=4, finalists=0, progress=False,

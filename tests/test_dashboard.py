@@ -202,6 +202,7 @@ def served(runs: Path) -> Iterator[str]:
     assert proc.returncode == 0, proc.stderr.read()
 
 
+@pytest.mark.slow  # a browser and a dashboard process
 def test_dashboard_in_a_headless_browser(chromium: str, served: str, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
                                    "(the browser itself comes from .ci/browser.sh)")

@@ -259,6 +259,7 @@ def test_a_shuffling_loader_searches_end_to_end(tmp_path: Path) -> None:
     assert result.study.user_attrs[FINALISTS_ATTR][0]["failed"] == 0
 
 
+@pytest.mark.slow  # worker processes
 def test_worker_processes_import_a_loaders_data_factory(tmp_path: Path) -> None:
     space = tiny(EXAMPLE / "loaders.yaml", epochs=2)
     result = actsearch.search(space, trials=4, workers=2, finalists=0, claim_seeds=0,
