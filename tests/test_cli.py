@@ -90,6 +90,18 @@ def test_a_closed_pipe_ends_the_command_quietly() -> None:
     assert done.stderr == ""  # no traceback, no "Exception ignored" at exit
 
 
+def test_python_dash_m_runs_the_cli(monkeypatch, capsys) -> None:
+    # `python -m actsearch spaces`, in this process (the console script's run is slow): the
+    # module's exit code is the command's.
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["actsearch", "spaces"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("actsearch", run_name="__main__")
+    assert done.value.code == 0
+    assert "mnist1d_mlp" in capsys.readouterr().out
+
+
 def test_export_and_train_commands(write_space, tmp_path: Path, capsys) -> None:
     runs = tmp_path / "runs"
     assert main(["search", str(write_space()), "--trials", "4", "--study", "ex",
