@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-PACKAGE = Path(__file__).resolve().parents[1] / "actsearch"
+PACKAGE = REPO / "actsearch"
 
 # The first matching prefix gives a module's rank (docs/architecture.md, "Import rules").
 RANKS = [

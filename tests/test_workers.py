@@ -18,6 +18,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+from conftest import REPO
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
@@ -34,7 +35,6 @@ from actsearch.training.fit import EpochStats, Run
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-REPO = Path(__file__).resolve().parents[1]
 FAST = {"data.samples": 300, "train.epochs": 2, "pruner": {"name": "none"}}
 
 
