@@ -244,6 +244,7 @@ def test_train_config_reproduces_the_trial_and_other_seeds_come_close(
 # ------------------------------------------------------------------------ ONNX
 
 
+@pytest.mark.slow  # torch.onnx.export(dynamo=True): torch.compile's tracer
 def test_onnx_matches_pytorch(tiny: tuple[optuna.Study, Path], tmp_path: Path) -> None:
     import onnxruntime as ort  # the onnx extra is part of the test extra: no skipping
 
@@ -261,6 +262,7 @@ def test_onnx_matches_pytorch(tiny: tuple[optuna.Study, Path], tmp_path: Path) -
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow  # torch.onnx.export(dynamo=True): torch.compile's tracer
 def test_onnx_disagreement_is_an_error(tiny: tuple[optuna.Study, Path], tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import onnxruntime as ort  # the onnx extra is part of the test extra: no skipping

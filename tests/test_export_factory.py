@@ -139,6 +139,7 @@ def test_a_bad_field_of_a_schema_2_config_is_one_line_naming_it(config: Path, ch
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow  # torch.onnx.export(dynamo=True): torch.compile's tracer
 def test_onnx_of_a_functional_sites_model_matches_onnxruntime(tmp_path: Path) -> None:
     import onnxruntime as ort
 
