@@ -102,6 +102,7 @@ def test_python_dash_m_runs_the_cli(monkeypatch, capsys) -> None:
     assert "mnist1d_mlp" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # end to end: search with finalists, export, train
 def test_export_and_train_commands(write_space, tmp_path: Path, capsys) -> None:
     runs = tmp_path / "runs"
     assert main(["search", str(write_space()), "--trials", "4", "--study", "ex",

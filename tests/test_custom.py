@@ -231,6 +231,7 @@ def xor_splits() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     return (x[:80], y[:80]), (x[80:100], y[80:100]), (x[100:], y[100:])
 
 
+@pytest.mark.slow  # end to end with finalists
 def test_python_search_without_a_file_resumes_with_the_same_objects(tmp_path: Path) -> None:
     splits = xor_splits()
     options = {"model": make_net, "data": splits, "groups": {"hidden": ["1", "3"]},

@@ -134,6 +134,7 @@ def test_epoch_pruning_keeps_the_lowest_value_of_a_minimised_metric(tmp_path: Pa
 # --------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow  # end to end with finalists
 def test_a_regression_searches_by_its_minimised_metric(tmp_path: Path) -> None:
     space = with_train(EXAMPLE / "space.yaml", epochs=3)
     result = actsearch.search(space, trials=8, finalists=2, seeds=2, claim_seeds=0,
@@ -241,6 +242,7 @@ def test_a_loader_in_the_trials_order_trains_the_same_model_as_tensors() -> None
     assert a.samples_seen == b.samples_seen == 360
 
 
+@pytest.mark.slow  # end to end with finalists
 def test_a_shuffling_loader_searches_end_to_end(tmp_path: Path) -> None:
     space = with_train(EXAMPLE / "loaders.yaml", epochs=4)
     result = actsearch.search(space, trials=4, finalists=1, seeds=2, claim_seeds=0,
