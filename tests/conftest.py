@@ -1,19 +1,26 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pytest
 import yaml
+from optuna.distributions import CategoricalDistribution
+
+if TYPE_CHECKING:
+    from actsearch.schema.space import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-_REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"  # the searchable examples: a model and data factory each
 
 TINY_SPACE = {
     "name": "tiny",
@@ -70,6 +77,46 @@ def search(space_path: Path, storage: str, trials: int, name: str = "s",
     data = to_device(load_data(space.data, study.user_attrs["seed"]), "cpu")
     run_trials(study, space, data, trials=trials)
     return study
+
+
+def with_train(space: SearchSpace | str | Path, **changes: Any) -> SearchSpace:
+    """A space (a ``SearchSpace``, a space file or a shipped space's name) with its train
+    recipe changed, e.g. ``epochs=1``: an example or a shipped space on a test's budget."""
+    from actsearch.schema.space import SearchSpace, load_space
+
+    if not isinstance(space, SearchSpace):
+        space = load_space(space)
+    return dataclasses.replace(space, train=dataclasses.replace(space.train, **changes))
+
+
+def layout_trial(value: float, layout: str, uniform: bool,
+                 **user_attrs: Any) -> optuna.trial.FrozenTrial:
+    """A finished trial of ``layout`` ("relu | selu": its act_<i> params), as a search records
+    it: one epoch, ``value`` its validation accuracy; ``user_attrs`` add or replace attrs."""
+    acts = [a.strip() for a in layout.split("|")]
+    dist = {f"act_{i}": CategoricalDistribution(["relu", "selu"]) for i in range(len(acts))}
+    return optuna.trial.create_trial(
+        value=value, params={f"act_{i}": a for i, a in enumerate(acts)}, distributions=dist,
+        user_attrs={"layout": layout, "uniform": uniform, "val_acc": value,
+                    "train_seconds": 1.0, "val_acc_curve": [value], "val_loss_curve": [1.0],
+                    "epochs": 1, "end": "complete", **user_attrs})
+
+
+def edit_yaml(path: Path, change: Callable[[dict], object]) -> Path:
+    """Apply ``change`` to the YAML document in ``path`` (a config, a space) and write it
+    back in its own key order."""
+    document = yaml.safe_load(path.read_text())
+    change(document)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def copy_export(config: Path, folder: Path) -> Path:
+    """A private copy in ``folder`` of an exported config and the files beside it (weights,
+    ONNX), free to be spoiled; a module's export is shared by its tests."""
+    for f in config.parent.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder / config.name
 
 
 # The study the graph and dashboard tests look at: ten trials, four before pruning starts.
@@ -136,14 +183,14 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # postgres user when we are root.
     folder = Path(tempfile.mkdtemp(prefix="actsearch-pg-"))
     os.chmod(folder, 0o755)
-    start = subprocess.run(["bash", str(_REPO / ".ci" / "postgres.sh"), "start",
+    start = subprocess.run(["bash", str(REPO / ".ci" / "postgres.sh"), "start",
                             str(folder / "pg")], capture_output=True, text=True, timeout=300)
     if start.returncode != 0:
         pytest.skip(f"cannot start a PostgreSQL server: {start.stderr.strip()[-300:]}")
     try:
         yield start.stdout.strip().splitlines()[-1]
     finally:
-        subprocess.run(["bash", str(_REPO / ".ci" / "postgres.sh"), "stop", str(folder / "pg")],
+        subprocess.run(["bash", str(REPO / ".ci" / "postgres.sh"), "stop", str(folder / "pg")],
                        capture_output=True, timeout=60)
         shutil.rmtree(folder, ignore_errors=True)
 

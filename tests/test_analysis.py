@@ -10,8 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution
-from optuna.trial import create_trial
+from conftest import layout_trial
 from optuna_dashboard import get_note
 from scipy import stats as scipy_stats
 
@@ -82,6 +81,7 @@ def _assert_faces_agree(faces: dict[str, dict], verdict: str, best_uniform: tupl
         assert "beats" not in faces["note"]["text"] and "beats" not in graph["title"]
 
 
+@pytest.mark.slow  # end to end
 def test_report_note_and_graphs_agree_on_a_searched_study(write_space, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     space = write_space({"budget.trials": 8})
@@ -120,17 +120,6 @@ def test_report_note_and_graphs_agree_on_a_searched_study(write_space, tmp_path:
                         reference["mean"])
 
 
-def _trial(number: int, layout: str, uniform: bool, val_acc: float) -> optuna.trial.FrozenTrial:
-    acts = [a.strip() for a in layout.split("|")]
-    dist = {f"act_{i}": CategoricalDistribution(["relu", "selu"]) for i in range(len(acts))}
-    return create_trial(value=val_acc, params={f"act_{i}": a for i, a in enumerate(acts)},
-                        distributions=dist, user_attrs={
-                            "layout": layout, "uniform": uniform, "val_acc": val_acc,
-                            "train_seconds": 1.0 + number, "epochs": 2, "end": "complete",
-                            "val_acc_curve": [val_acc - 0.1, val_acc],
-                            "val_loss_curve": [1.0, 0.9]})
-
-
 def _finalist(number: int, layout: str, uniform: bool, test_acc: list[float]) -> dict:
     mean = sum(test_acc) / len(test_acc)
     return {"number": number, "layout": layout, "uniform": uniform, "test_acc": test_acc,
@@ -149,7 +138,9 @@ def test_search_accuracy_does_not_overrule_the_finalists(tmp_path: Path) -> None
     for number, (layout, uniform, acc) in enumerate([
             ("relu | relu", True, 0.62), ("selu | selu", True, 0.60),
             ("relu | selu", False, 0.70), ("selu | relu", False, 0.66)]):
-        study.add_trial(_trial(number, layout, uniform, acc))
+        study.add_trial(layout_trial(acc, layout, uniform, train_seconds=1.0 + number, epochs=2,
+                                     val_acc_curve=[acc - 0.1, acc],
+                                     val_loss_curve=[1.0, 0.9]))
     study.set_user_attr(FINALISTS_ATTR, [
         _finalist(2, "relu | selu", False, [0.64, 0.66, 0.65]),
         _finalist(3, "selu | relu", False, [0.60, 0.61, 0.62]),

@@ -12,6 +12,7 @@ from actsearch import ActsearchError
 from actsearch.faces.cli import main
 
 
+@pytest.mark.slow  # end to end
 def test_search_from_python_end_to_end(write_space, tmp_path: Path) -> None:
     seen: list[actsearch.TrialRecord] = []
     result = actsearch.search(

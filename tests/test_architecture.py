@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-PACKAGE = Path(__file__).resolve().parents[1] / "actsearch"
+PACKAGE = REPO / "actsearch"
 
 # The first matching prefix gives a module's rank (docs/architecture.md, "Import rules").
 RANKS = [
@@ -132,6 +133,7 @@ def test_space_tools_and_analysis_import_no_torch(module: str) -> None:
     assert "torch" not in _third_party(module)
 
 
+@pytest.mark.slow  # a child process
 def test_the_rules_hold_when_imported() -> None:
     # The same rule at run time: importing the torch-free modules loads no torch.
     code = ("import sys; " + "; ".join(f"import {m}" for m in NO_TORCH)

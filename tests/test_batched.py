@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import EXAMPLES, with_train
 from torch import nn
 
 from actsearch.models.activations import create_activation, get_activation
@@ -36,14 +37,12 @@ from actsearch.training.population import (
 from actsearch.training.trainers import Job, start_model
 
 RTOL = 1e-9
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def example(name: str, train: dict | None = None, samples: int = 192) -> tuple[SearchSpace,
                                                                                 DeviceData]:
     """An example's space with its sites, and a slice of its data on the CPU in float64."""
-    space = load_space(EXAMPLES / name / "space.yaml")
-    space = dataclasses.replace(space, train=dataclasses.replace(space.train, **(train or {})))
+    space = with_train(EXAMPLES / name / "space.yaml", **(train or {}))
     full = to_device(factory_data(space.data), "cpu", torch.float64)
     data = DeviceData(full.x_train[:samples], full.y_train[:samples], full.x_val[:96],
                       full.y_val[:96], full.x_test[:96], full.y_test[:96], full.input_shape,
@@ -375,6 +374,7 @@ def test_a_model_vmap_cannot_batch_trains_one_at_a_time_and_says_why() -> None:
     assert choice.size == 1 and choice.why == f"population auto: 1 ({reason})"
 
 
+@pytest.mark.slow  # times real epochs
 def test_auto_population_on_the_cpu_picks_one_unless_it_pays(monkeypatch) -> None:
     import actsearch.training.population as population
 

@@ -108,6 +108,7 @@ def _barrier_worker(url: str, name: str, index: int, trials: int, barrier: Any, 
     results.put((index, asks, ran))
 
 
+@pytest.mark.slow  # worker processes
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
 def test_four_processes_asking_at_once_finish_exactly_the_budget(
         kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
@@ -187,6 +188,7 @@ def _assert_retried_once(study: optuna.Study, lost: FrozenTrial, trials: int) ->
     assert not [t for t in all_trials if _over_budget(t)]
 
 
+@pytest.mark.slow  # a worker process
 def test_a_killed_worker_is_found_by_pid_while_the_others_wait(tmp_path: Path) -> None:
     url = f"journal://{tmp_path}/study.log"
     study = _new_study(url)
@@ -216,6 +218,7 @@ def test_a_killed_worker_is_found_by_pid_while_the_others_wait(tmp_path: Path) -
                                          f"is gone"
 
 
+@pytest.mark.slow  # a worker process
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_lost_trial_is_found_by_its_heartbeat_while_the_others_wait(
         kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from conftest import with_train
 
 import actsearch.engine.claims as claims_module
 from actsearch.analysis import analyze_claims
@@ -341,13 +342,13 @@ _TINY = {"mnist1d_gated": {"channels": 8, "hidden": 8, "depth": 2},
          "mnist1d_resnet_bn": {"width": 4, "blocks": 1}}
 
 
+@pytest.mark.slow  # end to end, three model families
 @pytest.mark.parametrize("name", sorted(_TINY))
 def test_each_shipped_factory_space_reports_its_claims(name: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    space = load_space(name)
-    space = dataclasses.replace(
-        space, train=dataclasses.replace(space.train, epochs=1),
-        model=dataclasses.replace(space.model, kwargs={**space.model.kwargs, **_TINY[name]}))
+    space = with_train(name, epochs=1)
+    space = dataclasses.replace(space, model=dataclasses.replace(
+        space.model, kwargs={**space.model.kwargs, **_TINY[name]}))
     built: dict[str, Any] = {}
     real = claims_module.train_seeds
 

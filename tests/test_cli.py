@@ -39,6 +39,7 @@ def test_user_mistakes_exit_2_with_one_line(argv, capsys, tmp_path: Path) -> Non
     assert err.startswith("actsearch: error: ") and err.count("\n") == 1
 
 
+@pytest.mark.slow  # end to end
 def test_search_in_process(write_space, tmp_path: Path, capsys) -> None:
     runs = tmp_path / "runs"
     code = main(["search", str(write_space()), "--trials", "5", "--study", "cli",
@@ -57,6 +58,7 @@ def test_search_in_process(write_space, tmp_path: Path, capsys) -> None:
                                  storage=f"sqlite:///{runs}/cli/study.db").trials) == 5
 
 
+@pytest.mark.slow  # child processes
 def test_console_script_end_to_end(write_space, tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("actsearch")
     assert script.exists(), "the console script is not installed"
@@ -72,6 +74,7 @@ def test_console_script_end_to_end(write_space, tmp_path: Path) -> None:
     assert bad.stderr.strip() == "actsearch: error: missing.yaml: space file not found"
 
 
+@pytest.mark.slow  # a child process
 def test_a_closed_pipe_ends_the_command_quietly() -> None:
     # `actsearch spaces --schema | head -1`: the reader leaves before the writer is done. A
     # pipe whose reading end is already closed makes the first write fail every time.
@@ -87,6 +90,19 @@ def test_a_closed_pipe_ends_the_command_quietly() -> None:
     assert done.stderr == ""  # no traceback, no "Exception ignored" at exit
 
 
+def test_python_dash_m_runs_the_cli(monkeypatch, capsys) -> None:
+    # `python -m actsearch spaces`, in this process (the console script's run is slow): the
+    # module's exit code is the command's.
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["actsearch", "spaces"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("actsearch", run_name="__main__")
+    assert done.value.code == 0
+    assert "mnist1d_mlp" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # end to end: search with finalists, export, train
 def test_export_and_train_commands(write_space, tmp_path: Path, capsys) -> None:
     runs = tmp_path / "runs"
     assert main(["search", str(write_space()), "--trials", "4", "--study", "ex",
@@ -130,6 +146,7 @@ def test_check_compares_a_cnn_with_the_data_file(write_space, tmp_path: Path, ca
     assert not list(runs.glob("*/study.db"))
 
 
+@pytest.mark.slow  # three searches
 def test_finalists_are_retrained_when_the_best_layouts_change(write_space, tmp_path: Path,
                                                               capsys) -> None:
     args = [str(write_space()), "--study", "f", "--runs-dir", str(tmp_path), "--plain",
@@ -150,6 +167,7 @@ def test_finalists_are_retrained_when_the_best_layouts_change(write_space, tmp_p
     assert finalists[0]["number"] == len(study.trials) - 1
 
 
+@pytest.mark.slow  # a search until five trials fail
 def test_a_run_of_failures_ends_the_search_with_one_line_and_exit_1(write_space, tmp_path: Path,
                                                                     capsys, monkeypatch) -> None:
     from actsearch.training.fit import Run

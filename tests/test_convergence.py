@@ -65,6 +65,7 @@ def test_converged_curves_say_nothing_and_single_runs_use_the_finalists_spread()
     assert convergence([], []).lines == []
 
 
+@pytest.mark.slow  # end to end, up to 25 epochs
 @pytest.mark.parametrize(("recipe", "stated"), [
     ({"epochs": 10, "lr": 0.001, "schedule": "constant"}, True),  # far from converged
     ({"epochs": 25, "lr": 0.01, "schedule": "cosine"}, False),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import EXAMPLES, with_train
 from optuna.trial import TrialState
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -21,24 +22,17 @@ from actsearch.models.custom import with_sites
 from actsearch.models.layout import candidate_from_params, uniform_choices
 from actsearch.schema.space import (
     DataSpec,
-    SearchSpace,
     load_space,
     parse_space,
     space_to_document,
 )
 from actsearch.training.data import factory_data
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-
-def tiny(path: Path, epochs: int = 1) -> SearchSpace:
-    space = load_space(path)
-    return dataclasses.replace(space, train=dataclasses.replace(space.train, epochs=epochs))
-
-
+@pytest.mark.slow  # end to end, the examples' models
 @pytest.mark.parametrize("example", ["resnet_digits", "functional_mlp", "gated"])
 def test_each_example_searches_end_to_end(example: str, tmp_path: Path) -> None:
-    space = tiny(EXAMPLES / example / "space.yaml")
+    space = with_train(EXAMPLES / example / "space.yaml", epochs=1)
     result = actsearch.search(space, trials=6, finalists=1, seeds=2, progress=False,
                               runs_dir=tmp_path, report=True)
     groups = result.space.custom.groups
@@ -66,7 +60,7 @@ def test_each_example_searches_end_to_end(example: str, tmp_path: Path) -> None:
 
 def test_group_choices_and_ranges_hold_and_uniform_baselines_skip_what_a_group_lacks(
         tmp_path: Path) -> None:
-    space = tiny(EXAMPLES / "gated" / "space.yaml")
+    space = with_train(EXAMPLES / "gated" / "space.yaml", epochs=1)
     result = actsearch.search(space, trials=5, finalists=0, progress=False, runs_dir=tmp_path)
     gates = next(g for g in result.space.custom.groups if g.name == "gates")
     assert gates.choices == ("sigmoid", "relu", "elu")
@@ -79,7 +73,7 @@ def test_group_choices_and_ranges_hold_and_uniform_baselines_skip_what_a_group_l
 
 
 def test_a_factory_search_probes_each_site_and_reports_per_group(tmp_path: Path) -> None:
-    space = tiny(EXAMPLES / "gated" / "space.yaml")
+    space = with_train(EXAMPLES / "gated" / "space.yaml", epochs=1)
     space = dataclasses.replace(space, objectives=(("accuracy", "max"), ("latency", "min")))
     result = actsearch.search(space, trials=5, finalists=0, progress=False, runs_dir=tmp_path,
                               report=True)
@@ -114,8 +108,9 @@ def test_a_latency_objective_needs_relu_in_every_group(tmp_path: Path) -> None:
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow  # three searches
 def test_the_same_seed_gives_the_same_trials_and_a_resume_adds_to_them(tmp_path: Path) -> None:
-    space = tiny(EXAMPLES / "functional_mlp" / "space.yaml")
+    space = with_train(EXAMPLES / "functional_mlp" / "space.yaml", epochs=1)
     runs = [actsearch.search(space, trials=4, finalists=0, progress=False,
                              runs_dir=tmp_path / str(i)) for i in range(2)]
     first, second = ([(t.params, t.values) for t in r.study.trials] for r in runs)
@@ -236,6 +231,7 @@ def xor_splits() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     return (x[:80], y[:80]), (x[80:100], y[80:100]), (x[100:], y[100:])
 
 
+@pytest.mark.slow  # end to end with finalists
 def test_python_search_without_a_file_resumes_with_the_same_objects(tmp_path: Path) -> None:
     splits = xor_splits()
     options = {"model": make_net, "data": splits, "groups": {"hidden": ["1", "3"]},
@@ -286,7 +282,7 @@ def test_actsearch_sites_of_a_factory_space_shows_its_model_and_groups(
 def test_a_worker_imports_the_same_factory_from_the_stored_study(tmp_path: Path) -> None:
     from actsearch.engine.workers import WorkerOptions, run_worker
 
-    space = tiny(EXAMPLES / "functional_mlp" / "space.yaml")
+    space = with_train(EXAMPLES / "functional_mlp" / "space.yaml", epochs=1)
     first = actsearch.search(space, trials=4, finalists=0, progress=False, runs_dir=tmp_path)
     url = f"sqlite:///{tmp_path / 'functional_mlp' / 'study.db'}"
     sigterm = signal.getsignal(signal.SIGTERM)  # a worker takes SIGTERM as Ctrl-C
@@ -306,15 +302,15 @@ def test_a_factory_mixes_with_a_shipped_data_set_or_family(tmp_path: Path) -> No
                  model="from torch import nn\n\ndef make(width=8):\n"
                        "    return nn.Sequential(nn.Linear(20, width), nn.ReLU(),\n"
                        "                         nn.Linear(width, 4))\n")
-    mine = actsearch.search(tiny(path), trials=3, finalists=0, progress=False,
-                            runs_dir=tmp_path / "a")
+    mine = actsearch.search(with_train(path, epochs=1), trials=3, finalists=0,
+                            progress=False, runs_dir=tmp_path / "a")
     assert [g.name for g in mine.space.custom.groups] == ["1"]
     # ...and your data with a shipped family: its layers, its params.
     (tmp_path / "b").mkdir()
     path = write(tmp_path / "b", "model: {family: mlp, width: 8, depth: 2}\n"
                                  "data: {factory: 'net:data'}\n")
-    shipped = actsearch.search(tiny(path), trials=3, finalists=0, progress=False,
-                               runs_dir=tmp_path / "b")
+    shipped = actsearch.search(with_train(path, epochs=1), trials=3, finalists=0,
+                               progress=False, runs_dir=tmp_path / "b")
     assert shipped.space.custom is None
     assert all({"act_0", "act_1"} <= set(t.params) for t in shipped.study.trials)
     # Exported: your model names a shipped data set as a shipped family's config does; a

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import run_tiny_study
-from optuna.distributions import CategoricalDistribution
-from optuna.trial import create_trial
+from conftest import REPO, layout_trial, run_tiny_study
 from optuna_dashboard import get_note
 
 from actsearch.engine.storage import resolve_run
@@ -24,7 +22,6 @@ from actsearch.faces import dashboard
 from actsearch.faces.dashboard import DashboardServer, prepare_dashboard
 from actsearch.faces.graphs import FIGURE_TITLES
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless, as root, and quiet: no update checks, no sync, no field trials, nothing but our
 # own server on the network.
@@ -116,19 +113,8 @@ def test_warns_in_one_line_when_not_on_loopback(monkeypatch: pytest.MonkeyPatch,
 def _synthetic_study(path: Path) -> str:
     storage = f"sqlite:///{path}"
     study = optuna.create_study(study_name="live", storage=storage, direction="maximize")
-    study.add_trial(_trial(0.5, "relu | relu", True))
+    study.add_trial(layout_trial(0.5, "relu | relu", True))
     return storage
-
-
-def _trial(value: float, layout: str, uniform: bool) -> optuna.trial.FrozenTrial:
-    acts = [a.strip() for a in layout.split("|")]
-    dist = {f"act_{i}": CategoricalDistribution(["relu", "selu"]) for i in range(len(acts))}
-    return create_trial(value=value, params={f"act_{i}": a for i, a in enumerate(acts)},
-                        distributions=dist,
-                        user_attrs={"layout": layout, "uniform": uniform, "val_acc": value,
-                                    "train_seconds": 1.0,
-                                    "val_acc_curve": [value], "val_loss_curve": [1.0],
-                                    "epochs": 1, "end": "complete"})
 
 
 def test_refresh_redraws_the_graphs_of_a_running_study(tmp_path: Path) -> None:
@@ -139,7 +125,8 @@ def test_refresh_redraws_the_graphs_of_a_running_study(tmp_path: Path) -> None:
     try:
         study = optuna.load_study(study_name="live", storage=storage)
         assert "no mixed layout has completed yet" in get_note(study)
-        study.add_trial(_trial(0.75, "selu | relu", False))  # another worker finishes a trial
+        # Another worker finishes a trial.
+        study.add_trial(layout_trial(0.75, "selu | relu", False))
         deadline = time.monotonic() + 10
         while "`selu | relu`" not in get_note(study) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -167,7 +154,7 @@ def test_refresh_must_be_positive(tmp_path: Path) -> None:
 def chromium() -> str:
     """Debian's chromium, installed by .ci/browser.sh when missing (never a downloaded one)."""
     if not CHROMIUM.exists():
-        result = subprocess.run(["bash", str(ROOT / ".ci/browser.sh")], capture_output=True,
+        result = subprocess.run(["bash", str(REPO / ".ci/browser.sh")], capture_output=True,
                                 text=True, timeout=900)
         if result.returncode != 0 or not CHROMIUM.exists():
             why = (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -181,7 +168,7 @@ def served(runs: Path) -> Iterator[str]:
     """``actsearch dashboard`` on a free loopback port; yields the study's URL."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "actsearch", "dashboard", str(runs / "tiny"), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
     try:
@@ -202,6 +189,7 @@ def served(runs: Path) -> Iterator[str]:
     assert proc.returncode == 0, proc.stderr.read()
 
 
+@pytest.mark.slow  # a browser and a dashboard process
 def test_dashboard_in_a_headless_browser(chromium: str, served: str, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
                                    "(the browser itself comes from .ci/browser.sh)")

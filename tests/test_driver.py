@@ -63,6 +63,7 @@ def test_every_trial_is_recorded_the_same_way(write_space, tmp_path: Path,
     assert run_trials(study, space, data, trials=11, population=population).finished == 0
 
 
+@pytest.mark.slow  # a search of eight trials in populations
 def test_a_population_member_that_raises_fails_alone(write_space, tmp_path: Path,
                                                      monkeypatch) -> None:
     study, space, data = _open(write_space, tmp_path, {"pruner": {"name": "none"}})
@@ -175,6 +176,7 @@ def _search_counting(space, path: Path, one_by_one: bool, monkeypatch) -> tuple[
     return study.get_trials(), counts["should_prune"], counts["reads"]
 
 
+@pytest.mark.slow  # two searches each
 @pytest.mark.parametrize("pruner", [
     {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
     {"name": "percentile", "percentile": 75.0, "n_startup_trials": 2},
@@ -222,6 +224,7 @@ def test_a_probe_that_raises_fails_its_trial_only(write_space, tmp_path: Path,
     assert not study.get_trials(states=(TrialState.RUNNING,))
 
 
+@pytest.mark.slow  # two searches
 def test_a_lone_search_keeps_count_instead_of_reading_the_study(write_space, tmp_path: Path,
                                                                 monkeypatch) -> None:
     # Alone on its storage the budget reads the study once, then counts what it was told:

@@ -10,7 +10,7 @@ import optuna
 import pytest
 import torch
 import yaml
-from conftest import DELETE, search, space_document
+from conftest import DELETE, copy_export, edit_yaml, search, space_document
 from optuna.trial import TrialState
 
 from actsearch.engine.export import (
@@ -70,17 +70,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, Path]:
 @pytest.fixture
 def config(tiny: tuple[optuna.Study, Path], tmp_path: Path) -> Path:
     """A private copy of the exported config and its weights, free to be spoiled."""
-    _, source = tiny
-    for f in source.parent.iterdir():
-        (tmp_path / f.name).write_bytes(f.read_bytes())
-    return tmp_path / source.name
-
-
-def _edit(path: Path, change) -> Path:
-    document = yaml.safe_load(path.read_text())
-    change(document)
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+    return copy_export(tiny[1], tmp_path)
 
 
 def _one_line_error(path: Path, match: str, loader=load_model) -> str:
@@ -180,7 +170,7 @@ def test_a_config_without_padding_means_same(config: Path) -> None:
         document["architecture"].update(family="cnn1d", kernel_size=5, stride=2)
         document.pop("weights")
 
-    _edit(config, to_cnn)
+    edit_yaml(config, to_cnn)
     assert "padding" not in yaml.safe_load(config.read_text())["architecture"]
     with pytest.warns(ActsearchWarning, match="the model is untrained"):
         convs = [m for m in load_model(config) if isinstance(m, torch.nn.Conv1d)]
@@ -261,6 +251,7 @@ def test_train_config_reproduces_the_trial_and_other_seeds_come_close(
 # ------------------------------------------------------------------------ ONNX
 
 
+@pytest.mark.slow  # torch.onnx.export(dynamo=True): torch.compile's tracer
 def test_onnx_matches_pytorch(tiny: tuple[optuna.Study, Path], tmp_path: Path) -> None:
     import onnxruntime as ort  # the onnx extra is part of the test extra: no skipping
 
@@ -278,6 +269,7 @@ def test_onnx_matches_pytorch(tiny: tuple[optuna.Study, Path], tmp_path: Path) -
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow  # torch.onnx.export(dynamo=True): torch.compile's tracer
 def test_onnx_disagreement_is_an_error(tiny: tuple[optuna.Study, Path], tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import onnxruntime as ort  # the onnx extra is part of the test extra: no skipping
@@ -383,13 +375,13 @@ def test_exporting_again_keeps_only_what_is_still_the_trials(tiny: tuple[optuna.
 
 
 def test_unknown_activation(config: Path) -> None:
-    _edit(config, lambda d: d["layers"][1].update(activation="swish9"))
+    edit_yaml(config, lambda d: d["layers"][1].update(activation="swish9"))
     message = _one_line_error(config, r"layers\[1\]\.activation: unknown activation 'swish9'")
     assert "expected one of: relu, elu, selu" in message
 
 
 def test_negative_alpha(config: Path) -> None:
-    _edit(config, lambda d: d["layers"].__setitem__(0, {"activation": "elu", "alpha": -0.5}))
+    edit_yaml(config, lambda d: d["layers"].__setitem__(0, {"activation": "elu", "alpha": -0.5}))
     _one_line_error(config, r"layers\[0\]\.alpha: expected a number > 0, got -0\.5")
 
 
@@ -397,19 +389,19 @@ def test_negative_alpha(config: Path) -> None:
     ("recipe", "lr"), ("architecture", "input_shape"), ("data", "fingerprint"),
     ("architecture", None), ("layers", None), ("schema_version", None)])
 def test_missing_fields(config: Path, section: str, key: str | None) -> None:
-    _edit(config, lambda d: d[section].pop(key) if key else d.pop(section))
+    edit_yaml(config, lambda d: d[section].pop(key) if key else d.pop(section))
     field = f"{section}.{key}" if key else section
     _one_line_error(config, rf": {field}: missing field")
 
 
 def test_missing_alpha_of_an_elu_layer(config: Path) -> None:
-    _edit(config, lambda d: d["layers"].__setitem__(0, {"activation": "elu"}))
+    edit_yaml(config, lambda d: d["layers"].__setitem__(0, {"activation": "elu"}))
     _one_line_error(config, r"layers\[0\]\.alpha: missing field")
 
 
 def test_newer_schema_version(config: Path) -> None:
     newer = SCHEMA_VERSION + 1
-    _edit(config, lambda d: d.update(schema_version=newer))
+    edit_yaml(config, lambda d: d.update(schema_version=newer))
     _one_line_error(config, rf"schema_version: written by a newer actsearch \(schema {newer}\)")
 
 
@@ -420,13 +412,13 @@ def test_newer_schema_version(config: Path) -> None:
     ({"padding": 0, "kernel_size": [9, 9], "stride": 2}, "kernel_size",
      "conv layer 2 of 2 has no output (sizes 20 -> 6 -> 0;")])
 def test_bad_cnn_shapes(config: Path, change: dict, field: str, expected: str) -> None:
-    _edit(config, lambda d: d["architecture"].update(family="cnn1d", **change))
+    edit_yaml(config, lambda d: d["architecture"].update(family="cnn1d", **change))
     message = _one_line_error(config, rf": architecture\.{field}: ")
     assert expected in message
 
 
 def test_unknown_key(config: Path) -> None:
-    _edit(config, lambda d: d["recipe"].update(momentum=0.9))
+    edit_yaml(config, lambda d: d["recipe"].update(momentum=0.9))
     _one_line_error(config, r"recipe\.momentum: unknown key")
 
 
@@ -441,7 +433,7 @@ def test_weights_file_with_another_sha256(config: Path) -> None:
 
 def test_weights_file_with_other_shapes(config: Path) -> None:
     # The sha256 still matches, but the config now describes a narrower network.
-    _edit(config, lambda d: d["architecture"].update(width=4))
+    edit_yaml(config, lambda d: d["architecture"].update(width=4))
     _one_line_error(config, r"weights\.file: .*\.pt: 0\.weight has shape \(8, 20\), "
                     r"the architecture expects \(4, 20\)")
 
@@ -496,7 +488,7 @@ def test_yaml_that_constructs_objects_is_refused(config: Path, tmp_path: Path) -
 
 
 def test_data_set_that_differs_from_the_export(config: Path) -> None:
-    _edit(config, lambda d: d["data"].update(samples=320))
+    edit_yaml(config, lambda d: d["data"].update(samples=320))
     _one_line_error(config, r"data\.fingerprint: the data set differs", loader=train_config)
 
 
@@ -528,5 +520,5 @@ def test_data_section_lists_what_applies_and_reads_back(spec: dict, tmp_path: Pa
 
 def test_a_schema_1_architecture_names_no_factory(config: Path) -> None:
     # A factory model's config is schema 2, which load_model runs only when trusted.
-    _edit(config, lambda d: d["architecture"].update(factory="evil.py:make"))
+    edit_yaml(config, lambda d: d["architecture"].update(factory="evil.py:make"))
     _one_line_error(config, r"architecture\.factory: unknown key")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import optuna
 import pytest
 import torch
 import yaml
+from conftest import EXAMPLES, copy_export, edit_yaml, with_train
 
 import actsearch
 from actsearch.engine.export import export_configs, load_model, read_config, train_config
@@ -19,16 +19,12 @@ from actsearch.faces.cli import main
 from actsearch.models.custom import with_sites
 from actsearch.models.layout import candidate_from_params
 from actsearch.schema.config import FACTORY_SCHEMA
-from actsearch.schema.space import load_space
 from actsearch.training.data import study_data, to_device
 from actsearch.training.fit import fit, recipe_for
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
 
 def _study(example: str, folder: Path) -> optuna.Study:
-    space = load_space(EXAMPLES / example / "space.yaml")
-    space = dataclasses.replace(space, train=dataclasses.replace(space.train, epochs=1))
+    space = with_train(EXAMPLES / example / "space.yaml", epochs=1)
     return actsearch.search(space, trials=4, finalists=0, progress=False, runs_dir=folder).study
 
 
@@ -44,9 +40,7 @@ def gated(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, Path]
 @pytest.fixture
 def config(gated: tuple[optuna.Study, Path], tmp_path: Path) -> Path:
     """A private copy of the exported config and its weights, free to be spoiled."""
-    for f in gated[1].parent.iterdir():
-        (tmp_path / f.name).write_bytes(f.read_bytes())
-    return tmp_path / gated[1].name
+    return copy_export(gated[1], tmp_path)
 
 
 def _trial_model(study: optuna.Study, number: int) -> torch.nn.Module:
@@ -122,9 +116,8 @@ def test_actsearch_train_trust_code_reproduces_the_trial(
 
 
 def test_a_weights_file_that_does_not_fit_is_one_line(config: Path) -> None:
-    document = yaml.safe_load(config.read_text())
-    document["model"]["kwargs"]["width"] = 16  # another network than the weights'
-    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    # Another network than the weights'.
+    edit_yaml(config, lambda d: d["model"]["kwargs"].update(width=16))
     with pytest.raises(ActsearchError, match=r"weights\.file: .* has shape") as info:
         load_model(config, trust_code=True)
     assert "\n" not in str(info.value)
@@ -159,14 +152,13 @@ def test_a_model_the_config_cannot_build_is_one_line_naming_it(config: Path, tmp
 ])
 def test_a_bad_field_of_a_schema_2_config_is_one_line_naming_it(config: Path, change,
                                                                 field: str) -> None:
-    document = yaml.safe_load(config.read_text())
-    change(document)
-    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    edit_yaml(config, change)
     with pytest.raises(ActsearchError, match=rf"^{config}: {field}") as info:
         read_config(config)  # validation runs no code, trusted or not
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow  # torch.onnx.export(dynamo=True): torch.compile's tracer
 def test_onnx_of_a_functional_sites_model_matches_onnxruntime(tmp_path: Path) -> None:
     import onnxruntime as ort
 
@@ -190,8 +182,6 @@ def test_onnx_of_a_functional_sites_model_matches_onnxruntime(tmp_path: Path) ->
 
 
 def test_a_data_factory_takes_no_other_data_setting(config: Path) -> None:
-    document = yaml.safe_load(config.read_text())
-    document["data"]["val_fraction"] = 0.3
-    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    edit_yaml(config, lambda d: d["data"].update(val_fraction=0.3))
     with pytest.raises(ActsearchError, match=rf"^{config}: data\.val_fraction: unknown key"):
         read_config(config)

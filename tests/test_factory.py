@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES
 
 from actsearch.errors import ActsearchError
 from actsearch.models.factory import load_factory
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_a_module_is_imported_from_its_folder(tmp_path: Path) -> None:

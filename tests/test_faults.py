@@ -269,6 +269,7 @@ def lab() -> Any:
         yield opened
 
 
+@pytest.mark.slow  # the cluster
 @pytest.mark.cluster
 @pytest.mark.parametrize("scenario", faultlab.SCENARIOS, ids=[s.name.replace(" ", "-")
                                                               for s in faultlab.SCENARIOS])
@@ -285,6 +286,7 @@ def test_a_cluster_fault_loses_and_doubles_nothing(lab: faultlab.Lab,
     assert set(survivors) == {0}, logs
 
 
+@pytest.mark.slow  # the cluster
 @pytest.mark.cluster
 def test_a_worker_cut_off_for_good_gives_up_in_one_line(lab: faultlab.Lab,
                                                          tmp_path: Path) -> None:
@@ -308,6 +310,7 @@ def test_a_worker_cut_off_for_good_gives_up_in_one_line(lab: faultlab.Lab,
     assert "Traceback" not in said and "actsearch-ci-secret" not in said, said
 
 
+@pytest.mark.slow  # the cluster
 @pytest.mark.cluster
 def test_the_lab_leaves_nothing_behind_when_a_test_fails() -> None:
     _need_a_lab()

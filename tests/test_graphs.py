@@ -172,6 +172,7 @@ def test_html_is_self_contained(analysis: Analysis) -> None:
         assert title in page
 
 
+@pytest.mark.slow  # a child process
 def test_graphs_and_dashboard_do_not_import_torch() -> None:
     code = ("import sys, actsearch.analysis, actsearch.faces.graphs, actsearch.faces.dashboard, "
             "actsearch.faces.report; sys.exit('torch' in sys.modules)")

@@ -88,6 +88,7 @@ def test_latency_comparisons_join_the_holm_family() -> None:
     assert [c.p_holm for c in tested] == pytest.approx([expected[i] for i in range(5)])
 
 
+@pytest.mark.slow  # end to end, timed
 def test_search_times_finalists_and_uniform_layouts(write_space, tmp_path: Path) -> None:
     result = actsearch.search(write_space(), trials=5, finalists=1, seeds=2, claim_seeds=2,
                               latency="eager", runs_dir=tmp_path, progress=False)
@@ -126,6 +127,7 @@ def test_search_times_finalists_and_uniform_layouts(write_space, tmp_path: Path)
     assert again.study.user_attrs["latency"] == stored
 
 
+@pytest.mark.slow  # torch.compile
 def test_compiled_latency_is_measured_where_torch_compile_works(write_space,
                                                                tmp_path: Path) -> None:
     result = actsearch.search(write_space(), trials=3, finalists=1, seeds=2, claim_seeds=0,

@@ -5,7 +5,6 @@ the report by itself; loaders train as given."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from conftest import EXAMPLES, with_train
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from torch import nn
@@ -29,7 +29,6 @@ from actsearch.models.factory import load_factory
 from actsearch.schema.space import (
     NOT_MEASURED,
     DataSpec,
-    SearchSpace,
     load_space,
     parse_space,
     space_to_document,
@@ -38,13 +37,8 @@ from actsearch.training.data import factory_data, to_device
 from actsearch.training.fit import Recipe, fit
 from actsearch.training.population import population_support
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "regression"
+EXAMPLE = EXAMPLES / "regression"
 METRIC = {"factory": "task.py:mse", "direction": "minimize"}
-
-
-def tiny(path: Path, epochs: int = 3) -> SearchSpace:
-    space = load_space(path)
-    return dataclasses.replace(space, train=dataclasses.replace(space.train, epochs=epochs))
 
 
 # --------------------------------------------------------------------------- the space file
@@ -140,8 +134,9 @@ def test_epoch_pruning_keeps_the_lowest_value_of_a_minimised_metric(tmp_path: Pa
 # --------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow  # end to end with finalists
 def test_a_regression_searches_by_its_minimised_metric(tmp_path: Path) -> None:
-    space = tiny(EXAMPLE / "space.yaml")
+    space = with_train(EXAMPLE / "space.yaml", epochs=3)
     result = actsearch.search(space, trials=8, finalists=2, seeds=2, claim_seeds=0,
                               progress=False, runs_dir=tmp_path, report=True)
     study = result.study
@@ -247,8 +242,9 @@ def test_a_loader_in_the_trials_order_trains_the_same_model_as_tensors() -> None
     assert a.samples_seen == b.samples_seen == 360
 
 
+@pytest.mark.slow  # end to end with finalists
 def test_a_shuffling_loader_searches_end_to_end(tmp_path: Path) -> None:
-    space = tiny(EXAMPLE / "loaders.yaml", epochs=4)
+    space = with_train(EXAMPLE / "loaders.yaml", epochs=4)
     result = actsearch.search(space, trials=4, finalists=1, seeds=2, claim_seeds=0,
                               population=4, progress=False, runs_dir=tmp_path)
     complete = records(result.study.get_trials(states=(TrialState.COMPLETE,)))
@@ -259,8 +255,9 @@ def test_a_shuffling_loader_searches_end_to_end(tmp_path: Path) -> None:
     assert result.study.user_attrs[FINALISTS_ATTR][0]["failed"] == 0
 
 
+@pytest.mark.slow  # worker processes
 def test_worker_processes_import_a_loaders_data_factory(tmp_path: Path) -> None:
-    space = tiny(EXAMPLE / "loaders.yaml", epochs=2)
+    space = with_train(EXAMPLE / "loaders.yaml", epochs=2)
     result = actsearch.search(space, trials=4, workers=2, finalists=0, claim_seeds=0,
                               progress=False, runs_dir=tmp_path)
     trials = records(result.study.get_trials())

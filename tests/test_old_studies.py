@@ -6,12 +6,16 @@ import shutil
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 import actsearch
 from actsearch.engine.export import read_config
 from actsearch.engine.record import STORED, TrialRecord
 from actsearch.engine.storage import space_of_study
+
+# End to end: an old study reported, exported and resumed with finalists.
+pytestmark = pytest.mark.slow
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v0.1-tiny" / "study.db"
 

@@ -55,6 +55,7 @@ def test_multi_objective_study_prunes_hopeless_trials(write_space, tmp_path: Pat
         assert t.values[1] >= 0 and "dead_frac" in t.user_attrs["probes"]
 
 
+@pytest.mark.slow  # two searches each
 @pytest.mark.parametrize("pruner", [
     {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
     {"name": "percentile", "percentile": 40.0, "n_startup_trials": 2},

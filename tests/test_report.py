@@ -47,6 +47,7 @@ def test_pareto_rows_single_objective_trades_accuracy_for_time() -> None:
     assert [values for _, values in rows] == [(0.7, 2.0), (0.6, 1.0)]
 
 
+@pytest.mark.slow  # end to end
 def test_multi_objective_search_writes_reports(write_space, tmp_path: Path, capsys) -> None:
     runs = tmp_path / "runs"
     space = write_space({"objectives": [{"accuracy": "max"}, {"latency": "min"}],
@@ -85,6 +86,7 @@ def test_objective_values_are_formatted_as_in_the_other_tables() -> None:
     assert _objective_value("latency", 1.0123456) == "1.012"
 
 
+@pytest.mark.slow  # end to end on MNIST-1D
 def test_the_default_space_report_leads_with_its_answer(tmp_path: Path) -> None:
     result = actsearch.search("mnist1d_mlp", trials=4, finalists=1, seeds=2, claim_seeds=2,
                               runs_dir=tmp_path / "runs", progress=False, report=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import EXAMPLES, REPO
 from torch import fx, nn
 
 import actsearch
@@ -18,12 +18,10 @@ from actsearch.models.apply import InitReport, apply_layout, site_layers
 from actsearch.models.factory import load_factory
 from actsearch.models.sites import CallOrder, find_sites, functional_calls, trace
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def example(name: str, **kwargs: object) -> nn.Module:
     torch.manual_seed(0)
-    return load_factory(f"{name}/model.py:make_model", REPO / "examples")(**kwargs)
+    return load_factory(f"{name}/model.py:make_model", EXAMPLES)(**kwargs)
 
 
 def untraceable() -> nn.Module:

@@ -65,6 +65,7 @@ def test_resume_adds_trials_and_keeps_the_first_runs(write_space, tmp_path: Path
     assert len(third.get_trials()) == 7
 
 
+@pytest.mark.slow  # four searches
 def test_same_seed_same_trials_and_resume_does_not_repeat(write_space, tmp_path: Path) -> None:
     path = write_space({"train.epochs": 2, "sampler.name": "random"})
     a = search(path, f"sqlite:///{tmp_path}/a.db", 7)
@@ -78,6 +79,7 @@ def test_same_seed_same_trials_and_resume_does_not_repeat(write_space, tmp_path:
     assert [t.params for t in c.trials[5:7]] != first_sampled
 
 
+@pytest.mark.slow  # two searches
 def test_interrupted_trial_is_failed_and_resume_completes(write_space, tmp_path: Path,
                                                           monkeypatch) -> None:
     from actsearch.training.trainers import SequentialTrainer
@@ -131,6 +133,7 @@ def test_bad_storage_url_names_and_pruner_settings(write_space, tmp_path: Path) 
         open_study(space, "sh", f"sqlite:///{tmp_path}/sh.db")
 
 
+@pytest.mark.slow  # two searches of 16 trials
 def test_lone_search_samples_as_with_the_constant_liar(write_space, tmp_path: Path,
                                                        monkeypatch) -> None:
     # Without other running trials the liar changes nothing but the storage reads: the same

@@ -18,6 +18,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+from conftest import REPO
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
@@ -34,7 +35,6 @@ from actsearch.training.fit import EpochStats, Run
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-REPO = Path(__file__).resolve().parents[1]
 FAST = {"data.samples": 300, "train.epochs": 2, "pruner": {"name": "none"}}
 
 
@@ -203,6 +203,7 @@ def test_user_mistakes_and_interrupts_stop_the_study(write_space, tmp_path: Path
     assert failure_reasons(study.trials) == {"ActsearchError": 1, "interrupted": 1}
 
 
+@pytest.mark.slow  # a search until four trials fail
 def test_a_run_of_failures_stops_the_search_with_one_line(write_space, tmp_path: Path,
                                                           monkeypatch) -> None:
     space_path = write_space(FAST)
@@ -257,6 +258,7 @@ def test_resume_fails_a_dead_workers_trial_and_retries_it(write_space, tmp_path:
 # --- several processes ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a worker process
 def test_sigterm_stops_workers_gracefully(write_space, tmp_path: Path) -> None:
     space_path = write_space(FAST)
     url = f"journal://{tmp_path}/t.log"
@@ -272,6 +274,7 @@ def test_sigterm_stops_workers_gracefully(write_space, tmp_path: Path) -> None:
     assert trials[0].user_attrs["error"].startswith("interrupted")
 
 
+@pytest.mark.slow  # worker processes
 def test_four_workers_on_the_one_host_journal(write_space, tmp_path: Path) -> None:
     space_path = write_space({**FAST, "sampler.name": "random", "train.epochs": 1})
     url = resolve_storage_url(None, "four", tmp_path / "runs", workers=4)
@@ -294,6 +297,7 @@ def test_four_workers_on_the_one_host_journal(write_space, tmp_path: Path) -> No
     assert len(set(sampled)) > len(sampled) // 2
 
 
+@pytest.mark.slow  # worker processes
 def test_postgres_survives_a_killed_worker(write_space, tmp_path: Path, postgres_url: str) -> None:
     space_path = write_space({**FAST, "sampler.name": "random"})
     name = f"pg{os.getpid()}_{time.monotonic_ns()}"
