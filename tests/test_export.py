@@ -363,7 +363,7 @@ def test_exporting_again_keeps_only_what_is_still_the_trials(tiny: tuple[optuna.
     state = torch.load(changed.with_suffix(".pt"), weights_only=True)
     torch.save({k: v + 1.0 for k, v in state.items()}, changed.with_suffix(".pt"))
     # ...and so are weights recorded for another model under the same name.
-    _edit(other, lambda d: d["provenance"].update(seed=d["provenance"]["seed"] + 1))
+    edit_yaml(other, lambda d: d["provenance"].update(seed=d["provenance"]["seed"] + 1))
     _export(run, out)
     for path in (changed, other):
         assert "weights" not in yaml.safe_load(path.read_text())
@@ -461,7 +461,7 @@ def test_missing_weights_file_builds_an_untrained_model_with_a_warning(config: P
 
 def test_metrics_without_weights_build_an_untrained_model_with_a_warning(config: Path) -> None:
     weights = config.with_suffix(".pt")
-    _edit(config, lambda d: d.pop("weights"))
+    edit_yaml(config, lambda d: d.pop("weights"))
     # The weights an earlier export wrote are beside it, but nothing says they are its own.
     _one_line_warning(config, rf"no weights: {re.escape(str(weights))} is not named by it; "
                       r"the model is untrained .*; export with weights \(--weights\)")
@@ -471,7 +471,7 @@ def test_metrics_without_weights_build_an_untrained_model_with_a_warning(config:
 
 
 def test_a_config_that_records_no_trained_model_builds_one_quietly(config: Path) -> None:
-    _edit(config, lambda d: (d.pop("weights"), d.pop("metrics")))
+    edit_yaml(config, lambda d: (d.pop("weights"), d.pop("metrics")))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not load_model(config).training
