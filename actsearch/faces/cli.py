@@ -42,13 +42,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _natural(text: str) -> int:
-    value = _number(int, text, "an integer >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     value = _number(float, text, "a positive number")
     if not value > 0:
@@ -261,26 +254,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help=cmd_search.__doc__, description=cmd_search.__doc__)
     p.add_argument("space", nargs="?", help="a space file or a shipped space name "
                    "(default: mnist1d_mlp)")
-    p.add_argument("--trials", type=_positive_int, help="finished trials the study should hold "
+    p.add_argument("--trials", type=int, help="finished trials the study should hold "
                    "(default: the space's budget)")
-    p.add_argument("--timeout", type=_positive_float, help="stop starting trials after S seconds")
+    p.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
     p.add_argument("--study", help="study name (default: the space's name)")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///runs/STUDY/study.db)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
-    p.add_argument("--seed", type=_natural, help="sampler and training seed (default: the "
+    p.add_argument("--seed", type=int, help="sampler and training seed (default: the "
                    "space's)")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1, fastest for "
+    p.add_argument("--threads", type=int, help="CPU threads (default: 1, fastest for "
                    "small models)")
     p.add_argument("--runs-dir", help="where run folders go (default: runs)")
     p.add_argument("--plain", action="store_true", help="plain log lines instead of a live view")
-    p.add_argument("--workers", type=_positive_int, help="worker processes on this "
+    p.add_argument("--workers", type=int, help="worker processes on this "
                    "host, one per GPU when there are several (default: 1)")
     p.add_argument("--finalists", type=int, metavar="K", help="retrain the best K "
                    "layouts and the best uniform one with fresh seeds after the search "
                    "(default: 5; 0: skip)")
-    p.add_argument("--seeds", type=_positive_int, metavar="S", help="fresh seeds "
+    p.add_argument("--seeds", type=int, metavar="S", help="fresh seeds "
                    "per finalist (default: 3)")
-    p.add_argument("--claim-seeds", type=_natural, metavar="S", help="fresh seeds per "
+    p.add_argument("--claim-seeds", type=int, metavar="S", help="fresh seeds per "
                    "arm of the claims' designed comparisons, the same in every arm (default: 3; "
                    "0: skip)")
     p.add_argument("--latency", choices=("compiled", "eager", "off"), help="after the "
@@ -297,22 +290,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", required=True, help="the study's storage URL (postgresql://, "
                    "mysql://, sqlite:///, journal:///)")
     p.add_argument("--study", required=True, help="the study's name")
-    p.add_argument("--trials", type=_positive_int, help="finished trials the study should hold "
+    p.add_argument("--trials", type=int, help="finished trials the study should hold "
                    "(default: the space's budget)")
-    p.add_argument("--timeout", type=_positive_float, help="stop starting trials after S seconds")
+    p.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads (default: 1)")
-    p.add_argument("--workers", type=_positive_int, help="worker processes to start "
+    p.add_argument("--threads", type=int, help="CPU threads (default: 1)")
+    p.add_argument("--workers", type=int, help="worker processes to start "
                    "on this host (default: 1, this process)")
     p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--heartbeat-interval", type=_positive_int, help="seconds between "
+    p.add_argument("--heartbeat-interval", type=int, help="seconds between "
                    "heartbeats on database storages (default: 10)")
-    p.add_argument("--grace-period", type=_positive_int, help="seconds without a "
+    p.add_argument("--grace-period", type=int, help="seconds without a "
                    "heartbeat before a trial is retried (default: 30)")
-    p.add_argument("--storage-timeout", type=_positive_float, metavar="S",
+    p.add_argument("--storage-timeout", type=float, metavar="S",
                    help="database servers: seconds after which a call on a dead link fails "
                    "and is retried, instead of hanging (default: 10)")
-    p.add_argument("--storage-patience", type=_positive_float, metavar="S",
+    p.add_argument("--storage-patience", type=float, metavar="S",
                    help="database servers: seconds to keep retrying an unreachable server "
                    "before the worker gives up (default: 600)")
     p.add_argument("--quiet", action="store_true", help="no line per finished trial")
