@@ -514,7 +514,7 @@ def train(config: str | Path, *, seed: int | None = None, device: str | None = N
 
 
 def space_schema() -> dict[str, Any]:
-    """The JSON Schema of space files (``actsearch spaces --schema``; shipped as
+    """The JSON Schema of space files (the CLI's ``spaces``; shipped as
     ``actsearch/schema/space.schema.json``), for editors."""
     from actsearch.schema.space import space_json_schema
 

@@ -12,9 +12,9 @@ class ActsearchError(Exception):
 
     Messages name the file (when there is one), the field and what was expected, e.g.
     ``space.yaml: activations.choices[1]: unknown activation 'rleu'; expected one of ...``.
-    An error about a function's argument starts with the parameter's name and sets
-    ``parameter`` (``trials: expected a positive integer, got 0``): only the CLI speaks of
-    flags, and it turns that name into its flag (``--trials``).
+    An error about a function's argument starts with the parameter's name (or names it in
+    backticks) and sets ``parameter`` (``trials: expected a positive integer, got 0``): only
+    the CLI speaks of flags, and it turns that name into its flag.
     """
 
     def __init__(self, message: str, *, parameter: str | None = None) -> None:
@@ -22,12 +22,16 @@ class ActsearchError(Exception):
         self.parameter = parameter
 
     def for_cli(self) -> str:
-        """The message with the parameter's name spelt as the CLI's flag."""
+        """The message with the parameter's name spelt as the CLI's flag: where it leads the
+        message, and where the message names it in backticks (``pass `trust_code` ...``)."""
         text = str(self)
         name = self.parameter
-        if name and text.startswith(name):
-            return f"--{name.replace('_', '-')}{text[len(name):]}"
-        return text
+        if not name:
+            return text
+        flag = f"--{name.replace('_', '-')}"
+        if text.startswith(name):
+            text = flag + text[len(name):]
+        return text.replace(f"`{name}`", flag)
 
 
 def mask_url(url: str) -> str:

@@ -8,6 +8,7 @@ dashboard start from import no torch, directly or through another actsearch modu
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -283,3 +284,11 @@ def test_nothing_inside_imports_the_top_package_but_the_cli() -> None:
     # point up (and load everything).
     assert {m for m in MODULES if "actsearch" in _imports(m)} <= {
         "actsearch.faces.cli", "actsearch.__main__"}
+
+
+def test_only_the_cli_speaks_of_flags() -> None:
+    # The library names parameters (``trials``); the CLI turns them into its flags.
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+    spoken = {m: flag.findall(path.read_text()) for m, path in MODULES.items()
+              if m != "actsearch.faces.cli"}
+    assert {m: found for m, found in spoken.items() if found} == {}

@@ -58,7 +58,7 @@ _SEED = 0  # the measured models' weights; any value: latency does not depend on
 
 
 def default_mode() -> str:
-    """What a search does unless told (``actsearch.search(latency=...)``, ``--latency``):
+    """What a search does unless told (``actsearch.search(latency=...)``):
     ``$ACTSEARCH_LATENCY``, else "compiled". The test suite sets it to "off"
     (tests/conftest.py): compiling costs seconds per model, and timing is for benchmarks."""
     mode = os.environ.get("ACTSEARCH_LATENCY", "compiled")

@@ -401,7 +401,7 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial,
     ``budget`` is given where the caller knows the study's trial budget
     (:class:`actsearch.engine.budget.TrialBudget` does). The heartbeat callback of RDB storages
     (:class:`_Requeue`) cannot know it: the storage is made before any budget, and a study
-    does not store the ``--trials`` its workers run with. A copy queued when the budget is met
+    does not store the ``trials`` its workers run with. A copy queued when the budget is met
     anyway is a WAITING trial no worker runs; ``TrialBudget`` fails it (``over_budget``)
     when it finds the budget met, so none is left behind.
     """
@@ -600,11 +600,11 @@ def study_names(storage: optuna.storages.BaseStorage, shown: str) -> list[str]:
 
 def resolve_run(run_or_study: str | Path, storage: str | None = None,
                 runs_dir: str | Path = "runs") -> tuple[str, str]:
-    """The storage URL and study name that ``RUN_OR_STUDY [--storage URL]`` names.
+    """The storage URL and study name that a run folder or study name (and ``storage``) names.
 
     A run folder (``runs/<study>`` holding ``study.db``, or ``journal.log`` when several
     workers ran) or a ``.db`` file gives its storage and the study in it; a study name gives
-    ``--storage``, or else the run folder ``runs_dir/<name>``.
+    ``storage``, or else the run folder ``runs_dir/<name>``.
 
     Raises:
         ActsearchError: when no such folder, file or study exists.

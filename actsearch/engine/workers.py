@@ -1,9 +1,9 @@
 """Scale out and survive faults: worker processes on one study, and trials of dead workers.
 
-A worker (``actsearch worker --storage URL --study NAME``, or ``actsearch.worker``) loads the
+A worker (``actsearch.api.worker(storage, study)``, the CLI's ``worker``) loads the
 study's stored space and runs trials until the study holds the requested number of finished
 trials. What it runs is a typed ``WorkerOptions``; :func:`run_workers` starts N worker
-processes on one host (``actsearch search --workers N``), each as
+processes on one host (a search's ``workers``), each as
 ``python -m actsearch.engine.workers OPTIONS.json``.
 Storages, heartbeats and retries are in :mod:`actsearch.engine.storage`, exact budgets in
 :mod:`actsearch.engine.budget`; the fault handling inside a trial is in
@@ -192,7 +192,7 @@ def run_worker(options: WorkerOptions) -> int:
     index = os.getpid() if options.worker_index is None else options.worker_index
     prefix = f"[worker {index} {worker_id()}]"
 
-    def say(line: str) -> None:  # outages and dropped trials, whatever --quiet says
+    def say(line: str) -> None:  # outages and dropped trials, whatever ``quiet`` says
         print(f"{prefix} {line}", flush=True)
 
     # Workers share the study with other processes: on every database storage, SQLite files

@@ -10,8 +10,7 @@ that is still running, refreshes the graphs on a timer.
 Nothing here reaches the network: the server is the only socket opened, and the dashboard's
 page loads its scripts from that server alone.
 
-Run it as ``actsearch dashboard RUN_OR_STUDY [--storage URL] [--host H] [--port P]
-[--refresh S]``.
+Run it through ``actsearch.api.dashboard`` (the CLI's ``dashboard``).
 """
 
 from __future__ import annotations

@@ -216,7 +216,7 @@ _LATENCY_COLORS = {("eager", 0): "#9ecae1", ("eager", 1): "#1f77b4",
 
 
 def plot_latency(analysis: Analysis) -> go.Figure:
-    """Each activation's latency on this device. Timed after the search (``--latency``): its
+    """Each activation's latency on this device. Timed after the search (a search's ``latency``): its
     uniform layout against uniform ReLU, one bar per mode (eager, compiled) and batch size,
     with the claim's margin drawn; otherwise each uniform trial's batch-1 probe (median over
     timed blocks, the interquartile range as a whisker), fastest first."""

@@ -5,7 +5,7 @@ it: LeCun normal for SELU (the self-normalising fixed point needs weight varianc
 Kaiming for the rectifier family, Xavier for tanh and sigmoid.
 
 torch is imported only when a module is built, so that validating a space file
-(`actsearch spaces --check`) starts without loading torch.
+(checking a space file) starts without loading torch.
 """
 
 from __future__ import annotations

@@ -72,8 +72,8 @@ class ExportedConfig:
         field_name, factory = next(((f, v) for f, v in factories if v is not None), ("", None))
         if factory is not None and not trust_code:
             raise ActsearchError(f"{self.source}: {field_name}: this config runs the code of "
-                                 f"{factory}; pass trust_code=True (--trust-code) if you trust "
-                                 f"it")
+                                 f"{factory}; pass `trust_code` if you trust it",
+                                 parameter="trust_code")
 
     @property
     def candidate(self) -> Candidate:
@@ -203,7 +203,7 @@ def _missing_weights(config: ExportedConfig) -> str | None:
     beside = Path(config.source).with_suffix(".pt")
     why = "is not named by it" if beside.is_file() else "not found"
     return (f"{config.source}: no weights: {beside} {why}; the model is untrained{records}; "
-            f"export with weights (--weights) to load them")
+            f"export it with its weights to load them")
 
 
 def _load_weights(config: ExportedConfig, model: nn.Module) -> None:
@@ -269,8 +269,8 @@ def train_config(path: str | Path, seed: int | None = None,
     config.trust(trust_code, data=True)
     if seed is None:
         if "seed" not in config.provenance:
-            raise ActsearchError(f"{config.source}: provenance.seed: missing field; pass a seed "
-                                 f"(--seed)")
+            raise ActsearchError(f"{config.source}: provenance.seed: missing field; pass a "
+                                 f"`seed`", parameter="seed")
         seed = int(config.provenance["seed"])
     dataset = study_data(config.data, config.split_seed,
                          classes=config.recipe.class_targets)

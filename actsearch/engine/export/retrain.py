@@ -59,7 +59,7 @@ def check_reproduced(study_name: str, trial: FrozenTrial, val_acc: float, expect
     population = TrialRecord.from_frozen(trial).population or 1
     why = (f"it trained in a population of {population}, whose batched products round "
            f"differently" if population > 1 else
-           "retrain on the device the study ran on, e.g. --device cuda")
+           "retrain on the device the study ran on")
     message = (f"trial {trial.number} of study {study_name!r}: retraining on {device} gave "
                f"val_acc {val_acc:.6f}, the trial had {expected:.6f}; the exported weights are "
                f"not the trial's ({why})")
