@@ -464,7 +464,7 @@ def test_metrics_without_weights_build_an_untrained_model_with_a_warning(config:
     edit_yaml(config, lambda d: d.pop("weights"))
     # The weights an earlier export wrote are beside it, but nothing says they are its own.
     _one_line_warning(config, rf"no weights: {re.escape(str(weights))} is not named by it; "
-                      r"the model is untrained .*; export with weights \(--weights\)")
+                      r"the model is untrained .*; export it with its weights to load them")
     weights.unlink()
     _one_line_warning(config, rf"no weights: {re.escape(str(weights))} not found; the model is "
                       r"untrained \(the config records the trained one's: test accuracy")
