@@ -35,6 +35,16 @@ TINY_SPACE = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The property tests explore 400 generated documents each in the full run, 100 in the
+    # fast loop (-m "not slow"), which must stay under two minutes.
+    from hypothesis import settings
+
+    settings.register_profile("full", max_examples=400)
+    settings.register_profile("fast", max_examples=100)
+    settings.load_profile("fast" if config.option.markexpr == "not slow" else "full")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     # One generated MNIST-1D per test session, outside the user's cache.

@@ -8,6 +8,7 @@ dashboard start from import no torch, directly or through another actsearch modu
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import subprocess
 import sys
@@ -62,10 +63,17 @@ def _rank(module: str) -> int:
     raise AssertionError(f"{module} has no rank: add it to RANKS and docs/architecture.md")
 
 
-def _imports(module: str, lazy: bool = True) -> set[str]:
+@functools.cache
+def _tree(module: str) -> ast.Module:
+    # Parsed once per module: the tests below walk the same sources many times.
+    return ast.parse(MODULES[module].read_text())
+
+
+@functools.cache
+def _imports(module: str, lazy: bool = True) -> frozenset[str]:
     """Every module the source imports, at the top or (``lazy``) inside functions; never
     those under ``if TYPE_CHECKING:``."""
-    tree = ast.parse(MODULES[module].read_text())
+    tree = _tree(module)
     skip: set[int] = set()
     for node in ast.walk(tree):  # `if TYPE_CHECKING:` blocks never run
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
@@ -83,7 +91,7 @@ def _imports(module: str, lazy: bool = True) -> set[str]:
             # `from actsearch.x import y` may import the module actsearch.x.y
             found |= {f"{node.module}.{a.name}" for a in node.names
                       if f"{node.module}.{a.name}" in MODULES}
-    return found
+    return frozenset(found)
 
 
 def _actsearch(imports: set[str]) -> set[str]:
@@ -180,7 +188,7 @@ def _callers(*names: str) -> set[str]:
     ``x.build_model``, ``torch.manual_seed``): ``module:function`` of each call, the function
     qualified by its class (``module:<module>`` at the top level)."""
     found = set()
-    for module, path in MODULES.items():
+    for module in MODULES:
 
         def visit(node: ast.AST, scope: list[str], module: str = module) -> None:
             if isinstance(node, ast.Call):
@@ -194,7 +202,7 @@ def _callers(*names: str) -> set[str]:
             for child in ast.iter_child_nodes(node):
                 visit(child, inner)
 
-        visit(ast.parse(path.read_text()), [])
+        visit(_tree(module), [])
     return found
 
 

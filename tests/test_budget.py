@@ -420,6 +420,7 @@ def test_heartbeat_beats_at_once_then_every_interval_until_the_block_ends() -> N
     assert quiet.beats == []
 
 
+@pytest.mark.slow  # waits out real heartbeat intervals
 def test_heartbeat_keeps_a_real_trial_fresh(tmp_path: Path) -> None:
     study = _new_study(f"sqlite:///{tmp_path}/h.db", heartbeat_interval=1, grace_period=1)
     trial = TrialBudget(study, 1).reserve()

@@ -337,6 +337,7 @@ def test_exporting_again_keeps_the_weights_an_earlier_export_wrote(
     assert list(yaml.safe_load(configs[0].read_text()))[-1] == "weights"  # in its place
 
 
+@pytest.mark.slow  # torch.onnx.export traces with dynamo
 def test_exporting_onnx_after_weights_keeps_both(tiny: tuple[optuna.Study, Path],
                                                  tmp_path: Path) -> None:
     study, exported = tiny

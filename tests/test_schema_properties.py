@@ -25,7 +25,8 @@ from actsearch.schema.config import read_config_file
 from actsearch.schema.space import list_shipped_spaces, load_space, parse_space, space_to_document
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SETTINGS = settings(max_examples=400, deadline=None, derandomize=True,
+# Examples per property: 400 in the full run, 100 in the fast loop (tests/conftest.py).
+SETTINGS = settings(deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 
